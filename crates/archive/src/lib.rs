@@ -1,0 +1,1 @@
+//! The archive format. See docs/FORMAT.md.

@@ -1,0 +1,1 @@
+//! Discovery, extraction and (later) restore of one organization.
