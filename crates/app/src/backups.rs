@@ -1,0 +1,183 @@
+//! Creating a backup of one organization: the `organization_backups` row, the archive in storage,
+//! and the outcome recorded on the row (completed with size, checksum and counts, or failed with
+//! the reason, and no file left behind).
+
+use crate::config::Settings;
+use crate::keys::{self, KeyError};
+use crate::storage::{LocalStorage, StorageError};
+use chrono::{DateTime, Utc};
+use orgbackup_archive::ArchiveSummary;
+use orgbackup_engine::{BackupMetadata, BackupOutcome, BackupRequest, Progress};
+use serde_json::json;
+use sqlx::{PgPool, Postgres, Transaction};
+use std::path::PathBuf;
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error(transparent)]
+    Engine(#[from] orgbackup_engine::Error),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// What the user asked for.
+#[derive(Debug, Default)]
+pub struct CreateBackup {
+    pub org_id: Uuid,
+    pub name: Option<String>,
+    pub categories: Vec<String>,
+    pub encrypt: bool,
+    pub created_by: Option<Uuid>,
+}
+
+#[derive(Debug)]
+pub struct CreatedBackup {
+    pub backup_id: Uuid,
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+    pub encrypted: bool,
+    pub metadata: BackupMetadata,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// Begins a transaction in which the service's tables show only `org_id`'s rows.
+pub async fn org_transaction(pool: &PgPool, org_id: Uuid) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('app.current_org_id', $1, true)")
+        .bind(org_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+#[tracing::instrument(skip_all, fields(org_id = %request.org_id))]
+pub async fn create_backup(
+    pool: &PgPool,
+    settings: &Settings,
+    request: &CreateBackup,
+    progress: Arc<dyn Progress>,
+) -> Result<CreatedBackup, BackupError> {
+    let encryption = if request.encrypt {
+        Some(keys::encryption_setup(settings)?)
+    } else {
+        None
+    };
+    let backup_id = Uuid::new_v4();
+    let started_at = Utc::now();
+    let storage = LocalStorage::new(&settings.storage.local_root);
+    let relative = LocalStorage::backup_path(request.org_id, backup_id, encryption.is_some());
+    let name = request
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("Backup {}", started_at.format("%Y-%m-%d %H:%M UTC")));
+
+    let mut tx = org_transaction(pool, request.org_id).await?;
+    sqlx::query(
+        "INSERT INTO organization_backups
+            (backup_id, org_id, name, backup_type, status, whole, categories, storage_disk,
+             storage_path, is_encrypted, encryption_key_id, created_by, started_at)
+         VALUES ($1, $2, $3, 'manual', 'running', $4, $5, 'local', $6, $7, $8, $9, $10)",
+    )
+    .bind(backup_id)
+    .bind(request.org_id)
+    .bind(&name)
+    .bind(request.categories.is_empty())
+    .bind(&request.categories)
+    .bind(&relative)
+    .bind(encryption.is_some())
+    .bind(encryption.as_ref().map(|e| e.key_id.clone()))
+    .bind(request.created_by)
+    .bind(started_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    let mut engine_request = BackupRequest::new(backup_id.to_string(), request.org_id.to_string());
+    engine_request.categories = request.categories.clone();
+    engine_request.files_root = settings.backup.files_root.clone();
+    engine_request.chunk_size = settings.backup.chunk_size_mib.max(1) << 20;
+    engine_request.compression_level = settings.backup.compression_level;
+    engine_request.encryption = encryption;
+
+    let outcome = write_archive(pool, settings, &storage, &relative, &engine_request, progress).await;
+    let mut tx = org_transaction(pool, request.org_id).await?;
+    match outcome {
+        Ok((path, summary, metadata)) => {
+            let row_counts: serde_json::Map<String, serde_json::Value> = metadata
+                .tables
+                .iter()
+                .map(|t| (t.table.name.to_string(), json!(t.row_count)))
+                .collect();
+            let finished_at = Utc::now();
+            sqlx::query(
+                "UPDATE organization_backups
+                    SET status = 'completed', file_size = $2, checksum_sha256 = $3, row_counts = $4,
+                        total_rows = $5, table_count = $6, file_count = $7, categories = $8,
+                        completed_at = $9, updated_at = $9, progress = NULL
+                  WHERE backup_id = $1",
+            )
+            .bind(backup_id)
+            .bind(summary.size as i64)
+            .bind(&summary.sha256)
+            .bind(serde_json::Value::Object(row_counts))
+            .bind(metadata.total_rows() as i64)
+            .bind(metadata.tables.len() as i32)
+            .bind(metadata.files.len() as i32)
+            .bind(&metadata.categories)
+            .bind(finished_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(CreatedBackup {
+                backup_id,
+                path,
+                size: summary.size,
+                sha256: summary.sha256,
+                encrypted: summary.encrypted,
+                metadata,
+                started_at,
+                finished_at,
+            })
+        }
+        Err(error) => {
+            sqlx::query(
+                "UPDATE organization_backups
+                    SET status = 'failed', error_message = $2, storage_path = NULL,
+                        completed_at = now(), updated_at = now()
+                  WHERE backup_id = $1",
+            )
+            .bind(backup_id)
+            .bind(error.to_string())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Err(error)
+        }
+    }
+}
+
+async fn write_archive(
+    pool: &PgPool,
+    settings: &Settings,
+    storage: &LocalStorage,
+    relative: &str,
+    request: &BackupRequest,
+    progress: Arc<dyn Progress>,
+) -> Result<(PathBuf, ArchiveSummary, BackupMetadata), BackupError> {
+    let (partial, writer) = storage.create(relative)?;
+    let BackupOutcome {
+        output,
+        summary,
+        metadata,
+    } = orgbackup_engine::run_backup(pool, &settings.tenancy, request, writer, progress).await?;
+    let path = partial.commit(output, &summary.sha256)?;
+    Ok((path, summary, metadata))
+}

@@ -1,0 +1,368 @@
+//! The command line. Each subcommand calls the same library functions the service will.
+
+use crate::backups::{self, CreateBackup};
+use crate::config::Settings;
+use crate::keys::KeyRing;
+use crate::terminal::{BackupBar, bytes_bar, human_bytes};
+use crate::{db, demo, orgs};
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use orgbackup_archive::{ArchiveReader, KeyEncryptionKey};
+use orgbackup_engine::{BackupMetadata, Ownership};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "orgbackup", version, about = "Backups and restores of one organization in a shared PostgreSQL database")]
+pub struct Cli {
+    /// Configuration file (TOML). Default: ./orgbackup.toml when present. ORGBACKUP__* variables override it.
+    #[arg(long, global = true, env = "ORGBACKUP_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the service's schema and tables (idempotent).
+    Migrate,
+    /// Create a demo tenant database in the CMIS shape (orgs of very different sizes, media files).
+    Demo(DemoArgs),
+    /// List organizations.
+    Orgs,
+    /// Show the tenant tables found in the database: ownership, category, dependency order.
+    Discover,
+    /// Back up organizations.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Show what a backup file holds (reads only its manifest).
+    Inspect(FileArgs),
+    /// Check every checksum (and, for encrypted files, every authentication tag) of a backup file.
+    Verify(FileArgs),
+    /// Print a new random master key (base64) for encryption.master_key.
+    Keygen,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Rows of the analytics table of the largest org; everything else scales from it.
+    #[arg(long, default_value_t = 20_000)]
+    rows: u64,
+    /// Drop and recreate the demo schema and files.
+    #[arg(long)]
+    reset: bool,
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Back up one organization now.
+    Create(CreateArgs),
+    /// List an organization's backups.
+    List {
+        #[arg(long)]
+        org: String,
+    },
+}
+
+#[derive(Args)]
+struct CreateArgs {
+    /// Organization id or exact name.
+    #[arg(long)]
+    org: String,
+    /// Categories to include (comma separated); default: everything.
+    #[arg(long, value_delimiter = ',')]
+    categories: Vec<String>,
+    /// Encrypt with AES-256-GCM (data key wrapped by the master key).
+    #[arg(long)]
+    encrypt: bool,
+    #[arg(long)]
+    name: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct FileArgs {
+    file: PathBuf,
+    /// A file holding a base64 key to open an encrypted backup (besides the configured master key).
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// Expected SHA-256 of the whole file; default: the `<file>.sha256` companion when present.
+    #[arg(long)]
+    sha256: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Keygen => {
+            println!("{}", KeyEncryptionKey::generate().to_base64());
+        }
+        Command::Migrate => {
+            let pool = db::connect(&settings, true).await?;
+            db::migrate(&pool, &settings).await?;
+            println!("migrations applied to schema {}", settings.app_schema);
+        }
+        Command::Demo(args) => run_demo(&settings, args).await?,
+        Command::Orgs => {
+            let pool = db::connect(&settings, false).await?;
+            for org in orgs::list(&pool, &settings.tenancy).await? {
+                println!("{}  {}", org.org_id, org.name);
+            }
+        }
+        Command::Discover => run_discover(&settings).await?,
+        Command::Backup(BackupCommand::Create(args)) => run_backup_create(&settings, args).await?,
+        Command::Backup(BackupCommand::List { org }) => run_backup_list(&settings, &org).await?,
+        Command::Inspect(args) => run_inspect(&settings, &args)?,
+        Command::Verify(args) => return run_verify(&settings, &args),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_demo(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
+    let pool = db::connect(settings, true).await?;
+    db::migrate(&pool, settings).await?;
+    let files_root = settings
+        .backup
+        .files_root
+        .clone()
+        .context("backup.files_root must be set for the demo's media files")?;
+    let options = demo::DemoOptions {
+        schema: settings.tenancy.schemas.first().cloned().unwrap_or_else(|| "cmis".into()),
+        files_root,
+        large_org_rows: args.rows,
+        reset: args.reset,
+    };
+    let summary = demo::create_demo(&pool, &options, &mut |step| eprintln!("demo: {step}")).await?;
+    for org in &summary.orgs {
+        println!("{}  {:<14} {:>10} rows", org.org_id, org.name, org.rows);
+    }
+    println!("{} rows, {} files", summary.total_rows, summary.files);
+    Ok(())
+}
+
+async fn run_discover(settings: &Settings) -> anyhow::Result<()> {
+    let pool = db::connect(settings, false).await?;
+    let mut conn = pool.acquire().await?;
+    let schema = orgbackup_engine::discover(&mut conn, &settings.tenancy).await?;
+    println!("{:<4} {:<32} {:<12} owner", "#", "table", "category");
+    for (i, table) in schema.tables.iter().enumerate() {
+        let owner = match &table.ownership {
+            Ownership::Direct { column, .. } => format!("column {column}"),
+            Ownership::Through { parent, foreign_key } => format!("through {parent} ({foreign_key})"),
+        };
+        let notes = [
+            table.cycle_group.map(|g| format!("cycle #{g}")),
+            table.self_referencing.then(|| "self-referencing".to_string()),
+            table.partitioned.then(|| "partitioned".to_string()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ");
+        println!("{:<4} {:<32} {:<12} {owner} {notes}", i + 1, table.name.to_string(), table.category);
+    }
+    let globals: Vec<String> = schema.global_tables.iter().map(ToString::to_string).collect();
+    println!("global (never backed up): {}", globals.join(", "));
+    Ok(())
+}
+
+async fn run_backup_create(settings: &Settings, args: CreateArgs) -> anyhow::Result<()> {
+    let pool = db::connect(settings, false).await?;
+    let org = orgs::resolve(&pool, &settings.tenancy, &args.org).await?;
+    let bar = Arc::new(BackupBar::new());
+    let request = CreateBackup {
+        org_id: org.org_id,
+        name: args.name,
+        categories: args.categories,
+        encrypt: args.encrypt,
+        created_by: None,
+    };
+    let result = backups::create_backup(&pool, settings, &request, bar.clone()).await;
+    bar.finish();
+    let created = result?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "backup_id": created.backup_id,
+                "path": created.path,
+                "size": created.size,
+                "sha256": created.sha256,
+                "encrypted": created.encrypted,
+                "rows": created.metadata.total_rows(),
+                "tables": created.metadata.tables.len(),
+                "files": created.metadata.files.len(),
+                "seconds": (created.finished_at - created.started_at).num_milliseconds() as f64 / 1000.0,
+            })
+        );
+    } else {
+        println!("backup {} of {} completed", created.backup_id, org.name);
+        println!("  file     {}", created.path.display());
+        println!("  size     {} ({} bytes)", human_bytes(created.size), created.size);
+        println!("  sha256   {}", created.sha256);
+        println!(
+            "  content  {} rows in {} tables, {} files{}",
+            created.metadata.total_rows(),
+            created.metadata.tables.len(),
+            created.metadata.files.len(),
+            if created.encrypted { ", encrypted" } else { "" }
+        );
+        if !created.metadata.missing_files.is_empty() {
+            println!("  warning  {} referenced files were missing on disk", created.metadata.missing_files.len());
+        }
+    }
+    Ok(())
+}
+
+async fn run_backup_list(settings: &Settings, org: &str) -> anyhow::Result<()> {
+    let pool = db::connect(settings, false).await?;
+    let org = orgs::resolve(&pool, &settings.tenancy, org).await?;
+    let mut tx = backups::org_transaction(&pool, org.org_id).await?;
+    let rows: Vec<(uuid::Uuid, String, String, Option<i64>, Option<i64>, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT backup_id, name, status, file_size, total_rows, created_at
+           FROM organization_backups WHERE org_id = $1 ORDER BY created_at DESC",
+    )
+    .bind(org.org_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, name, status, size, rows, created) in rows {
+        println!(
+            "{id}  {:<10} {:>10} {:>10} rows  {}  {name}",
+            status,
+            size.map(|s| human_bytes(s as u64)).unwrap_or_default(),
+            rows.unwrap_or(0),
+            created.format("%Y-%m-%d %H:%M:%S")
+        );
+    }
+    Ok(())
+}
+
+fn key_ring(settings: &Settings, args: &FileArgs) -> anyhow::Result<KeyRing> {
+    let extra = match &args.key_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))?;
+            Some(KeyEncryptionKey::from_base64(text.trim()).with_context(|| format!("key file {}", path.display()))?)
+        }
+        None => None,
+    };
+    Ok(KeyRing::new(settings, extra)?)
+}
+
+fn open_archive(settings: &Settings, args: &FileArgs) -> anyhow::Result<ArchiveReader<std::io::BufReader<std::fs::File>>> {
+    let ring = key_ring(settings, args)?;
+    let file = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+    Ok(ArchiveReader::open(std::io::BufReader::new(file), &|id: &str| ring.find(id))?)
+}
+
+fn run_inspect(settings: &Settings, args: &FileArgs) -> anyhow::Result<()> {
+    let reader = open_archive(settings, args)?;
+    let manifest = reader.manifest();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(manifest)?);
+        return Ok(());
+    }
+    let metadata: BackupMetadata = serde_json::from_value(manifest.backup.clone())
+        .context("the manifest's backup section is not an orgbackup backup description")?;
+    let size = std::fs::metadata(&args.file)?.len();
+    println!("file          {} ({})", args.file.display(), human_bytes(size));
+    println!("format        {} v{}", manifest.format, manifest.format_version);
+    println!("backup        {}", metadata.backup_id);
+    println!("organization  {} ({})", metadata.org.name, metadata.org.id);
+    println!("taken         {} .. {}", metadata.started_at, metadata.finished_at);
+    println!("source        database {} (PostgreSQL {})", metadata.source.database, metadata.source.server_version);
+    println!("encryption    {}", match reader.envelope() {
+        orgbackup_archive::Envelope::Plain => "none".to_string(),
+        orgbackup_archive::Envelope::Encrypted { key_id } => format!("AES-256-GCM, key {key_id}"),
+    });
+    println!(
+        "categories    {}{}",
+        metadata.categories.join(", "),
+        if metadata.whole { " (whole org)" } else { "" }
+    );
+    println!("{:<36} {:<12} {:>12} {:>12} chunks", "table", "category", "rows", "bytes");
+    for table in &metadata.tables {
+        println!(
+            "{:<36} {:<12} {:>12} {:>12} {}",
+            table.table.name.to_string(),
+            table.table.category,
+            table.row_count,
+            table.data_bytes,
+            table.chunks.len()
+        );
+    }
+    println!("total         {} rows, {} files, {} entries", metadata.total_rows(), metadata.files.len(), manifest.entries.len());
+    if !metadata.missing_files.is_empty() {
+        println!("missing files {}", metadata.missing_files.len());
+    }
+    Ok(())
+}
+
+fn run_verify(settings: &Settings, args: &FileArgs) -> anyhow::Result<ExitCode> {
+    let expected = match &args.sha256 {
+        Some(hex) => Some(hex.trim().to_lowercase()),
+        None => read_sidecar(&args.file)?,
+    };
+    let outcome = (|| -> anyhow::Result<String> {
+        if let Some(expected) = &expected {
+            let actual = file_sha256(&args.file)?;
+            if &actual != expected {
+                bail!(
+                    "the file's SHA-256 is {actual} but {expected} was expected: the file changed since it was written; fetch it again"
+                );
+            }
+        }
+        let mut reader = open_archive(settings, args)?;
+        let total = std::fs::metadata(&args.file)?.len();
+        let bar = bytes_bar(total, "verifying");
+        let report = reader.verify(&mut |done, _| bar.set_position(done));
+        bar.finish_and_clear();
+        let report = report?;
+        Ok(format!(
+            "OK: {} entries, {} checked{}",
+            report.entries_checked,
+            human_bytes(report.bytes_checked),
+            if expected.is_some() { ", whole-file SHA-256 matches" } else { "" }
+        ))
+    })();
+    match outcome {
+        Ok(message) => {
+            println!("{}: {message}", args.file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("{}: verification FAILED: {error:#}", args.file.display());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn read_sidecar(file: &Path) -> anyhow::Result<Option<String>> {
+    let sidecar = PathBuf::from(format!("{}.sha256", file.display()));
+    match std::fs::read_to_string(&sidecar) {
+        Ok(text) => Ok(text.split_whitespace().next().map(str::to_lowercase)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", sidecar.display())),
+    }
+}
+
+fn file_sha256(path: &Path) -> anyhow::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}

@@ -1,0 +1,185 @@
+//! Settings, in layers: built-in defaults, then a TOML file (`--config`, or `orgbackup.toml` in the
+//! working directory when present), then `ORGBACKUP__SECTION__KEY` environment variables.
+//! Secrets are `SecretString`: they never reach `Debug` output or logs.
+
+use orgbackup_engine::TenancyConfig;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    /// Schema of the service's own tables.
+    pub app_schema: String,
+    pub tenancy: TenancyConfig,
+    pub storage: StorageSettings,
+    pub backup: BackupSettings,
+    pub encryption: EncryptionSettings,
+}
+
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(self.url.expose_secret()))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSettings {
+    /// Root directory of the local storage destination.
+    pub local_root: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupSettings {
+    /// Root under which file references (e.g. media paths) resolve; unset = files are not backed up.
+    pub files_root: Option<PathBuf>,
+    /// Size of the archive entries table rows are cut into (MiB); bounds memory use.
+    pub chunk_size_mib: usize,
+    pub compression_level: i32,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EncryptionSettings {
+    /// Base64 of 32 random bytes (`orgbackup keygen`). Wraps the data keys of encrypted backups
+    /// and the orgs' custom keys.
+    pub master_key: Option<SecretString>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database: DatabaseSettings::default(),
+            app_schema: "orgbackup".into(),
+            tenancy: TenancyConfig::default(),
+            storage: StorageSettings::default(),
+            backup: BackupSettings::default(),
+            encryption: EncryptionSettings::default(),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("postgres://postgres@127.0.0.1:5432/orgbackup_demo"),
+            max_connections: 8,
+        }
+    }
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            local_root: PathBuf::from("var/backups"),
+        }
+    }
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self {
+            files_root: Some(PathBuf::from("var/files")),
+            chunk_size_mib: 4,
+            compression_level: 3,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} does not exist")]
+    MissingFile { path: PathBuf },
+    #[error("invalid configuration: {0} (check the config file and ORGBACKUP__* environment variables)")]
+    Invalid(#[from] config::ConfigError),
+}
+
+impl Settings {
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::MissingFile {
+                    path: path.to_path_buf(),
+                });
+            }
+            Some(path) => builder = builder.add_source(config::File::from(path)),
+            None => {
+                builder = builder.add_source(config::File::with_name("orgbackup.toml").required(false))
+            }
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("ORGBACKUP")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("tenancy.schemas")
+                .with_list_parse_key("tenancy.exclude_tables")
+                .try_parsing(true),
+        );
+        Ok(builder.build()?.try_deserialize()?)
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_only_the_password() {
+        assert_eq!(redact_url("postgres://u:pw@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn database_settings_debug_never_shows_the_password() {
+        let settings = DatabaseSettings {
+            url: SecretString::from("postgres://u:hunter2@h/db"),
+            max_connections: 1,
+        };
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_file_layer_overrides_defaults_and_rejects_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "app_schema = \"ob\"\n[tenancy]\norg_column = \"tenant_id\"\n").unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert_eq!(settings.app_schema, "ob");
+        assert_eq!(settings.tenancy.org_column, "tenant_id");
+        assert_eq!(settings.tenancy.schemas, vec!["cmis".to_string()]);
+
+        std::fs::write(&path, "[tenancy]\norg_colum = \"x\"\n").unwrap();
+        let error = Settings::load(Some(&path)).unwrap_err().to_string();
+        assert!(error.contains("org_colum"), "{error}");
+    }
+}

@@ -1,0 +1,200 @@
+//! Reads tables, columns, keys and foreign keys of some schemas from `pg_catalog`.
+//! Only raw facts here; what they mean for tenancy is decided in `discovery`.
+
+use crate::ident::QualifiedName;
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+
+#[derive(Clone, Debug)]
+pub(crate) struct CatalogTable {
+    pub oid: i64,
+    pub name: QualifiedName,
+    pub partitioned: bool,
+    pub columns: Vec<Column>,
+    pub primary_key: Option<Vec<String>>,
+    pub unique_keys: Vec<Vec<String>>,
+    pub foreign_keys: Vec<ForeignKey>,
+}
+
+/// One column as the catalog describes it; part of every backup's schema snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    /// `format_type` spelling, e.g. `numeric(12,2)`, `timestamp with time zone`.
+    pub data_type: String,
+    pub not_null: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// `always` / `by default` for identity columns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    /// Stored generated columns are never backed up nor written; they are recomputed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generated: bool,
+    /// The sequence behind a serial or identity column, moved forward on restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<String>,
+}
+
+/// A foreign key as part of the schema snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignKey {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub references: QualifiedName,
+    pub referenced_columns: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deferrable: bool,
+    /// Whether every column of the key is NOT NULL (a nullable key can leave rows unreachable).
+    pub not_null: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct TableRow {
+    oid: i64,
+    schema: String,
+    name: String,
+    kind: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ColumnRow {
+    table_oid: i64,
+    name: String,
+    data_type: String,
+    not_null: bool,
+    default_expr: Option<String>,
+    identity: String,
+    generated: String,
+    sequence: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ConstraintRow {
+    name: String,
+    kind: String,
+    table_oid: i64,
+    columns: Vec<String>,
+    ref_schema: Option<String>,
+    ref_table: Option<String>,
+    ref_columns: Vec<String>,
+    deferrable: bool,
+}
+
+/// Loads every ordinary and partitioned table of `schemas` (partitions are read through their
+/// parent, so they are not listed), with columns in order, keys and outgoing foreign keys.
+pub(crate) async fn load(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<Vec<CatalogTable>, sqlx::Error> {
+    let table_rows: Vec<TableRow> = sqlx::query_as(
+        "SELECT c.oid::int8 AS oid, n.nspname::text AS schema, c.relname::text AS name,
+                c.relkind::text AS kind
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+          ORDER BY n.nspname, c.relname",
+    )
+    .bind(schemas)
+    .fetch_all(&mut *conn)
+    .await?;
+    let oids: Vec<i64> = table_rows.iter().map(|t| t.oid).collect();
+
+    let column_rows: Vec<ColumnRow> = sqlx::query_as(
+        "SELECT a.attrelid::int8 AS table_oid, a.attname::text AS name,
+                format_type(a.atttypid, a.atttypmod) AS data_type, a.attnotnull AS not_null,
+                CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END AS default_expr,
+                a.attidentity::text AS identity, a.attgenerated::text AS generated,
+                pg_get_serial_sequence(a.attrelid::regclass::text, a.attname) AS sequence
+           FROM pg_attribute a
+           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+          WHERE a.attrelid = ANY($1::int8[]::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
+          ORDER BY a.attrelid, a.attnum",
+    )
+    .bind(&oids)
+    .fetch_all(&mut *conn)
+    .await?;
+
+    // conparentid = 0 skips the copies of a partitioned table's constraints on its partitions.
+    let constraint_rows: Vec<ConstraintRow> = sqlx::query_as(
+        "SELECT con.conname::text AS name, con.contype::text AS kind, con.conrelid::int8 AS table_oid,
+                ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
+                        JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
+                       ORDER BY k.ord) AS columns,
+                rn.nspname::text AS ref_schema, rc.relname::text AS ref_table,
+                ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
+                        JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num
+                       ORDER BY k.ord) AS ref_columns,
+                con.condeferrable AS deferrable
+           FROM pg_constraint con
+           LEFT JOIN pg_class rc ON rc.oid = con.confrelid
+           LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+          WHERE con.conrelid = ANY($1::int8[]::oid[]) AND con.contype IN ('p', 'u', 'f')
+            AND con.conparentid = 0
+          ORDER BY con.conrelid, con.contype, con.conname",
+    )
+    .bind(&oids)
+    .fetch_all(&mut *conn)
+    .await?;
+
+    let mut tables: Vec<CatalogTable> = table_rows
+        .into_iter()
+        .map(|row| CatalogTable {
+            oid: row.oid,
+            name: QualifiedName::new(row.schema, row.name),
+            partitioned: row.kind == "p",
+            columns: Vec::new(),
+            primary_key: None,
+            unique_keys: Vec::new(),
+            foreign_keys: Vec::new(),
+        })
+        .collect();
+    let index_of = |oid: i64, tables: &[CatalogTable]| tables.iter().position(|t| t.oid == oid);
+
+    for row in column_rows {
+        let Some(i) = index_of(row.table_oid, &tables) else {
+            continue;
+        };
+        tables[i].columns.push(Column {
+            name: row.name,
+            data_type: row.data_type,
+            not_null: row.not_null,
+            default: row.default_expr,
+            identity: match row.identity.as_str() {
+                "a" => Some("always".into()),
+                "d" => Some("by default".into()),
+                _ => None,
+            },
+            generated: !row.generated.is_empty(),
+            sequence: row.sequence,
+        });
+    }
+    for row in constraint_rows {
+        let Some(i) = index_of(row.table_oid, &tables) else {
+            continue;
+        };
+        match row.kind.as_str() {
+            "p" => tables[i].primary_key = Some(row.columns),
+            "u" => tables[i].unique_keys.push(row.columns),
+            _ => {
+                let not_null = row.columns.iter().all(|c| {
+                    tables[i]
+                        .columns
+                        .iter()
+                        .any(|col| &col.name == c && col.not_null)
+                });
+                tables[i].foreign_keys.push(ForeignKey {
+                    name: row.name,
+                    columns: row.columns,
+                    references: QualifiedName::new(
+                        row.ref_schema.unwrap_or_default(),
+                        row.ref_table.unwrap_or_default(),
+                    ),
+                    referenced_columns: row.ref_columns,
+                    deferrable: row.deferrable,
+                    not_null,
+                });
+            }
+        }
+    }
+    Ok(tables)
+}

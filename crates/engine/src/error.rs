@@ -1,0 +1,55 @@
+//! The engine's public error. Rules:
+//! - every message says what went wrong and what a person can do about it;
+//! - [`Error::is_retryable`] tells the job runner whether trying again later can help
+//!   (a lost connection can, a corrupt archive or a bad configuration cannot).
+
+use crate::ident::QualifiedName;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("unknown category `{category}`; the categories of this database are: {known}")]
+    UnknownCategory { category: String, known: String },
+    #[error("organization {org_id} does not exist in {org_table}; check the id (`orgbackup orgs` lists them)")]
+    OrgNotFound {
+        org_id: String,
+        org_table: QualifiedName,
+    },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("while reading {table}: {source}")]
+    Extract {
+        table: QualifiedName,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(transparent)]
+    Archive(#[from] orgbackup_archive::Error),
+    #[error("file `{path}`: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("output: {0}")]
+    Output(#[source] std::io::Error),
+    #[error("the backup exceeds the size limit of {limit} bytes; choose fewer categories or a plan with a larger limit")]
+    SizeLimitExceeded { limit: u64 },
+    #[error("the backup was cancelled")]
+    Cancelled,
+}
+
+impl Error {
+    /// Whether the same operation may succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Database(e) | Error::Extract { source: e, .. } => matches!(
+                e,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Protocol(_)
+            ),
+            Error::Output(_) => true,
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! What a backup says about itself: stored as the `backup` value of the archive manifest
+//! (docs/FORMAT.md), so `inspect` and restore analysis read it without touching the data.
+
+use crate::discovery::TenantTable;
+use crate::ident::QualifiedName;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The encoding of table data entries: PostgreSQL `COPY ... TO STDOUT` text format, one row per
+/// line, columns in the order of `TableRecord::data_columns`.
+pub const DATA_FORMAT: &str = "postgresql-copy-text";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BackupMetadata {
+    pub backup_id: String,
+    pub org: OrgInfo,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub tool_version: String,
+    pub source: SourceInfo,
+    pub data_format: String,
+    /// Categories asked for (every category when the backup is whole).
+    pub categories: Vec<String>,
+    pub whole: bool,
+    /// Tables outside the asked categories, included because selected tables reference them.
+    pub added_for_dependencies: Vec<QualifiedName>,
+    pub org_table: QualifiedName,
+    pub org_setting: String,
+    /// In dependency order (parents first).
+    pub tables: Vec<TableRecord>,
+    pub files: Vec<FileRecord>,
+    /// Files referenced by rows but absent from disk when the backup ran.
+    pub missing_files: Vec<String>,
+    /// Global (shared) tables seen at backup time; foreign keys into them are checked on restore.
+    pub global_tables: Vec<QualifiedName>,
+}
+
+impl BackupMetadata {
+    pub fn total_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.row_count).sum()
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OrgInfo {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SourceInfo {
+    pub database: String,
+    pub server_version: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TableRecord {
+    /// The table's schema snapshot at backup time.
+    #[serde(flatten)]
+    pub table: TenantTable,
+    /// The columns present in the data, in order (stored generated columns are left out).
+    pub data_columns: Vec<String>,
+    pub row_count: u64,
+    /// Bytes of COPY text.
+    pub data_bytes: u64,
+    /// Archive entry paths holding the rows, in order; each holds whole rows.
+    pub chunks: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileRecord {
+    /// Path relative to the files root, as stored in the referencing row.
+    pub path: String,
+    /// The archive entry holding the file.
+    pub entry: String,
+    pub size: u64,
+    pub sha256: String,
+    pub table: QualifiedName,
+}

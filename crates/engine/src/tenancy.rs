@@ -1,0 +1,110 @@
+//! How tenancy is laid out in the database. Every name is configuration: the defaults describe
+//! CMIS (schema `cmis`, column `org_id`, orgs in `cmis.orgs`), but any shared-schema layout works.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenancyConfig {
+    /// Schemas whose tables are searched for tenant data.
+    pub schemas: Vec<String>,
+    /// The column that names a row's organization in directly owned tables.
+    pub org_column: String,
+    /// The organizations table (`schema.table`); it is the root of tenancy, never backed up as data.
+    pub org_table: String,
+    /// The key column of `org_table`.
+    pub org_table_key: String,
+    /// The column of `org_table` shown to people as the organization's name.
+    pub org_name_column: String,
+    /// The session setting that row-level security policies read.
+    pub org_setting: String,
+    /// Tables (`schema.table`) never backed up even if they carry the org column.
+    pub exclude_tables: Vec<String>,
+    /// Category name -> table patterns (`*` matches any run of characters), tried in order of
+    /// the category names; the first match wins. Explicit `schema.table` entries win over patterns.
+    pub categories: BTreeMap<String, Vec<String>>,
+    /// Columns that hold paths of files on disk belonging to the row (e.g. uploaded media).
+    pub file_references: Vec<FileReference>,
+}
+
+/// A column whose values are paths, relative to the files root, of files owned by the row.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileReference {
+    /// `schema.table`
+    pub table: String,
+    pub column: String,
+}
+
+impl Default for TenancyConfig {
+    fn default() -> Self {
+        let categories = [
+            ("analytics", &["analytic*", "*_metrics", "*_events", "report*"][..]),
+            ("campaigns", &["campaign*", "ad_*", "ads"][..]),
+            ("media", &["media*", "asset*", "file*"][..]),
+            ("posts", &["post*", "comment*", "tag*"][..]),
+            ("settings", &["setting*", "*_settings", "preference*"][..]),
+        ]
+        .into_iter()
+        .map(|(name, patterns)| {
+            (
+                name.to_string(),
+                patterns.iter().map(|p| p.to_string()).collect(),
+            )
+        })
+        .collect();
+        Self {
+            schemas: vec!["cmis".into()],
+            org_column: "org_id".into(),
+            org_table: "cmis.orgs".into(),
+            org_table_key: "org_id".into(),
+            org_name_column: "name".into(),
+            org_setting: "app.current_org_id".into(),
+            exclude_tables: Vec::new(),
+            categories,
+            file_references: vec![FileReference {
+                table: "cmis.media_assets".into(),
+                column: "storage_path".into(),
+            }],
+        }
+    }
+}
+
+/// Matches `name` against a pattern where `*` stands for any run of characters.
+pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last)
+    {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(at) => rest = &rest[at + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn glob_matches_prefix_suffix_and_middle() {
+        assert!(glob_match("ad_*", "ad_sets"));
+        assert!(!glob_match("ad_*", "ads"));
+        assert!(glob_match("ads", "ads"));
+        assert!(glob_match("*_events", "analytics_events"));
+        assert!(glob_match("a*c*e", "abcde"));
+        assert!(!glob_match("a*c*e", "abde"));
+        assert!(glob_match("*", "anything"));
+        assert!(!glob_match("ab*ba", "aba"));
+    }
+}
