@@ -1,1 +1,33 @@
-fn main() {}
+//! `orgbackup`: backups and restores of one organization in a shared-schema PostgreSQL database.
+
+mod backups;
+mod cli;
+mod config;
+mod db;
+mod demo;
+mod keys;
+mod orgs;
+mod storage;
+mod terminal;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ORGBACKUP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = cli::Cli::parse();
+    match cli::run(args).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
