@@ -1,0 +1,410 @@
+//! Opens an archive (plain or encrypted), reads its manifest from the trailer's pointer, reads
+//! single entries by random access, and verifies the whole file in one sequential pass.
+
+use crate::envelope::{self, SegmentDecryptor, from_io, into_io};
+use crate::error::{Error, Result};
+use crate::key::KeyEncryptionKey;
+use crate::manifest::{ArchiveManifest, EntryRecord, MANIFEST_PATH, MAX_MANIFEST_BYTES};
+use crate::tar;
+use crate::trailer::{TRAILER_LEN, Trailer};
+use sha2::{Digest, Sha256};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Take};
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Envelope {
+    Plain,
+    Encrypted { key_id: String },
+}
+
+/// The plain stream of an archive, whether stored as is or encrypted.
+enum PlainStream<R> {
+    Plain { inner: R, len: u64 },
+    Encrypted(SegmentDecryptor<R>),
+}
+
+impl<R: Read + Seek> PlainStream<R> {
+    fn len(&self) -> u64 {
+        match self {
+            PlainStream::Plain { len, .. } => *len,
+            PlainStream::Encrypted(d) => d.plain_len(),
+        }
+    }
+}
+
+impl<R: Read + Seek> Read for PlainStream<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            PlainStream::Plain { inner, .. } => inner.read(buf),
+            PlainStream::Encrypted(d) => d.read(buf),
+        }
+    }
+}
+
+impl<R: Read + Seek> Seek for PlainStream<R> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        match self {
+            PlainStream::Plain { inner, .. } => inner.seek(to),
+            PlainStream::Encrypted(d) => d.seek(to),
+        }
+    }
+}
+
+/// What [`ArchiveReader::verify`] checked.
+#[derive(Clone, Debug)]
+pub struct VerifyReport {
+    pub entries_checked: usize,
+    /// Bytes of entry content decompressed and hashed.
+    pub bytes_checked: u64,
+    /// SHA-256 of the plain stream, as recorded in the trailer and recomputed.
+    pub plain_sha256: String,
+}
+
+pub struct ArchiveReader<R> {
+    stream: PlainStream<R>,
+    envelope: Envelope,
+    trailer: Trailer,
+    manifest: ArchiveManifest,
+}
+
+impl<R: Read + Seek> ArchiveReader<R> {
+    /// Opens an archive. `keys` gives the key for a key id (only asked for encrypted archives).
+    pub fn open(mut input: R, keys: &dyn Fn(&str) -> Option<KeyEncryptionKey>) -> Result<Self> {
+        let file_len = input.seek(SeekFrom::End(0))?;
+        input.seek(SeekFrom::Start(0))?;
+        let mut magic = [0u8; 8];
+        let prefix = read_up_to(&mut input, &mut magic)?;
+        if prefix == 0 {
+            return Err(Error::Truncated {
+                detail: "the file is empty".into(),
+            });
+        }
+        let (stream, envelope) = if magic == *envelope::MAGIC {
+            let (decryptor, key_id) = envelope::open(input, keys)?;
+            (
+                PlainStream::Encrypted(decryptor),
+                Envelope::Encrypted { key_id },
+            )
+        } else if prefix >= 4 && magic[..4] == ZSTD_MAGIC {
+            input.seek(SeekFrom::Start(0))?;
+            (
+                PlainStream::Plain {
+                    inner: input,
+                    len: file_len,
+                },
+                Envelope::Plain,
+            )
+        } else if envelope::MAGIC.starts_with(&magic[..prefix])
+            || ZSTD_MAGIC.starts_with(&magic[..prefix.min(4)])
+        {
+            return Err(Error::Truncated {
+                detail: format!("the file is only {file_len} bytes"),
+            });
+        } else {
+            return Err(Error::NotAnArchive);
+        };
+        let mut stream = stream;
+        let trailer = read_trailer(&mut stream)?;
+        let manifest = read_manifest(&mut stream, &trailer)?;
+        Ok(Self {
+            stream,
+            envelope,
+            trailer,
+            manifest,
+        })
+    }
+
+    pub fn manifest(&self) -> &ArchiveManifest {
+        &self.manifest
+    }
+
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// Reads one entry's content. The reader checks the entry's SHA-256 when it reaches the end
+    /// and fails with [`Error::EntryChecksumMismatch`] (inside an `io::Error`) if it differs.
+    pub fn open_entry(&mut self, path: &str) -> Result<EntryReader<'_, R>> {
+        let record = self
+            .manifest
+            .entry(path)
+            .cloned()
+            .ok_or_else(|| Error::EntryNotFound { path: path.into() })?;
+        self.stream.seek(SeekFrom::Start(record.offset))?;
+        let frame = (&mut self.stream).take(record.compressed_size);
+        let mut decoder = frame_decoder(frame).map_err(|e| corrupt(&record.path, e))?;
+        let (name, size) = tar::read_header(&mut decoder).map_err(|e| corrupt(&record.path, e))?;
+        if name != record.path || size != record.size {
+            return Err(Error::EntryCorrupt {
+                path: record.path,
+                detail: format!("its header names `{name}` of {size} bytes"),
+            });
+        }
+        Ok(EntryReader {
+            decoder,
+            remaining: record.size,
+            hasher: Sha256::new(),
+            record,
+        })
+    }
+
+    /// Reads the whole file once: every segment's tag (encrypted), every frame's zstd checksum,
+    /// every entry's SHA-256, the manifest, the end of the tar stream, and the trailer's SHA-256
+    /// of the whole plain stream. `progress(done, total)` gets plain-stream bytes.
+    pub fn verify(&mut self, progress: &mut dyn FnMut(u64, u64)) -> Result<VerifyReport> {
+        let total = self.stream.len();
+        let body_len = total - TRAILER_LEN as u64;
+        self.stream.seek(SeekFrom::Start(0))?;
+        let mut hashing = HashingReader {
+            inner: (&mut self.stream).take(body_len),
+            hasher: Sha256::new(),
+            position: 0,
+        };
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut bytes_checked = 0;
+        let manifest_record = EntryRecord {
+            path: MANIFEST_PATH.into(),
+            size: 0,
+            sha256: String::new(),
+            offset: self.trailer.manifest_offset,
+            compressed_size: self.trailer.manifest_len,
+        };
+        for record in self
+            .manifest
+            .entries
+            .iter()
+            .chain(std::iter::once(&manifest_record))
+        {
+            let is_manifest = record.path == MANIFEST_PATH;
+            let frame = (&mut hashing).take(record.compressed_size);
+            let mut decoder = frame_decoder(frame).map_err(|e| corrupt(&record.path, e))?;
+            let (name, size) =
+                tar::read_header(&mut decoder).map_err(|e| corrupt(&record.path, e))?;
+            if name != record.path || (!is_manifest && size != record.size) {
+                return Err(Error::EntryCorrupt {
+                    path: record.path.clone(),
+                    detail: format!("its header names `{name}` of {size} bytes"),
+                });
+            }
+            let mut hasher = Sha256::new();
+            let mut remaining = size;
+            while remaining > 0 {
+                let want = remaining.min(buffer.len() as u64) as usize;
+                decoder
+                    .read_exact(&mut buffer[..want])
+                    .map_err(|e| corrupt(&record.path, e))?;
+                hasher.update(&buffer[..want]);
+                remaining -= want as u64;
+            }
+            let padding = tar::padding(size);
+            decoder
+                .read_exact(&mut buffer[..padding])
+                .map_err(|e| corrupt(&record.path, e))?;
+            // Reading to the frame's end makes zstd check the frame's own checksum.
+            if decoder
+                .read(&mut buffer[..1])
+                .map_err(|e| corrupt(&record.path, e))?
+                != 0
+            {
+                return Err(Error::Layout {
+                    detail: format!("entry `{}` has bytes after its content", record.path),
+                });
+            }
+            let mut rest = decoder.finish();
+            if io::copy(&mut rest, &mut io::sink())? != 0 {
+                return Err(Error::Layout {
+                    detail: format!("entry `{}` has bytes after its zstd frame", record.path),
+                });
+            }
+            let actual = hex::encode(hasher.finalize());
+            if !is_manifest && actual != record.sha256 {
+                return Err(Error::EntryChecksumMismatch {
+                    path: record.path.clone(),
+                    expected: record.sha256.clone(),
+                    actual,
+                });
+            }
+            bytes_checked += size;
+            progress(hashing.position, total);
+        }
+        // What is left before the trailer is the end of the tar stream: zero blocks only.
+        let mut end = Vec::new();
+        zstd::stream::read::Decoder::new(&mut hashing)
+            .and_then(|mut d| d.read_to_end(&mut end))
+            .map_err(|e| corrupt("end of archive", e))?;
+        if end.iter().any(|&b| b != 0) || end.len() < 1024 {
+            return Err(Error::Layout {
+                detail: "unexpected data between the manifest and the trailer".into(),
+            });
+        }
+        let actual: [u8; 32] = hashing.hasher.finalize().into();
+        if actual != self.trailer.stream_sha256 {
+            return Err(Error::StreamChecksumMismatch {
+                expected: hex::encode(self.trailer.stream_sha256),
+                actual: hex::encode(actual),
+            });
+        }
+        progress(total, total);
+        Ok(VerifyReport {
+            entries_checked: self.manifest.entries.len(),
+            bytes_checked,
+            plain_sha256: hex::encode(actual),
+        })
+    }
+}
+
+/// One entry's content; see [`ArchiveReader::open_entry`].
+pub struct EntryReader<'a, R: Read + Seek> {
+    decoder: FrameDecoder<Take<&'a mut PlainStream<R>>>,
+    remaining: u64,
+    hasher: Sha256,
+    record: EntryRecord,
+}
+
+impl<R: Read + Seek> EntryReader<'_, R> {
+    pub fn record(&self) -> &EntryRecord {
+        &self.record
+    }
+}
+
+impl<R: Read + Seek> Read for EntryReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(self.remaining.min(usize::MAX as u64) as usize);
+        let n = self.decoder.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(into_io(corrupt(
+                &self.record.path,
+                io::ErrorKind::UnexpectedEof.into(),
+            )));
+        }
+        self.hasher.update(&buf[..n]);
+        self.remaining -= n as u64;
+        if self.remaining == 0 {
+            let actual = hex::encode(self.hasher.clone().finalize());
+            if actual != self.record.sha256 {
+                return Err(into_io(Error::EntryChecksumMismatch {
+                    path: self.record.path.clone(),
+                    expected: self.record.sha256.clone(),
+                    actual,
+                }));
+            }
+        }
+        Ok(n)
+    }
+}
+
+type FrameDecoder<R> = zstd::stream::read::Decoder<'static, BufReader<R>>;
+
+fn frame_decoder<R: Read>(frame: R) -> io::Result<FrameDecoder<R>> {
+    Ok(zstd::stream::read::Decoder::new(frame)?.single_frame())
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    position: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+/// An I/O failure while decoding an entry: the archive's own errors (a tampered segment) pass
+/// through; anything zstd or tar reports means the entry is damaged.
+fn corrupt(path: &str, error: io::Error) -> Error {
+    match from_io(error) {
+        Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => Error::EntryCorrupt {
+            path: path.into(),
+            detail: "its frame ends early".into(),
+        },
+        Error::Io(e) if e.kind() == io::ErrorKind::InvalidData || e.get_ref().is_some() => {
+            Error::EntryCorrupt {
+                path: path.into(),
+                detail: e.to_string(),
+            }
+        }
+        other => other,
+    }
+}
+
+fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+fn read_trailer<R: Read + Seek>(stream: &mut PlainStream<R>) -> Result<Trailer> {
+    let len = stream.len();
+    if len < TRAILER_LEN as u64 {
+        return Err(Error::Truncated {
+            detail: format!("{len} bytes is too short to hold the archive trailer"),
+        });
+    }
+    stream.seek(SeekFrom::Start(len - TRAILER_LEN as u64))?;
+    let mut bytes = [0u8; TRAILER_LEN];
+    stream.read_exact(&mut bytes).map_err(from_io)?;
+    let trailer = Trailer::decode(&bytes)?;
+    if trailer.format_version != crate::manifest::FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion {
+            found: trailer.format_version,
+            supported: crate::manifest::FORMAT_VERSION,
+        });
+    }
+    let manifest_end = trailer.manifest_offset.checked_add(trailer.manifest_len);
+    if manifest_end.is_none_or(|end| end > len - TRAILER_LEN as u64) {
+        return Err(Error::TrailerCorrupt {
+            detail: "it points past the end of the file".into(),
+        });
+    }
+    Ok(trailer)
+}
+
+fn read_manifest<R: Read + Seek>(
+    stream: &mut PlainStream<R>,
+    trailer: &Trailer,
+) -> Result<ArchiveManifest> {
+    let damaged = |detail: String| Error::ManifestCorrupt { detail };
+    stream.seek(SeekFrom::Start(trailer.manifest_offset))?;
+    let frame = stream.take(trailer.manifest_len);
+    let mut decoder = frame_decoder(frame).map_err(|e| damaged(e.to_string()))?;
+    let (name, size) = tar::read_header(&mut decoder).map_err(|e| match from_io(e) {
+        Error::Io(e) => damaged(e.to_string()),
+        other => other,
+    })?;
+    if name != MANIFEST_PATH || size > MAX_MANIFEST_BYTES {
+        return Err(damaged(format!(
+            "found `{name}` of {size} bytes where the manifest should be"
+        )));
+    }
+    let mut json = Vec::with_capacity(size as usize);
+    (&mut decoder)
+        .take(size)
+        .read_to_end(&mut json)
+        .map_err(|e| match from_io(e) {
+            Error::Io(e) => damaged(e.to_string()),
+            other => other,
+        })?;
+    if json.len() as u64 != size {
+        return Err(damaged("it ends early".into()));
+    }
+    let manifest: ArchiveManifest =
+        serde_json::from_slice(&json).map_err(|e| damaged(e.to_string()))?;
+    manifest.validate(trailer.manifest_offset)?;
+    Ok(manifest)
+}
