@@ -21,7 +21,7 @@ pub enum Envelope {
 /// The plain stream of an archive, whether stored as is or encrypted.
 enum PlainStream<R> {
     Plain { inner: R, len: u64 },
-    Encrypted(SegmentDecryptor<R>),
+    Encrypted(Box<SegmentDecryptor<R>>),
 }
 
 impl<R: Read + Seek> PlainStream<R> {
@@ -83,7 +83,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let (stream, envelope) = if magic == *envelope::MAGIC {
             let (decryptor, key_id) = envelope::open(input, keys)?;
             (
-                PlainStream::Encrypted(decryptor),
+                PlainStream::Encrypted(Box::new(decryptor)),
                 Envelope::Encrypted { key_id },
             )
         } else if prefix >= 4 && magic[..4] == ZSTD_MAGIC {

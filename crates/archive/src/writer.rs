@@ -66,7 +66,7 @@ impl<W: Write> Write for FileLayer<W> {
 
 enum Sink<W: Write> {
     Plain(FileLayer<W>),
-    Encrypted(SegmentEncryptor<FileLayer<W>>),
+    Encrypted(Box<SegmentEncryptor<FileLayer<W>>>),
 }
 
 /// Counts and hashes the plain stream (before encryption): offsets and the trailer's checksum.
@@ -113,7 +113,7 @@ impl<W: Write> ArchiveWriter<W> {
         };
         let (sink, key_id) = match &options.encryption {
             Some(setup) => (
-                Sink::Encrypted(SegmentEncryptor::new(file, setup)?),
+                Sink::Encrypted(Box::new(SegmentEncryptor::new(file, setup)?)),
                 Some(setup.key_id.clone()),
             ),
             None => (Sink::Plain(file), None),
