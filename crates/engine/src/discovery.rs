@@ -80,8 +80,15 @@ pub struct Selection {
 
 /// Discovers the tenant tables of the configured schemas.
 #[tracing::instrument(skip_all)]
-pub async fn discover(conn: &mut PgConnection, config: &TenancyConfig) -> Result<TenantSchema, Error> {
-    let default_schema = config.schemas.first().map(String::as_str).unwrap_or("public");
+pub async fn discover(
+    conn: &mut PgConnection,
+    config: &TenancyConfig,
+) -> Result<TenantSchema, Error> {
+    let default_schema = config
+        .schemas
+        .first()
+        .map(String::as_str)
+        .unwrap_or("public");
     let org_table = QualifiedName::parse(&config.org_table, default_schema);
     let mut schemas = config.schemas.clone();
     if !schemas.contains(&org_table.schema) {
@@ -119,14 +126,20 @@ pub async fn discover(conn: &mut PgConnection, config: &TenancyConfig) -> Result
     Ok(build(candidates, org_table, config))
 }
 
-fn build(candidates: Vec<CatalogTable>, org_table: QualifiedName, config: &TenancyConfig) -> TenantSchema {
+fn build(
+    candidates: Vec<CatalogTable>,
+    org_table: QualifiedName,
+    config: &TenancyConfig,
+) -> TenantSchema {
     let ownership = decide_ownership(&candidates, &org_table, config);
     let (tenant, global): (Vec<_>, Vec<_>) = candidates
         .into_iter()
         .zip(ownership)
         .partition(|(_, owner)| owner.is_some());
-    let tenant: Vec<(CatalogTable, Ownership)> =
-        tenant.into_iter().map(|(t, o)| (t, o.expect("partitioned on is_some"))).collect();
+    let tenant: Vec<(CatalogTable, Ownership)> = tenant
+        .into_iter()
+        .map(|(t, o)| (t, o.expect("partitioned on is_some")))
+        .collect();
 
     let names: Vec<QualifiedName> = tenant.iter().map(|(t, _)| t.name.clone()).collect();
     let edges: Vec<Vec<usize>> = tenant
@@ -160,7 +173,10 @@ fn build(candidates: Vec<CatalogTable>, org_table: QualifiedName, config: &Tenan
         let category = category_for(&table.name, &ownership, &categories, config);
         categories.insert(table.name.clone(), category.clone());
         tables.push(TenantTable {
-            self_referencing: table.foreign_keys.iter().any(|fk| fk.references == table.name),
+            self_referencing: table
+                .foreign_keys
+                .iter()
+                .any(|fk| fk.references == table.name),
             name: table.name,
             category,
             ownership,
@@ -251,15 +267,17 @@ fn category_for(
     config: &TenancyConfig,
 ) -> String {
     let full = name.to_string();
-    let explicit = config
-        .categories
-        .iter()
-        .find(|(_, patterns)| patterns.iter().any(|p| p.contains('.') && glob_match(p, &full)));
-    let by_pattern = || {
-        config
-            .categories
+    let explicit = config.categories.iter().find(|(_, patterns)| {
+        patterns
             .iter()
-            .find(|(_, patterns)| patterns.iter().any(|p| !p.contains('.') && glob_match(p, &name.name)))
+            .any(|p| p.contains('.') && glob_match(p, &full))
+    });
+    let by_pattern = || {
+        config.categories.iter().find(|(_, patterns)| {
+            patterns
+                .iter()
+                .any(|p| !p.contains('.') && glob_match(p, &name.name))
+        })
     };
     if let Some((category, _)) = explicit.or_else(by_pattern) {
         return category.clone();

@@ -11,7 +11,9 @@ pub enum Error {
     Config(String),
     #[error("unknown category `{category}`; the categories of this database are: {known}")]
     UnknownCategory { category: String, known: String },
-    #[error("organization {org_id} does not exist in {org_table}; check the id (`orgbackup orgs` lists them)")]
+    #[error(
+        "organization {org_id} does not exist in {org_table}; check the id (`orgbackup orgs` lists them)"
+    )]
     OrgNotFound {
         org_id: String,
         org_table: QualifiedName,
@@ -34,7 +36,9 @@ pub enum Error {
     },
     #[error("output: {0}")]
     Output(#[source] std::io::Error),
-    #[error("the backup exceeds the size limit of {limit} bytes; choose fewer categories or a plan with a larger limit")]
+    #[error(
+        "the backup exceeds the size limit of {limit} bytes; choose fewer categories or a plan with a larger limit"
+    )]
     SizeLimitExceeded { limit: u64 },
     #[error("the backup was cancelled")]
     Cancelled,
@@ -46,7 +50,10 @@ impl Error {
         match self {
             Error::Database(e) | Error::Extract { source: e, .. } => matches!(
                 e,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Protocol(_)
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Protocol(_)
             ),
             Error::Output(_) => true,
             _ => false,

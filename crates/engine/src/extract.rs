@@ -155,10 +155,22 @@ async fn backup_in_snapshot<W: Write + Send + 'static>(
         };
         let files_root = request.files_root.clone();
         let limit = request.max_archive_bytes;
-        let table_names: Vec<QualifiedName> = metadata.tables.iter().map(|t| t.table.name.clone()).collect();
+        let table_names: Vec<QualifiedName> = metadata
+            .tables
+            .iter()
+            .map(|t| t.table.name.clone())
+            .collect();
         let archive_bytes = archive_bytes.clone();
         tokio::task::spawn_blocking(move || {
-            write_archive(output, options, receiver, files_root, limit, table_names, archive_bytes)
+            write_archive(
+                output,
+                options,
+                receiver,
+                files_root,
+                limit,
+                table_names,
+                archive_bytes,
+            )
         })
     };
 
@@ -166,10 +178,29 @@ async fn backup_in_snapshot<W: Write + Send + 'static>(
         tables_total: metadata.tables.len(),
         ..Default::default()
     };
-    let streamed = stream_tables(conn, &schema, &selection.tables, request, &sender, &mut metadata, &mut state, &*progress).await;
+    let streamed = stream_tables(
+        conn,
+        &schema,
+        &selection.tables,
+        request,
+        &sender,
+        &mut metadata,
+        &mut state,
+        &*progress,
+    )
+    .await;
     let streamed = match streamed {
         Ok(()) if request.files_root.is_some() => {
-            stream_file_paths(conn, &schema, &selection.tables, config, &sender, &mut state, &*progress).await
+            stream_file_paths(
+                conn,
+                &schema,
+                &selection.tables,
+                config,
+                &sender,
+                &mut state,
+                &*progress,
+            )
+            .await
         }
         other => other,
     };
@@ -182,7 +213,11 @@ async fn backup_in_snapshot<W: Write + Send + 'static>(
         });
     }
     metadata.finished_at = Utc::now();
-    if sender.send(Message::Finish(Box::new(metadata))).await.is_err() {
+    if sender
+        .send(Message::Finish(Box::new(metadata)))
+        .await
+        .is_err()
+    {
         drop(sender);
         return Err(join_writer(writer).await.err().unwrap_or(Error::Cancelled));
     }
@@ -193,7 +228,9 @@ async fn backup_in_snapshot<W: Write + Send + 'static>(
 async fn join_writer<W>(
     writer: tokio::task::JoinHandle<Result<BackupOutcome<W>, Error>>,
 ) -> Result<BackupOutcome<W>, Error> {
-    writer.await.map_err(|e| Error::Output(std::io::Error::other(e)))?
+    writer
+        .await
+        .map_err(|e| Error::Output(std::io::Error::other(e)))?
 }
 
 async fn find_org(
@@ -208,7 +245,7 @@ async fn find_org(
         table = schema.org_table.quoted(),
         key = quote_ident(&schema.org_table_key),
     );
-    let name: Option<String> = sqlx::query_scalar(&sql)
+    let name: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(org_id)
         .fetch_optional(&mut *conn)
         .await?;
@@ -239,7 +276,10 @@ async fn stream_tables(
         let table = &schema.tables[index];
         state.current_table = Some(table.name.to_string());
         progress.backup(state);
-        let columns: Vec<String> = table.stored_columns().map(|c| format!("t.{}", quote_ident(&c.name))).collect();
+        let columns: Vec<String> = table
+            .stored_columns()
+            .map(|c| format!("t.{}", quote_ident(&c.name)))
+            .collect();
         let sql = format!(
             "COPY (SELECT {} FROM {} t WHERE {}) TO STDOUT",
             columns.join(", "),
@@ -261,14 +301,31 @@ async fn stream_tables(
             state.bytes_read += bytes.len() as u64;
             buffer.extend_from_slice(&bytes);
             if buffer.len() >= request.chunk_size {
-                let data = std::mem::replace(&mut buffer, Vec::with_capacity(request.chunk_size + (64 << 10)));
-                send(sender, Message::Chunk { table: position, data }).await?;
+                let data = std::mem::replace(
+                    &mut buffer,
+                    Vec::with_capacity(request.chunk_size + (64 << 10)),
+                );
+                send(
+                    sender,
+                    Message::Chunk {
+                        table: position,
+                        data,
+                    },
+                )
+                .await?;
                 progress.backup(state);
             }
         }
         if !buffer.is_empty() || record.row_count == 0 {
             // An empty table still gets one (empty) chunk, so every table has an entry.
-            send(sender, Message::Chunk { table: position, data: buffer }).await?;
+            send(
+                sender,
+                Message::Chunk {
+                    table: position,
+                    data: buffer,
+                },
+            )
+            .await?;
         }
         state.tables_done += 1;
         progress.backup(state);
@@ -286,14 +343,22 @@ async fn stream_file_paths(
     state: &mut BackupProgress,
     progress: &dyn Progress,
 ) -> Result<(), Error> {
-    let default_schema = config.schemas.first().map(String::as_str).unwrap_or("public");
+    let default_schema = config
+        .schemas
+        .first()
+        .map(String::as_str)
+        .unwrap_or("public");
     for reference in &config.file_references {
         let name = QualifiedName::parse(&reference.table, default_schema);
         let Some(position) = tables.iter().position(|&i| schema.tables[i].name == name) else {
             continue;
         };
         let index = tables[position];
-        if !schema.tables[index].columns.iter().any(|c| c.name == reference.column) {
+        if !schema.tables[index]
+            .columns
+            .iter()
+            .any(|c| c.name == reference.column)
+        {
             return Err(Error::Config(format!(
                 "file reference {}.{}: the table has no such column; fix tenancy.file_references",
                 name, reference.column
@@ -307,10 +372,13 @@ async fn stream_file_paths(
             name.quoted(),
             schema.org_filter(index, "t")
         );
-        let mut stream = conn.copy_out_raw(&sql).await.map_err(|source| Error::Extract {
-            table: name.clone(),
-            source,
-        })?;
+        let mut stream = conn
+            .copy_out_raw(&sql)
+            .await
+            .map_err(|source| Error::Extract {
+                table: name.clone(),
+                source,
+            })?;
         let mut pending = Vec::new();
         while let Some(bytes) = stream.try_next().await.map_err(|source| Error::Extract {
             table: name.clone(),
@@ -321,7 +389,14 @@ async fn stream_file_paths(
                 let line: Vec<u8> = pending.drain(..=end).collect();
                 let path = decode_copy_text(&line[..line.len() - 1]);
                 state.files += 1;
-                send(sender, Message::File { path, table: position }).await?;
+                send(
+                    sender,
+                    Message::File {
+                        path,
+                        table: position,
+                    },
+                )
+                .await?;
             }
         }
         progress.backup(state);
@@ -375,7 +450,9 @@ fn write_archive<W: Write>(
     let check_limit = |writer: &ArchiveWriter<W>| -> Result<(), Error> {
         archive_bytes.store(writer.bytes_written(), Ordering::Relaxed);
         match limit {
-            Some(limit) if writer.bytes_written() > limit => Err(Error::SizeLimitExceeded { limit }),
+            Some(limit) if writer.bytes_written() > limit => {
+                Err(Error::SizeLimitExceeded { limit })
+            }
             _ => Ok(()),
         }
     };
@@ -396,7 +473,9 @@ fn write_archive<W: Write>(
                 if !seen_files.insert(path.clone()) {
                     continue;
                 }
-                let root = files_root.as_deref().expect("file paths are only sent with a files root");
+                let root = files_root
+                    .as_deref()
+                    .expect("file paths are only sent with a files root");
                 match open_org_file(root, &path)? {
                     Some((mut file, size)) => {
                         let entry = format!("files/{}", path.trim_start_matches("./"));
@@ -469,7 +548,13 @@ fn open_org_file(root: &Path, path: &str) -> Result<Option<(std::fs::File, u64)>
 
 fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(60)
         .collect()
 }

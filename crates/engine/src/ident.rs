@@ -76,9 +76,6 @@ mod tests {
             QualifiedName::parse("orgs", "cmis"),
             QualifiedName::new("cmis", "orgs")
         );
-        assert_eq!(
-            QualifiedName::new("s", "t\"x").quoted(),
-            "\"s\".\"t\"\"x\""
-        );
+        assert_eq!(QualifiedName::new("s", "t\"x").quoted(), "\"s\".\"t\"\"x\"");
     }
 }

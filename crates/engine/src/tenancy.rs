@@ -40,7 +40,10 @@ pub struct FileReference {
 impl Default for TenancyConfig {
     fn default() -> Self {
         let categories = [
-            ("analytics", &["analytic*", "*_metrics", "*_events", "report*"][..]),
+            (
+                "analytics",
+                &["analytic*", "*_metrics", "*_events", "report*"][..],
+            ),
             ("campaigns", &["campaign*", "ad_*", "ads"][..]),
             ("media", &["media*", "asset*", "file*"][..]),
             ("posts", &["post*", "comment*", "tag*"][..]),
@@ -78,8 +81,7 @@ pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
         return pattern == name;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last)
-    {
+    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
         return false;
     }
     let mut rest = &name[first.len()..name.len() - last.len()];

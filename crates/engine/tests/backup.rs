@@ -8,25 +8,45 @@ use std::sync::Arc;
 use support::{ALPHA, BETA, TRICKY_SCHEMA, TestDb, tricky_config};
 
 /// Backs up `org` and returns the metadata and, per table, the sorted COPY lines in the archive.
-async fn backup(db: &TestDb, org: &str, categories: &[&str]) -> (BackupMetadata, BTreeMap<String, Vec<String>>) {
+async fn backup(
+    db: &TestDb,
+    org: &str,
+    categories: &[&str],
+) -> (BackupMetadata, BTreeMap<String, Vec<String>>) {
     let mut request = BackupRequest::new("b1", org);
     request.categories = categories.iter().map(|c| c.to_string()).collect();
     request.chunk_size = 64; // many chunks even for tiny tables
-    let outcome = run_backup(&db.pool, &tricky_config(), &request, Vec::new(), Arc::new(NoProgress)).await.unwrap();
+    let outcome = run_backup(
+        &db.pool,
+        &tricky_config(),
+        &request,
+        Vec::new(),
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
     let bytes = outcome.output;
     assert_eq!(outcome.summary.size, bytes.len() as u64);
     read_tables(bytes, None)
 }
 
-fn read_tables(bytes: Vec<u8>, key: Option<KeyEncryptionKey>) -> (BackupMetadata, BTreeMap<String, Vec<String>>) {
+fn read_tables(
+    bytes: Vec<u8>,
+    key: Option<KeyEncryptionKey>,
+) -> (BackupMetadata, BTreeMap<String, Vec<String>>) {
     let mut reader = ArchiveReader::open(Cursor::new(bytes), &|_| key.clone()).unwrap();
-    let metadata: BackupMetadata = serde_json::from_value(reader.manifest().backup.clone()).unwrap();
+    let metadata: BackupMetadata =
+        serde_json::from_value(reader.manifest().backup.clone()).unwrap();
     let mut tables = BTreeMap::new();
     for table in &metadata.tables {
         let mut lines = Vec::new();
         for chunk in &table.chunks {
             let mut text = String::new();
-            reader.open_entry(chunk).unwrap().read_to_string(&mut text).unwrap();
+            reader
+                .open_entry(chunk)
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
             lines.extend(text.lines().map(str::to_string));
         }
         assert_eq!(lines.len() as u64, table.row_count, "{}", table.table.name);
@@ -44,14 +64,27 @@ async fn a_backup_of_one_org_holds_exactly_its_rows() {
     assert_eq!(metadata.org.name, "Alpha");
     assert!(metadata.whole);
 
+    let db = &db;
     let expect = |sql: String| async move { db.copy_lines(&sql).await };
     let a = format!("'{ALPHA}'::uuid");
     assert_eq!(tables["projects"], expect(format!("SELECT project_id, org_id, owner_id, country, title FROM app.projects WHERE org_id = {a}")).await);
     assert_eq!(tables["tasks"], expect(format!("SELECT t.* FROM app.tasks t JOIN app.projects p USING (project_id) WHERE p.org_id = {a}")).await);
     assert_eq!(tables["task_notes"], expect(format!("SELECT n.* FROM app.task_notes n JOIN app.tasks t USING (task_id) JOIN app.projects p USING (project_id) WHERE p.org_id = {a}")).await);
-    assert_eq!(tables["events"], expect(format!("SELECT * FROM app.events WHERE org_id = {a}")).await);
-    assert_eq!(tables["billing"], expect(format!("SELECT * FROM app.billing WHERE tenant = {a}")).await);
-    assert_eq!(tables["Project \"Labels\""], expect(format!("SELECT * FROM app.\"Project \"\"Labels\"\"\" WHERE org_id = {a}")).await);
+    assert_eq!(
+        tables["events"],
+        expect(format!("SELECT * FROM app.events WHERE org_id = {a}")).await
+    );
+    assert_eq!(
+        tables["billing"],
+        expect(format!("SELECT * FROM app.billing WHERE tenant = {a}")).await
+    );
+    assert_eq!(
+        tables["Project \"Labels\""],
+        expect(format!(
+            "SELECT * FROM app.\"Project \"\"Labels\"\"\" WHERE org_id = {a}"
+        ))
+        .await
+    );
     assert_eq!(tables["teams"].len(), 1);
     assert_eq!(tables["members"].len(), 1);
     // the orphan attachment (no task) belongs to no org and is in nobody's backup
@@ -59,16 +92,39 @@ async fn a_backup_of_one_org_holds_exactly_its_rows() {
     assert!(tables["attachments"][0].ends_with("a.png"));
 
     // nothing of Beta anywhere
-    let everything: String = tables.values().flatten().cloned().collect::<Vec<_>>().join("\n");
+    let everything: String = tables
+        .values()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
     for beta_marker in [BETA, "beta one", "note b", "B team", "bob", "blue", "b.png"] {
-        assert!(!everything.contains(beta_marker), "found {beta_marker:?} of Beta in Alpha's backup");
+        assert!(
+            !everything.contains(beta_marker),
+            "found {beta_marker:?} of Beta in Alpha's backup"
+        );
     }
     // escapes survive: a tab and a newline inside values stay one row each
     assert!(tables["tasks"].iter().any(|l| l.contains("a2\\nmultiline")));
     // generated columns are not stored; global tables are not backed up
-    assert!(!tables.contains_key("users") && !tables.contains_key("countries") && !tables.contains_key("orgs"));
-    assert!(!metadata.tables.iter().find(|t| t.table.name.name == "projects").unwrap().data_columns.contains(&"title_upper".to_string()));
-    assert_eq!(metadata.total_rows(), tables.values().map(|l| l.len() as u64).sum::<u64>());
+    assert!(
+        !tables.contains_key("users")
+            && !tables.contains_key("countries")
+            && !tables.contains_key("orgs")
+    );
+    assert!(
+        !metadata
+            .tables
+            .iter()
+            .find(|t| t.table.name.name == "projects")
+            .unwrap()
+            .data_columns
+            .contains(&"title_upper".to_string())
+    );
+    assert_eq!(
+        metadata.total_rows(),
+        tables.values().map(|l| l.len() as u64).sum::<u64>()
+    );
 }
 
 #[tokio::test]
@@ -94,21 +150,47 @@ async fn the_backup_reads_one_consistent_snapshot() {
     }
     impl orgbackup_engine::Progress for InsertDuringBackup {
         fn backup(&self, progress: &orgbackup_engine::BackupProgress) {
-            if progress.tables_done == 1 && !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
-                let sql = format!("INSERT INTO app.events (org_id, at, kind) VALUES ('{ALPHA}', '2026-01-09', 'late'); INSERT INTO app.billing VALUES (9, '{ALPHA}', 'late')");
-                let status = std::process::Command::new("psql").args([&self.url, "-qc", &sql]).status().unwrap();
+            if progress.tables_done == 1
+                && !self.done.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                let sql = format!(
+                    "INSERT INTO app.events (org_id, at, kind) VALUES ('{ALPHA}', '2026-01-09', 'late'); INSERT INTO app.billing VALUES (9, '{ALPHA}', 'late')"
+                );
+                let status = std::process::Command::new("psql")
+                    .args([&self.url, "-qc", &sql])
+                    .status()
+                    .unwrap();
                 assert!(status.success());
             }
         }
     }
-    let progress = Arc::new(InsertDuringBackup { url: db.url.clone(), done: false.into() });
+    let progress = Arc::new(InsertDuringBackup {
+        url: db.url.clone(),
+        done: false.into(),
+    });
     let request = BackupRequest::new("b2", ALPHA);
-    let outcome = run_backup(&db.pool, &tricky_config(), &request, Vec::new(), progress.clone()).await.unwrap();
+    let outcome = run_backup(
+        &db.pool,
+        &tricky_config(),
+        &request,
+        Vec::new(),
+        progress.clone(),
+    )
+    .await
+    .unwrap();
     assert!(progress.done.load(std::sync::atomic::Ordering::SeqCst));
     let (_, tables) = read_tables(outcome.output, None);
     let all: Vec<&String> = tables.values().flatten().collect();
-    assert!(!all.iter().any(|l| l.contains("late")), "a row committed during the backup leaked into it");
-    assert_eq!(db.copy_lines("SELECT * FROM app.billing WHERE plan = 'late'").await.len(), 1);
+    assert!(
+        !all.iter().any(|l| l.contains("late")),
+        "a row committed during the backup leaked into it"
+    );
+    assert_eq!(
+        db.copy_lines("SELECT * FROM app.billing WHERE plan = 'late'")
+            .await
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -117,18 +199,37 @@ async fn an_encrypted_backup_opens_only_with_its_key() {
     db.execute(TRICKY_SCHEMA).await;
     let key = KeyEncryptionKey::generate();
     let mut request = BackupRequest::new("b3", ALPHA);
-    request.encryption = Some(EncryptionSetup { key_id: "master:test".into(), key: key.clone() });
-    let outcome = run_backup(&db.pool, &tricky_config(), &request, Vec::new(), Arc::new(NoProgress)).await.unwrap();
+    request.encryption = Some(EncryptionSetup {
+        key_id: "master:test".into(),
+        key: key.clone(),
+    });
+    let outcome = run_backup(
+        &db.pool,
+        &tricky_config(),
+        &request,
+        Vec::new(),
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
     assert!(outcome.summary.encrypted);
     let bytes = outcome.output;
-    assert!(!bytes.windows(9).any(|w| w == b"alpha one"), "plaintext visible in an encrypted backup");
+    assert!(
+        !bytes.windows(9).any(|w| w == b"alpha one"),
+        "plaintext visible in an encrypted backup"
+    );
     let (metadata, tables) = read_tables(bytes.clone(), Some(key));
     assert_eq!(metadata.org.name, "Alpha");
     assert_eq!(tables["projects"].len(), 2);
 
     let wrong = KeyEncryptionKey::generate();
-    let error = ArchiveReader::open(Cursor::new(bytes), &|_| Some(wrong.clone())).err().unwrap();
-    assert!(matches!(error, orgbackup_archive::Error::WrongKey { .. }), "{error}");
+    let error = ArchiveReader::open(Cursor::new(bytes), &|_| Some(wrong.clone()))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(error, orgbackup_archive::Error::WrongKey { .. }),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -136,7 +237,16 @@ async fn an_unknown_org_is_refused_with_a_clear_error() {
     let db = TestDb::new().await;
     db.execute(TRICKY_SCHEMA).await;
     let request = BackupRequest::new("b4", "00000000-0000-0000-0000-0000000000ff");
-    let error = run_backup(&db.pool, &tricky_config(), &request, Vec::new(), Arc::new(NoProgress)).await.err().unwrap();
+    let error = run_backup(
+        &db.pool,
+        &tricky_config(),
+        &request,
+        Vec::new(),
+        Arc::new(NoProgress),
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(error.to_string().contains("does not exist"), "{error}");
 }
 
@@ -146,6 +256,18 @@ async fn a_backup_over_the_size_limit_fails() {
     db.execute(TRICKY_SCHEMA).await;
     let mut request = BackupRequest::new("b5", ALPHA);
     request.max_archive_bytes = Some(10);
-    let error = run_backup(&db.pool, &tricky_config(), &request, Vec::new(), Arc::new(NoProgress)).await.err().unwrap();
-    assert!(matches!(error, orgbackup_engine::Error::SizeLimitExceeded { .. }), "{error}");
+    let error = run_backup(
+        &db.pool,
+        &tricky_config(),
+        &request,
+        Vec::new(),
+        Arc::new(NoProgress),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(
+        matches!(error, orgbackup_engine::Error::SizeLimitExceeded { .. }),
+        "{error}"
+    );
 }

@@ -17,7 +17,9 @@ fn name(table: &str) -> QualifiedName {
 }
 
 fn position(schema: &TenantSchema, table: &str) -> usize {
-    schema.table_index(&name(table)).unwrap_or_else(|| panic!("{table} is a tenant table"))
+    schema
+        .table_index(&name(table))
+        .unwrap_or_else(|| panic!("{table} is a tenant table"))
 }
 
 #[tokio::test]
@@ -25,12 +27,25 @@ async fn tenant_tables_are_found_directly_and_through_foreign_key_chains() {
     let (_db, schema) = tricky().await;
     let table = |t: &str| &schema.tables[position(&schema, t)];
 
-    assert!(matches!(&table("projects").ownership, Ownership::Direct { column, .. } if column == "org_id"));
-    assert!(matches!(&table("billing").ownership, Ownership::Direct { column, .. } if column == "tenant"));
-    assert!(matches!(&table("tasks").ownership, Ownership::Through { parent, .. } if *parent == name("projects")));
-    assert!(matches!(&table("task_notes").ownership, Ownership::Through { parent, .. } if *parent == name("tasks")));
-    assert!(matches!(&table("attachments").ownership, Ownership::Through { parent, .. } if *parent == name("tasks")));
-    assert!(matches!(&table("Project \"Labels\"").ownership, Ownership::Direct { .. }));
+    assert!(
+        matches!(&table("projects").ownership, Ownership::Direct { column, .. } if column == "org_id")
+    );
+    assert!(
+        matches!(&table("billing").ownership, Ownership::Direct { column, .. } if column == "tenant")
+    );
+    assert!(
+        matches!(&table("tasks").ownership, Ownership::Through { parent, .. } if *parent == name("projects"))
+    );
+    assert!(
+        matches!(&table("task_notes").ownership, Ownership::Through { parent, .. } if *parent == name("tasks"))
+    );
+    assert!(
+        matches!(&table("attachments").ownership, Ownership::Through { parent, .. } if *parent == name("tasks"))
+    );
+    assert!(matches!(
+        &table("Project \"Labels\"").ownership,
+        Ownership::Direct { .. }
+    ));
 }
 
 #[tokio::test]
@@ -44,13 +59,23 @@ async fn global_tables_and_the_org_table_are_never_tenant_tables() {
     assert!(schema.tables[position(&schema, "events")].partitioned);
     // the foreign key into a global table is kept for restore checks
     let projects = &schema.tables[position(&schema, "projects")];
-    assert!(projects.foreign_keys.iter().any(|fk| fk.references == name("users")));
+    assert!(
+        projects
+            .foreign_keys
+            .iter()
+            .any(|fk| fk.references == name("users"))
+    );
 }
 
 #[tokio::test]
 async fn parents_come_before_children_and_cycles_are_grouped() {
     let (_db, schema) = tricky().await;
-    let before = |a: &str, b: &str| assert!(position(&schema, a) < position(&schema, b), "{a} before {b}");
+    let before = |a: &str, b: &str| {
+        assert!(
+            position(&schema, a) < position(&schema, b),
+            "{a} before {b}"
+        )
+    };
     before("projects", "tasks");
     before("tasks", "task_notes");
     before("tasks", "attachments");
@@ -62,7 +87,11 @@ async fn parents_come_before_children_and_cycles_are_grouped() {
     assert!(teams.cycle_group.is_some());
     assert_eq!(teams.cycle_group, members.cycle_group);
     assert!(schema.tables[position(&schema, "tasks")].self_referencing);
-    assert!(schema.tables[position(&schema, "projects")].cycle_group.is_none());
+    assert!(
+        schema.tables[position(&schema, "projects")]
+            .cycle_group
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -76,9 +105,18 @@ async fn columns_record_identity_generated_and_keys() {
     let stored: Vec<&str> = projects.stored_columns().map(|c| c.name.as_str()).collect();
     assert!(!stored.contains(&"title_upper"));
     let labels = &schema.tables[position(&schema, "Project \"Labels\"")];
-    assert_eq!(labels.primary_key, Some(vec!["org_id".to_string(), "Label Name".to_string()]));
+    assert_eq!(
+        labels.primary_key,
+        Some(vec!["org_id".to_string(), "Label Name".to_string()])
+    );
     let tasks = &schema.tables[position(&schema, "tasks")];
-    assert!(tasks.columns[0].sequence.as_deref().unwrap().contains("tasks_task_id_seq"));
+    assert!(
+        tasks.columns[0]
+            .sequence
+            .as_deref()
+            .unwrap()
+            .contains("tasks_task_id_seq")
+    );
 }
 
 #[tokio::test]
@@ -99,22 +137,41 @@ async fn categories_come_from_configuration_and_fall_back_to_parent_or_name() {
 async fn selecting_a_category_pulls_in_the_tables_it_references() {
     let (db, schema) = tricky().await;
     let selection = schema.select(&["people".to_string()]).unwrap();
-    let names: Vec<String> = selection.tables.iter().map(|&i| schema.tables[i].name.name.clone()).collect();
+    let names: Vec<String> = selection
+        .tables
+        .iter()
+        .map(|&i| schema.tables[i].name.name.clone())
+        .collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(selection.added_for_dependencies.is_empty());
 
     // project_labels needs "Project \"Labels\"" (same category) and projects
     let mut config = tricky_config();
-    config.categories.insert("labels".into(), vec!["project_labels".into()]);
+    config
+        .categories
+        .insert("labels".into(), vec!["project_labels".into()]);
     let mut conn = db.pool.acquire().await.unwrap();
     let schema = discover(&mut conn, &config).await.unwrap();
     let selection = schema.select(&["labels".to_string()]).unwrap();
-    let added: Vec<String> = selection.added_for_dependencies.iter().map(|n| n.name.clone()).collect();
+    let added: Vec<String> = selection
+        .added_for_dependencies
+        .iter()
+        .map(|n| n.name.clone())
+        .collect();
     assert!(added.contains(&"projects".to_string()), "{added:?}");
-    assert!(added.contains(&"Project \"Labels\"".to_string()), "{added:?}");
+    assert!(
+        added.contains(&"Project \"Labels\"".to_string()),
+        "{added:?}"
+    );
 
-    let error = schema.select(&["nope".to_string()]).unwrap_err().to_string();
-    assert!(error.contains("nope") && error.contains("projects"), "{error}");
+    let error = schema
+        .select(&["nope".to_string()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("nope") && error.contains("projects"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
@@ -125,5 +182,8 @@ async fn a_missing_org_table_is_a_configuration_error_that_says_what_to_set() {
     config.org_table = "app.organisations".into();
     let mut conn = db.pool.acquire().await.unwrap();
     let error = discover(&mut conn, &config).await.unwrap_err().to_string();
-    assert!(error.contains("app.organisations") && error.contains("tenancy.org_table"), "{error}");
+    assert!(
+        error.contains("app.organisations") && error.contains("tenancy.org_table"),
+        "{error}"
+    );
 }

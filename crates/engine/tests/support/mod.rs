@@ -6,7 +6,8 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 use std::str::FromStr;
 
 pub fn server_url() -> String {
-    std::env::var("ORGBACKUP_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("ORGBACKUP_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub struct TestDb {
@@ -18,31 +19,58 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new() -> TestDb {
         let name = format!("obr_test_{}", uuid::Uuid::new_v4().simple());
-        let admin_options = PgConnectOptions::from_str(&server_url()).expect("valid test database url");
-        let mut admin = admin_options.connect().await.expect("PostgreSQL is running (see README)");
-        sqlx::query(&format!("CREATE DATABASE \"{name}\"")).execute(&mut admin).await.unwrap();
+        let admin_options =
+            PgConnectOptions::from_str(&server_url()).expect("valid test database url");
+        let mut admin = admin_options
+            .connect()
+            .await
+            .expect("PostgreSQL is running (see README)");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
         admin.close().await.unwrap();
         let options = admin_options.database(&name);
-        let pool = PgPoolOptions::new().max_connections(4).connect_with(options.clone()).await.unwrap();
-        let url = options.to_url_lossy().to_string();
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone())
+            .await
+            .unwrap();
+        let base = server_url();
+        let url = format!(
+            "{}/{name}",
+            base.rsplit_once('/')
+                .expect("a database url ends in /<database>")
+                .0
+        );
         TestDb { name, pool, url }
     }
 
     pub async fn execute(&self, sql: &str) {
-        sqlx::raw_sql(sql).execute(&self.pool).await.unwrap_or_else(|e| panic!("{e}\nin:\n{sql}"));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+            .execute(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\nin:\n{sql}"));
     }
 
     /// The COPY text of a query's rows, as sorted lines: a fingerprint independent of row order.
     pub async fn copy_lines(&self, query: &str) -> Vec<String> {
         use futures::TryStreamExt;
         let mut conn = self.pool.acquire().await.unwrap();
-        let mut stream = conn.copy_out_raw(&format!("COPY ({query}) TO STDOUT")).await.unwrap();
+        let mut stream = conn
+            .copy_out_raw(&format!("COPY ({query}) TO STDOUT"))
+            .await
+            .unwrap();
         let mut data = Vec::new();
         while let Some(bytes) = stream.try_next().await.unwrap() {
             data.extend_from_slice(&bytes);
         }
         drop(stream);
-        let mut lines: Vec<String> = String::from_utf8(data).unwrap().lines().map(str::to_string).collect();
+        let mut lines: Vec<String> = String::from_utf8(data)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
         lines.sort();
         lines
     }
@@ -55,7 +83,11 @@ impl Drop for TestDb {
         // A pool can't be closed synchronously; FORCE ends its connections.
         let _ = std::thread::spawn(move || {
             std::process::Command::new("psql")
-                .args([&url, "-qc", &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")])
+                .args([
+                    &url,
+                    "-qc",
+                    &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                ])
                 .output()
         })
         .join();
@@ -119,15 +151,26 @@ pub const ALPHA: &str = "00000000-0000-0000-0000-00000000000a";
 pub const BETA: &str = "00000000-0000-0000-0000-00000000000b";
 
 pub fn tricky_config() -> orgbackup_engine::TenancyConfig {
-    let mut config = orgbackup_engine::TenancyConfig::default();
-    config.schemas = vec!["app".into()];
-    config.org_table = "app.orgs".into();
-    config.file_references = vec![];
-    config.categories = [
-        ("projects".to_string(), vec!["project*".to_string(), "task*".to_string(), "app.Project \"Labels\"".to_string()]),
-        ("people".to_string(), vec!["teams".to_string(), "members".to_string()]),
-    ]
-    .into_iter()
-    .collect();
-    config
+    let categories = [
+        (
+            "projects",
+            vec!["project*", "task*", "app.Project \"Labels\""],
+        ),
+        ("people", vec!["teams", "members"]),
+    ];
+    orgbackup_engine::TenancyConfig {
+        schemas: vec!["app".into()],
+        org_table: "app.orgs".into(),
+        file_references: vec![],
+        categories: categories
+            .into_iter()
+            .map(|(name, patterns)| {
+                (
+                    name.to_string(),
+                    patterns.into_iter().map(String::from).collect(),
+                )
+            })
+            .collect(),
+        ..Default::default()
+    }
 }
