@@ -478,7 +478,7 @@ fn write_archive<W: Write>(
                     .expect("file paths are only sent with a files root");
                 match open_org_file(root, &path)? {
                     Some((mut file, size)) => {
-                        let entry = format!("files/{}", path.trim_start_matches("./"));
+                        let entry = file_entry_path(&path);
                         let record = writer.add_entry(&entry, size, &mut file)?;
                         files.push(FileRecord {
                             path,
@@ -546,6 +546,19 @@ fn open_org_file(root: &Path, path: &str) -> Result<Option<(std::fs::File, u64)>
     Ok(Some((file, size)))
 }
 
+/// The archive entry of a referenced file: `files/` and the path's normal components, so `a/./b`
+/// and `a//b` (which [`open_org_file`] accepts) name the same entry.
+fn file_entry_path(path: &str) -> String {
+    let parts: Vec<String> = Path::new(path)
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    format!("files/{}", parts.join("/"))
+}
+
 fn sanitize(name: &str) -> String {
     name.chars()
         .map(|c| {
@@ -567,6 +580,12 @@ mod tests {
     fn decode_copy_text_undoes_escapes() {
         assert_eq!(decode_copy_text(br"a\\b\tc\nd"), "a\\b\tc\nd");
         assert_eq!(decode_copy_text(b"plain/path.png"), "plain/path.png");
+    }
+
+    #[test]
+    fn file_entries_use_normal_components_only() {
+        assert_eq!(file_entry_path("./org/a/./b.png"), "files/org/a/b.png");
+        assert_eq!(file_entry_path("org//b.png"), "files/org/b.png");
     }
 
     #[test]
