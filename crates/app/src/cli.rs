@@ -34,7 +34,7 @@ enum Command {
     /// List organizations.
     Orgs,
     /// Show the tenant tables found in the database: ownership, category, dependency order.
-    Discover,
+    Discover(DiscoverArgs),
     /// Back up organizations.
     #[command(subcommand)]
     Backup(BackupCommand),
@@ -54,6 +54,14 @@ struct DemoArgs {
     /// Drop and recreate the demo schema and files.
     #[arg(long)]
     reset: bool,
+}
+
+#[derive(Args)]
+struct DiscoverArgs {
+    /// Print instead the `COPY ... TO STDOUT` statement a backup runs for each table (they read
+    /// the org from the `app.current_org_id` setting, as RLS does).
+    #[arg(long)]
+    sql: bool,
 }
 
 #[derive(Subcommand)]
@@ -117,7 +125,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}  {}", org.org_id, org.name);
             }
         }
-        Command::Discover => run_discover(&settings).await?,
+        Command::Discover(args) => run_discover(&settings, &args).await?,
         Command::Backup(BackupCommand::Create(args)) => run_backup_create(&settings, args).await?,
         Command::Backup(BackupCommand::List { org }) => run_backup_list(&settings, &org).await?,
         Command::Inspect(args) => run_inspect(&settings, &args)?,
@@ -148,10 +156,16 @@ async fn run_demo(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_discover(settings: &Settings) -> anyhow::Result<()> {
+async fn run_discover(settings: &Settings, args: &DiscoverArgs) -> anyhow::Result<()> {
     let pool = db::connect(settings, false).await?;
     let mut conn = pool.acquire().await?;
     let schema = orgbackup_engine::discover(&mut conn, &settings.tenancy).await?;
+    if args.sql {
+        for index in 0..schema.tables.len() {
+            println!("COPY ({}) TO STDOUT;", schema.extract_query(index));
+        }
+        return Ok(());
+    }
     println!("{:<4} {:<32} {:<12} owner", "#", "table", "category");
     for (i, table) in schema.tables.iter().enumerate() {
         let owner = match &table.ownership {

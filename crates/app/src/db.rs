@@ -66,7 +66,7 @@ async fn ensure_database(options: &PgConnectOptions) -> Result<(), sqlx::Error> 
         .await?;
     if !exists {
         let quoted = orgbackup_engine::quote_ident(&name);
-        sqlx::query(&format!("CREATE DATABASE {quoted}")).execute(&mut admin).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}"))).execute(&mut admin).await?;
     }
     admin.close().await?;
     Ok(())
@@ -75,7 +75,7 @@ async fn ensure_database(options: &PgConnectOptions) -> Result<(), sqlx::Error> 
 /// Creates the application schema and applies pending migrations.
 pub async fn migrate(pool: &PgPool, settings: &Settings) -> Result<(), DbError> {
     let quoted = orgbackup_engine::quote_ident(&settings.app_schema);
-    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {quoted}")).execute(pool).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {quoted}"))).execute(pool).await?;
     MIGRATOR.run(pool).await?;
     Ok(())
 }

@@ -36,7 +36,7 @@ fn select_sql(tenancy: &TenancyConfig) -> (QualifiedName, String) {
 
 pub async fn list(pool: &PgPool, tenancy: &TenancyConfig) -> Result<Vec<Org>, OrgError> {
     let (table, sql) = select_sql(tenancy);
-    sqlx::query_as(&format!("{sql} ORDER BY 2"))
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{sql} ORDER BY 2")))
         .fetch_all(pool)
         .await
         .map_err(|source| OrgError::Sql {
@@ -50,7 +50,7 @@ pub async fn resolve(pool: &PgPool, tenancy: &TenancyConfig, id_or_name: &str) -
     let (table, sql) = select_sql(tenancy);
     let key = quote_ident(&tenancy.org_table_key);
     let name = quote_ident(&tenancy.org_name_column);
-    sqlx::query_as(&format!("{sql} WHERE {key}::text = $1 OR {name}::text = $1 LIMIT 2"))
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{sql} WHERE {key}::text = $1 OR {name}::text = $1 LIMIT 2")))
         .bind(id_or_name)
         .fetch_all(pool)
         .await

@@ -404,6 +404,20 @@ impl TenantSchema {
         })
     }
 
+    /// The query extraction runs for table `index`: the org's rows, stored columns only (generated
+    /// columns are recomputed on restore). Shown by `orgbackup discover --sql` and used by the
+    /// benchmark's `psql COPY` baseline, so both read exactly the same rows.
+    pub fn extract_query(&self, index: usize) -> String {
+        let table = &self.tables[index];
+        let columns: Vec<String> = table.stored_columns().map(|c| format!("t.{}", quote_ident(&c.name))).collect();
+        format!(
+            "SELECT {} FROM {} t WHERE {}",
+            columns.join(", "),
+            table.name.quoted(),
+            self.org_filter(index, "t")
+        )
+    }
+
     /// A boolean SQL expression, over `alias`, true for the rows of table `index` that belong to
     /// the org named by the session setting (set per transaction, so no id is ever spliced into SQL).
     pub fn org_filter(&self, index: usize, alias: &str) -> String {

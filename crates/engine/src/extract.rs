@@ -276,16 +276,7 @@ async fn stream_tables(
         let table = &schema.tables[index];
         state.current_table = Some(table.name.to_string());
         progress.backup(state);
-        let columns: Vec<String> = table
-            .stored_columns()
-            .map(|c| format!("t.{}", quote_ident(&c.name)))
-            .collect();
-        let sql = format!(
-            "COPY (SELECT {} FROM {} t WHERE {}) TO STDOUT",
-            columns.join(", "),
-            table.name.quoted(),
-            schema.org_filter(index, "t")
-        );
+        let sql = format!("COPY ({}) TO STDOUT", schema.extract_query(index));
         let extract_error = |source| Error::Extract {
             table: table.name.clone(),
             source,
