@@ -155,26 +155,32 @@ pub struct SegmentDecryptor<R> {
     buffer: Vec<u8>,
 }
 
-/// Reads the envelope header (the magic is already known to be there) and finds the key.
-pub fn open<R: Read + Seek>(
-    mut inner: R,
-    keys: &dyn Fn(&str) -> Option<KeyEncryptionKey>,
-) -> Result<(SegmentDecryptor<R>, String)> {
-    let file_len = inner.seek(SeekFrom::End(0))?;
+/// The id of the key an encrypted archive needs, read from its header without any key.
+pub fn key_id<R: Read + Seek>(inner: &mut R) -> Result<String> {
     inner.seek(SeekFrom::Start(0))?;
+    Ok(read_header(inner)?.0.key_id)
+}
+
+/// Reads and checks the header; returns its fields and its bytes.
+fn read_header(inner: &mut dyn Read) -> Result<(HeaderFields, Vec<u8>)> {
     let mut fixed = [0u8; 12];
-    read_or_truncated(&mut inner, &mut fixed, "in the encryption header")?;
+    read_or_truncated(inner, &mut fixed, "in the encryption header")?;
+    if fixed[..8] != *MAGIC {
+        return Err(Error::NotAnArchive);
+    }
     let json_len = u32::from_le_bytes(fixed[8..12].try_into().expect("4 bytes"));
     if json_len > MAX_HEADER_JSON {
         return Err(Error::BadHeader {
             detail: format!("header length {json_len} is implausible"),
         });
     }
-    let mut json = vec![0u8; json_len as usize];
-    read_or_truncated(&mut inner, &mut json, "in the encryption header")?;
-    let fields: HeaderFields = serde_json::from_slice(&json).map_err(|e| Error::BadHeader {
-        detail: e.to_string(),
-    })?;
+    let mut header = fixed.to_vec();
+    header.resize(12 + json_len as usize, 0);
+    read_or_truncated(inner, &mut header[12..], "in the encryption header")?;
+    let fields: HeaderFields =
+        serde_json::from_slice(&header[12..]).map_err(|e| Error::BadHeader {
+            detail: e.to_string(),
+        })?;
     if fields.version != 1 {
         return Err(Error::UnsupportedVersion {
             found: fields.version,
@@ -189,6 +195,17 @@ pub fn open<R: Read + Seek>(
             ),
         });
     }
+    Ok((fields, header))
+}
+
+/// Reads the envelope header (the magic is already known to be there) and finds the key.
+pub fn open<R: Read + Seek>(
+    mut inner: R,
+    keys: &dyn Fn(&str) -> Option<KeyEncryptionKey>,
+) -> Result<(SegmentDecryptor<R>, String)> {
+    let file_len = inner.seek(SeekFrom::End(0))?;
+    inner.seek(SeekFrom::Start(0))?;
+    let (fields, header) = read_header(&mut inner)?;
     let prefix: [u8; NONCE_PREFIX_LEN] = BASE64
         .decode(&fields.nonce_prefix)
         .ok()
@@ -214,8 +231,6 @@ pub fn open<R: Read + Seek>(
             detail: "the data key has the wrong length".into(),
         });
     }
-    let mut header = fixed.to_vec();
-    header.extend_from_slice(&json);
     let header_len = header.len() as u64;
     let body = file_len - header_len;
     let stride = (SEGMENT_SIZE + TAG_LEN) as u64;

@@ -18,6 +18,24 @@ pub enum Envelope {
     Encrypted { key_id: String },
 }
 
+/// Which envelope a file has, and for an encrypted one the id of the key it needs, read without
+/// any key (so a caller can fetch that key, e.g. an org's custom key from a database).
+pub fn read_envelope<R: Read + Seek>(input: &mut R) -> Result<Envelope> {
+    input.seek(SeekFrom::Start(0))?;
+    let mut magic = [0u8; 8];
+    let prefix = read_up_to(input, &mut magic)?;
+    input.seek(SeekFrom::Start(0))?;
+    if prefix == 8 && magic == *envelope::MAGIC {
+        Ok(Envelope::Encrypted {
+            key_id: envelope::key_id(input)?,
+        })
+    } else if prefix >= 4 && magic[..4] == ZSTD_MAGIC {
+        Ok(Envelope::Plain)
+    } else {
+        Err(Error::NotAnArchive)
+    }
+}
+
 /// The plain stream of an archive, whether stored as is or encrypted.
 enum PlainStream<R> {
     Plain { inner: R, len: u64 },

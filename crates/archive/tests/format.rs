@@ -156,6 +156,14 @@ fn a_wrong_key_and_a_missing_key_are_named_as_such() {
         "{wrong}"
     );
     assert!(!wrong.is_corruption());
+    let envelope = orgbackup_archive::read_envelope(&mut Cursor::new(&bytes)).unwrap();
+    assert_eq!(
+        envelope,
+        Envelope::Encrypted {
+            key_id: "master:test".into()
+        },
+        "the key id is readable without a key"
+    );
     let missing = open(&bytes, None).err().unwrap();
     assert!(
         matches!(&missing, Error::MissingKey { key_id } if key_id == "master:test"),
