@@ -48,8 +48,35 @@ pub struct CreatedBackup {
     pub finished_at: DateTime<Utc>,
 }
 
+/// One line of an org's backup list.
+#[derive(Debug, sqlx::FromRow)]
+pub struct BackupListItem {
+    pub backup_id: Uuid,
+    pub name: String,
+    pub status: String,
+    pub file_size: Option<i64>,
+    pub total_rows: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn list_backups(pool: &PgPool, org_id: Uuid) -> Result<Vec<BackupListItem>, sqlx::Error> {
+    let mut tx = org_transaction(pool, org_id).await?;
+    let backups = sqlx::query_as(
+        "SELECT backup_id, name, status, file_size, total_rows, created_at
+           FROM organization_backups WHERE org_id = $1 ORDER BY created_at DESC",
+    )
+    .bind(org_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(backups)
+}
+
 /// Begins a transaction in which the service's tables show only `org_id`'s rows.
-pub async fn org_transaction(pool: &PgPool, org_id: Uuid) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+pub async fn org_transaction(
+    pool: &PgPool,
+    org_id: Uuid,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT set_config('app.current_org_id', $1, true)")
         .bind(org_id.to_string())
@@ -66,7 +93,7 @@ pub async fn create_backup(
     progress: Arc<dyn Progress>,
 ) -> Result<CreatedBackup, BackupError> {
     let encryption = if request.encrypt {
-        Some(keys::encryption_setup(settings)?)
+        Some(keys::encryption_setup(pool, settings, request.org_id).await?)
     } else {
         None
     };
@@ -107,7 +134,15 @@ pub async fn create_backup(
     engine_request.compression_level = settings.backup.compression_level;
     engine_request.encryption = encryption;
 
-    let outcome = write_archive(pool, settings, &storage, &relative, &engine_request, progress).await;
+    let outcome = write_archive(
+        pool,
+        settings,
+        &storage,
+        &relative,
+        &engine_request,
+        progress,
+    )
+    .await;
     let mut tx = org_transaction(pool, request.org_id).await?;
     match outcome {
         Ok((path, summary, metadata)) => {

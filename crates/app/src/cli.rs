@@ -4,10 +4,10 @@ use crate::backups::{self, CreateBackup};
 use crate::config::Settings;
 use crate::keys::KeyRing;
 use crate::terminal::{BackupBar, bytes_bar, human_bytes};
-use crate::{db, demo, orgs};
+use crate::{db, demo, keys, orgs};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use orgbackup_archive::{ArchiveReader, KeyEncryptionKey};
+use orgbackup_archive::{ArchiveReader, Envelope, KeyEncryptionKey, read_envelope};
 use orgbackup_engine::{BackupMetadata, Ownership};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -16,7 +16,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "orgbackup", version, about = "Backups and restores of one organization in a shared PostgreSQL database")]
+#[command(
+    name = "orgbackup",
+    version,
+    about = "Backups and restores of one organization in a shared PostgreSQL database"
+)]
 pub struct Cli {
     /// Configuration file (TOML). Default: ./orgbackup.toml when present. ORGBACKUP__* variables override it.
     #[arg(long, global = true, env = "ORGBACKUP_CONFIG")]
@@ -44,6 +48,9 @@ enum Command {
     Verify(FileArgs),
     /// Print a new random master key (base64) for encryption.master_key.
     Keygen,
+    /// An organization's custom encryption keys (wrapped by the master key).
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 #[derive(Args)]
@@ -54,6 +61,22 @@ struct DemoArgs {
     /// Drop and recreate the demo schema and files.
     #[arg(long)]
     reset: bool,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a new key for the org and make it the one new encrypted backups use.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long, default_value = "custom key")]
+        name: String,
+    },
+    /// List the org's keys (ids, fingerprints and status; never the keys).
+    List {
+        #[arg(long)]
+        org: String,
+    },
 }
 
 #[derive(Args)]
@@ -128,8 +151,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Discover(args) => run_discover(&settings, &args).await?,
         Command::Backup(BackupCommand::Create(args)) => run_backup_create(&settings, args).await?,
         Command::Backup(BackupCommand::List { org }) => run_backup_list(&settings, &org).await?,
-        Command::Inspect(args) => run_inspect(&settings, &args)?,
-        Command::Verify(args) => return run_verify(&settings, &args),
+        Command::Keys(command) => run_keys(&settings, command).await?,
+        Command::Inspect(args) => run_inspect(&settings, &args).await?,
+        Command::Verify(args) => return run_verify(&settings, &args).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -143,7 +167,12 @@ async fn run_demo(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
         .clone()
         .context("backup.files_root must be set for the demo's media files")?;
     let options = demo::DemoOptions {
-        schema: settings.tenancy.schemas.first().cloned().unwrap_or_else(|| "cmis".into()),
+        schema: settings
+            .tenancy
+            .schemas
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "cmis".into()),
         files_root,
         large_org_rows: args.rows,
         reset: args.reset,
@@ -170,20 +199,34 @@ async fn run_discover(settings: &Settings, args: &DiscoverArgs) -> anyhow::Resul
     for (i, table) in schema.tables.iter().enumerate() {
         let owner = match &table.ownership {
             Ownership::Direct { column, .. } => format!("column {column}"),
-            Ownership::Through { parent, foreign_key } => format!("through {parent} ({foreign_key})"),
+            Ownership::Through {
+                parent,
+                foreign_key,
+            } => format!("through {parent} ({foreign_key})"),
         };
         let notes = [
             table.cycle_group.map(|g| format!("cycle #{g}")),
-            table.self_referencing.then(|| "self-referencing".to_string()),
+            table
+                .self_referencing
+                .then(|| "self-referencing".to_string()),
             table.partitioned.then(|| "partitioned".to_string()),
         ]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join(", ");
-        println!("{:<4} {:<32} {:<12} {owner} {notes}", i + 1, table.name.to_string(), table.category);
+        println!(
+            "{:<4} {:<32} {:<12} {owner} {notes}",
+            i + 1,
+            table.name.to_string(),
+            table.category
+        );
     }
-    let globals: Vec<String> = schema.global_tables.iter().map(ToString::to_string).collect();
+    let globals: Vec<String> = schema
+        .global_tables
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     println!("global (never backed up): {}", globals.join(", "));
     Ok(())
 }
@@ -220,7 +263,11 @@ async fn run_backup_create(settings: &Settings, args: CreateArgs) -> anyhow::Res
     } else {
         println!("backup {} of {} completed", created.backup_id, org.name);
         println!("  file     {}", created.path.display());
-        println!("  size     {} ({} bytes)", human_bytes(created.size), created.size);
+        println!(
+            "  size     {} ({} bytes)",
+            human_bytes(created.size),
+            created.size
+        );
         println!("  sha256   {}", created.sha256);
         println!(
             "  content  {} rows in {} tables, {} files{}",
@@ -230,7 +277,10 @@ async fn run_backup_create(settings: &Settings, args: CreateArgs) -> anyhow::Res
             if created.encrypted { ", encrypted" } else { "" }
         );
         if !created.metadata.missing_files.is_empty() {
-            println!("  warning  {} referenced files were missing on disk", created.metadata.missing_files.len());
+            println!(
+                "  warning  {} referenced files were missing on disk",
+                created.metadata.missing_files.len()
+            );
         }
     }
     Ok(())
@@ -239,45 +289,98 @@ async fn run_backup_create(settings: &Settings, args: CreateArgs) -> anyhow::Res
 async fn run_backup_list(settings: &Settings, org: &str) -> anyhow::Result<()> {
     let pool = db::connect(settings, false).await?;
     let org = orgs::resolve(&pool, &settings.tenancy, org).await?;
-    let mut tx = backups::org_transaction(&pool, org.org_id).await?;
-    let rows: Vec<(uuid::Uuid, String, String, Option<i64>, Option<i64>, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-        "SELECT backup_id, name, status, file_size, total_rows, created_at
-           FROM organization_backups WHERE org_id = $1 ORDER BY created_at DESC",
-    )
-    .bind(org.org_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    for (id, name, status, size, rows, created) in rows {
+    for backup in backups::list_backups(&pool, org.org_id).await? {
         println!(
-            "{id}  {:<10} {:>10} {:>10} rows  {}  {name}",
-            status,
-            size.map(|s| human_bytes(s as u64)).unwrap_or_default(),
-            rows.unwrap_or(0),
-            created.format("%Y-%m-%d %H:%M:%S")
+            "{}  {:<10} {:>10} {:>10} rows  {}  {}",
+            backup.backup_id,
+            backup.status,
+            backup
+                .file_size
+                .map(|s| human_bytes(s as u64))
+                .unwrap_or_default(),
+            backup.total_rows.unwrap_or(0),
+            backup.created_at.format("%Y-%m-%d %H:%M:%S"),
+            backup.name
         );
     }
     Ok(())
 }
 
-fn key_ring(settings: &Settings, args: &FileArgs) -> anyhow::Result<KeyRing> {
+async fn run_keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
+    let pool = db::connect(settings, false).await?;
+    match command {
+        KeysCommand::Create { org, name } => {
+            let org = orgs::resolve(&pool, &settings.tenancy, &org).await?;
+            let key = keys::create_org_key(&pool, settings, org.org_id, &name).await?;
+            println!(
+                "key {} (version {}, fingerprint {}) is now the active key of {}",
+                key.archive_key_id(org.org_id),
+                key.version,
+                key.fingerprint,
+                org.name
+            );
+        }
+        KeysCommand::List { org } => {
+            let org = orgs::resolve(&pool, &settings.tenancy, &org).await?;
+            for key in keys::list_org_keys(&pool, org.org_id).await? {
+                println!(
+                    "v{:<3} {:<8} {}  {}  {}  {}",
+                    key.version,
+                    key.status,
+                    key.fingerprint,
+                    key.created_at.format("%Y-%m-%d %H:%M"),
+                    key.archive_key_id(org.org_id),
+                    key.name
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The keys that may open `args.file`: the master key, the `--key-file` key, and, when the file
+/// names an org key, that key from the database.
+async fn key_ring(settings: &Settings, args: &FileArgs) -> anyhow::Result<KeyRing> {
     let extra = match &args.key_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading key file {}", path.display()))?;
-            Some(KeyEncryptionKey::from_base64(text.trim()).with_context(|| format!("key file {}", path.display()))?)
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading key file {}", path.display()))?;
+            Some(
+                KeyEncryptionKey::from_base64(text.trim())
+                    .with_context(|| format!("key file {}", path.display()))?,
+            )
         }
         None => None,
     };
-    Ok(KeyRing::new(settings, extra)?)
+    let mut ring = KeyRing::new(settings, extra)?;
+    let mut file = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    if let Ok(Envelope::Encrypted { key_id }) = read_envelope(&mut file)
+        && key_id.starts_with("org:")
+    {
+        let pool = db::connect(settings, false).await.with_context(|| {
+            format!("the file is sealed with organization key {key_id}, kept in the database")
+        })?;
+        ring.add_org_key(&pool, settings, &key_id).await?;
+    }
+    Ok(ring)
 }
 
-fn open_archive(settings: &Settings, args: &FileArgs) -> anyhow::Result<ArchiveReader<std::io::BufReader<std::fs::File>>> {
-    let ring = key_ring(settings, args)?;
-    let file = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
-    Ok(ArchiveReader::open(std::io::BufReader::new(file), &|id: &str| ring.find(id))?)
+async fn open_archive(
+    settings: &Settings,
+    args: &FileArgs,
+) -> anyhow::Result<ArchiveReader<std::io::BufReader<std::fs::File>>> {
+    let ring = key_ring(settings, args).await?;
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    Ok(ArchiveReader::open(
+        std::io::BufReader::new(file),
+        &|id: &str| ring.find(id),
+    )?)
 }
 
-fn run_inspect(settings: &Settings, args: &FileArgs) -> anyhow::Result<()> {
-    let reader = open_archive(settings, args)?;
+async fn run_inspect(settings: &Settings, args: &FileArgs) -> anyhow::Result<()> {
+    let reader = open_archive(settings, args).await?;
     let manifest = reader.manifest();
     if args.json {
         println!("{}", serde_json::to_string_pretty(manifest)?);
@@ -286,22 +389,41 @@ fn run_inspect(settings: &Settings, args: &FileArgs) -> anyhow::Result<()> {
     let metadata: BackupMetadata = serde_json::from_value(manifest.backup.clone())
         .context("the manifest's backup section is not an orgbackup backup description")?;
     let size = std::fs::metadata(&args.file)?.len();
-    println!("file          {} ({})", args.file.display(), human_bytes(size));
-    println!("format        {} v{}", manifest.format, manifest.format_version);
+    println!(
+        "file          {} ({})",
+        args.file.display(),
+        human_bytes(size)
+    );
+    println!(
+        "format        {} v{}",
+        manifest.format, manifest.format_version
+    );
     println!("backup        {}", metadata.backup_id);
     println!("organization  {} ({})", metadata.org.name, metadata.org.id);
-    println!("taken         {} .. {}", metadata.started_at, metadata.finished_at);
-    println!("source        database {} (PostgreSQL {})", metadata.source.database, metadata.source.server_version);
-    println!("encryption    {}", match reader.envelope() {
-        orgbackup_archive::Envelope::Plain => "none".to_string(),
-        orgbackup_archive::Envelope::Encrypted { key_id } => format!("AES-256-GCM, key {key_id}"),
-    });
+    println!(
+        "taken         {} .. {}",
+        metadata.started_at, metadata.finished_at
+    );
+    println!(
+        "source        database {} (PostgreSQL {})",
+        metadata.source.database, metadata.source.server_version
+    );
+    println!(
+        "encryption    {}",
+        match reader.envelope() {
+            Envelope::Plain => "none".to_string(),
+            Envelope::Encrypted { key_id } => format!("AES-256-GCM, key {key_id}"),
+        }
+    );
     println!(
         "categories    {}{}",
         metadata.categories.join(", "),
         if metadata.whole { " (whole org)" } else { "" }
     );
-    println!("{:<36} {:<12} {:>12} {:>12} chunks", "table", "category", "rows", "bytes");
+    println!(
+        "{:<36} {:<12} {:>12} {:>12} chunks",
+        "table", "category", "rows", "bytes"
+    );
     for table in &metadata.tables {
         println!(
             "{:<36} {:<12} {:>12} {:>12} {}",
@@ -312,19 +434,24 @@ fn run_inspect(settings: &Settings, args: &FileArgs) -> anyhow::Result<()> {
             table.chunks.len()
         );
     }
-    println!("total         {} rows, {} files, {} entries", metadata.total_rows(), metadata.files.len(), manifest.entries.len());
+    println!(
+        "total         {} rows, {} files, {} entries",
+        metadata.total_rows(),
+        metadata.files.len(),
+        manifest.entries.len()
+    );
     if !metadata.missing_files.is_empty() {
         println!("missing files {}", metadata.missing_files.len());
     }
     Ok(())
 }
 
-fn run_verify(settings: &Settings, args: &FileArgs) -> anyhow::Result<ExitCode> {
+async fn run_verify(settings: &Settings, args: &FileArgs) -> anyhow::Result<ExitCode> {
     let expected = match &args.sha256 {
         Some(hex) => Some(hex.trim().to_lowercase()),
         None => read_sidecar(&args.file)?,
     };
-    let outcome = (|| -> anyhow::Result<String> {
+    let outcome = async {
         if let Some(expected) = &expected {
             let actual = file_sha256(&args.file)?;
             if &actual != expected {
@@ -333,19 +460,22 @@ fn run_verify(settings: &Settings, args: &FileArgs) -> anyhow::Result<ExitCode> 
                 );
             }
         }
-        let mut reader = open_archive(settings, args)?;
-        let total = std::fs::metadata(&args.file)?.len();
-        let bar = bytes_bar(total, "verifying");
-        let report = reader.verify(&mut |done, _| bar.set_position(done));
+        let mut reader = open_archive(settings, args).await?;
+        let bar = bytes_bar(std::fs::metadata(&args.file)?.len(), "verifying");
+        let report = reader.verify(&mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        });
         bar.finish_and_clear();
         let report = report?;
-        Ok(format!(
+        anyhow::Ok(format!(
             "OK: {} entries, {} checked{}",
             report.entries_checked,
             human_bytes(report.bytes_checked),
             if expected.is_some() { ", whole-file SHA-256 matches" } else { "" }
         ))
-    })();
+    }
+    .await;
     match outcome {
         Ok(message) => {
             println!("{}: {message}", args.file.display());

@@ -1,16 +1,35 @@
-//! Which key encrypts a backup, and which key opens one. Key ids are written in the archive:
-//! `master:<fingerprint>` for the master key from configuration.
+//! Which key encrypts a backup, and which key opens one.
+//!
+//! Two kinds of key-encryption keys wrap the per-backup data keys: the master key from
+//! configuration (key id `master:<fingerprint>`), and an org's custom key (key id
+//! `org:<org id>:<key uuid>`), stored in `backup_encryption_keys` wrapped by the master key. A new
+//! encrypted backup uses the org's active custom key when it has one, else the master key.
 
+use crate::backups::org_transaction;
 use crate::config::Settings;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use orgbackup_archive::{EncryptionSetup, KeyEncryptionKey};
 use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    #[error("encryption needs a master key: set encryption.master_key (ORGBACKUP__ENCRYPTION__MASTER_KEY) to the output of `orgbackup keygen`")]
+    #[error(
+        "encryption needs a master key: set encryption.master_key (ORGBACKUP__ENCRYPTION__MASTER_KEY) to the output of `orgbackup keygen`"
+    )]
     NoMasterKey,
-    #[error("encryption.master_key is not valid: {0}; it must be base64 of 32 bytes (`orgbackup keygen` makes one)")]
+    #[error(
+        "encryption.master_key is not valid: {0}; it must be base64 of 32 bytes (`orgbackup keygen` makes one)"
+    )]
     BadMasterKey(orgbackup_archive::Error),
+    #[error(
+        "the organization key {key_id} cannot be unwrapped with the configured master key (was the master key changed?)"
+    )]
+    CannotUnwrap { key_id: String },
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
 }
 
 pub fn master_key(settings: &Settings) -> Result<Option<KeyEncryptionKey>, KeyError> {
@@ -18,24 +37,150 @@ pub fn master_key(settings: &Settings) -> Result<Option<KeyEncryptionKey>, KeyEr
         .encryption
         .master_key
         .as_ref()
-        .map(|k| KeyEncryptionKey::from_base64(k.expose_secret().trim()).map_err(KeyError::BadMasterKey))
+        .map(|k| {
+            KeyEncryptionKey::from_base64(k.expose_secret().trim()).map_err(KeyError::BadMasterKey)
+        })
         .transpose()
+}
+
+fn required_master_key(settings: &Settings) -> Result<KeyEncryptionKey, KeyError> {
+    master_key(settings)?.ok_or(KeyError::NoMasterKey)
 }
 
 pub fn master_key_id(key: &KeyEncryptionKey) -> String {
     format!("master:{}", key.fingerprint())
 }
 
-/// The key a new encrypted backup is sealed with.
-pub fn encryption_setup(settings: &Settings) -> Result<EncryptionSetup, KeyError> {
-    let key = master_key(settings)?.ok_or(KeyError::NoMasterKey)?;
+fn org_key_id(org_id: Uuid, key_uuid: Uuid) -> String {
+    format!("org:{org_id}:{key_uuid}")
+}
+
+/// An org's custom key as listed (never its bytes).
+#[derive(Debug, sqlx::FromRow)]
+pub struct OrgKeyInfo {
+    pub key_id: Uuid,
+    pub name: String,
+    pub version: i32,
+    pub fingerprint: String,
+    pub status: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl OrgKeyInfo {
+    pub fn archive_key_id(&self, org_id: Uuid) -> String {
+        org_key_id(org_id, self.key_id)
+    }
+}
+
+/// Creates a new custom key for an org, wrapped by the master key, and makes it the org's active
+/// key (the previous active key is retired: it still opens the backups it sealed).
+pub async fn create_org_key(
+    pool: &PgPool,
+    settings: &Settings,
+    org_id: Uuid,
+    name: &str,
+) -> Result<OrgKeyInfo, KeyError> {
+    let master = required_master_key(settings)?;
+    let key = KeyEncryptionKey::generate();
+    let key_uuid = Uuid::new_v4();
+    let wrapped = BASE64
+        .decode(master.wrap_key(&key, &org_key_id(org_id, key_uuid)))
+        .expect("wrap_key returns base64");
+    let mut tx = org_transaction(pool, org_id).await?;
+    sqlx::query("UPDATE backup_encryption_keys SET status = 'retired', retired_at = now() WHERE org_id = $1 AND status = 'active'")
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
+    let info: OrgKeyInfo = sqlx::query_as(
+        "INSERT INTO backup_encryption_keys (key_id, org_id, name, version, wrapped_key, fingerprint)
+         VALUES ($1, $2, $3,
+                 (SELECT coalesce(max(version), 0) + 1 FROM backup_encryption_keys WHERE org_id = $2),
+                 $4, $5)
+         RETURNING key_id, name, version, fingerprint, status, created_at",
+    )
+    .bind(key_uuid)
+    .bind(org_id)
+    .bind(name)
+    .bind(wrapped)
+    .bind(key.fingerprint())
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(info)
+}
+
+pub async fn list_org_keys(pool: &PgPool, org_id: Uuid) -> Result<Vec<OrgKeyInfo>, KeyError> {
+    let mut tx = org_transaction(pool, org_id).await?;
+    let keys = sqlx::query_as(
+        "SELECT key_id, name, version, fingerprint, status, created_at
+           FROM backup_encryption_keys WHERE org_id = $1 ORDER BY version",
+    )
+    .bind(org_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(keys)
+}
+
+/// Loads and unwraps one of an org's keys; `None` when it does not exist or was revoked.
+async fn load_org_key(
+    pool: &PgPool,
+    settings: &Settings,
+    org_id: Uuid,
+    key_uuid: Uuid,
+) -> Result<Option<KeyEncryptionKey>, KeyError> {
+    let mut tx = org_transaction(pool, org_id).await?;
+    let wrapped: Option<Vec<u8>> = sqlx::query_scalar(
+        "SELECT wrapped_key FROM backup_encryption_keys WHERE org_id = $1 AND key_id = $2 AND status <> 'revoked'",
+    )
+    .bind(org_id)
+    .bind(key_uuid)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let Some(wrapped) = wrapped else {
+        return Ok(None);
+    };
+    let master = required_master_key(settings)?;
+    let key_id = org_key_id(org_id, key_uuid);
+    master
+        .unwrap_key(&BASE64.encode(&wrapped), &key_id)
+        .map(Some)
+        .map_err(|_| KeyError::CannotUnwrap { key_id })
+}
+
+/// The key a new encrypted backup of `org_id` is sealed with: the org's active custom key, else
+/// the master key.
+pub async fn encryption_setup(
+    pool: &PgPool,
+    settings: &Settings,
+    org_id: Uuid,
+) -> Result<EncryptionSetup, KeyError> {
+    let master = required_master_key(settings)?;
+    let mut tx = org_transaction(pool, org_id).await?;
+    let active: Option<Uuid> = sqlx::query_scalar(
+        "SELECT key_id FROM backup_encryption_keys WHERE org_id = $1 AND status = 'active'",
+    )
+    .bind(org_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    if let Some(key_uuid) = active
+        && let Some(key) = load_org_key(pool, settings, org_id, key_uuid).await?
+    {
+        return Ok(EncryptionSetup {
+            key_id: org_key_id(org_id, key_uuid),
+            key,
+        });
+    }
     Ok(EncryptionSetup {
-        key_id: master_key_id(&key),
-        key,
+        key_id: master_key_id(&master),
+        key: master,
     })
 }
 
-/// Keys that can open archives: the master key, and an extra key supplied by the user.
+/// Keys that can open archives: the master key, an org key named by the archive, and an extra key
+/// supplied by the user.
 pub struct KeyRing {
     keys: Vec<(String, KeyEncryptionKey)>,
 }
@@ -50,6 +195,27 @@ impl KeyRing {
             keys.push((String::new(), extra));
         }
         Ok(Self { keys })
+    }
+
+    /// Adds the org key `key_id` names (`org:<org>:<key>`) when the database has it; other ids
+    /// are left alone.
+    pub async fn add_org_key(
+        &mut self,
+        pool: &PgPool,
+        settings: &Settings,
+        key_id: &str,
+    ) -> Result<(), KeyError> {
+        let mut parts = key_id.splitn(3, ':');
+        let (Some("org"), Some(org), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+            return Ok(());
+        };
+        let (Ok(org_id), Ok(key_uuid)) = (Uuid::parse_str(org), Uuid::parse_str(key)) else {
+            return Ok(());
+        };
+        if let Some(key) = load_org_key(pool, settings, org_id, key_uuid).await? {
+            self.keys.insert(0, (key_id.to_string(), key));
+        }
+        Ok(())
     }
 
     /// The key for `key_id`: the one registered under that id, else the user's extra key (which
