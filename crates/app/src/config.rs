@@ -104,7 +104,9 @@ impl Default for BackupSettings {
 pub enum ConfigError {
     #[error("configuration file {path} does not exist")]
     MissingFile { path: PathBuf },
-    #[error("invalid configuration: {0} (check the config file and ORGBACKUP__* environment variables)")]
+    #[error(
+        "invalid configuration: {0} (check the config file and ORGBACKUP__* environment variables)"
+    )]
     Invalid(#[from] config::ConfigError),
 }
 
@@ -119,7 +121,8 @@ impl Settings {
             }
             Some(path) => builder = builder.add_source(config::File::from(path)),
             None => {
-                builder = builder.add_source(config::File::with_name("orgbackup.toml").required(false))
+                builder =
+                    builder.add_source(config::File::with_name("orgbackup.toml").required(false))
             }
         }
         builder = builder.add_source(
@@ -155,7 +158,10 @@ mod tests {
 
     #[test]
     fn redact_url_hides_only_the_password() {
-        assert_eq!(redact_url("postgres://u:pw@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
     }
 
@@ -172,7 +178,11 @@ mod tests {
     fn a_file_layer_overrides_defaults_and_rejects_unknown_keys() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "app_schema = \"ob\"\n[tenancy]\norg_column = \"tenant_id\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "app_schema = \"ob\"\n[tenancy]\norg_column = \"tenant_id\"\n",
+        )
+        .unwrap();
         let settings = Settings::load(Some(&path)).unwrap();
         assert_eq!(settings.app_schema, "ob");
         assert_eq!(settings.tenancy.org_column, "tenant_id");

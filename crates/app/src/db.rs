@@ -12,7 +12,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub enum DbError {
     #[error("app_schema `{0}` must be a lowercase SQL identifier (letters, digits, _)")]
     BadSchemaName(String),
-    #[error("cannot connect to PostgreSQL at {url}: {source}; is it running, and is database.url (ORGBACKUP__DATABASE__URL) right?")]
+    #[error(
+        "cannot connect to PostgreSQL at {url}: {source}; is it running, and is database.url (ORGBACKUP__DATABASE__URL) right?"
+    )]
     Connect {
         url: String,
         #[source]
@@ -27,7 +29,9 @@ pub enum DbError {
 fn connect_options(settings: &Settings) -> Result<PgConnectOptions, DbError> {
     let schema = &settings.app_schema;
     let valid = !schema.is_empty()
-        && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !schema.starts_with(|c: char| c.is_ascii_digit());
     if !valid {
         return Err(DbError::BadSchemaName(schema.clone()));
@@ -46,7 +50,12 @@ pub async fn connect(settings: &Settings, create_database: bool) -> Result<PgPoo
     let options = connect_options(settings)?;
     let url = redact_url(settings.database.url.expose_secret());
     if create_database {
-        ensure_database(&options).await.map_err(|source| DbError::Connect { url: url.clone(), source })?;
+        ensure_database(&options)
+            .await
+            .map_err(|source| DbError::Connect {
+                url: url.clone(),
+                source,
+            })?;
     }
     PgPoolOptions::new()
         .max_connections(settings.database.max_connections)
@@ -60,13 +69,16 @@ async fn ensure_database(options: &PgConnectOptions) -> Result<(), sqlx::Error> 
         return Ok(());
     };
     let mut admin = options.clone().database("postgres").connect().await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(&name)
-        .fetch_one(&mut admin)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
     if !exists {
         let quoted = orgbackup_engine::quote_ident(&name);
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}"))).execute(&mut admin).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
+            .execute(&mut admin)
+            .await?;
     }
     admin.close().await?;
     Ok(())
@@ -75,7 +87,11 @@ async fn ensure_database(options: &PgConnectOptions) -> Result<(), sqlx::Error> 
 /// Creates the application schema and applies pending migrations.
 pub async fn migrate(pool: &PgPool, settings: &Settings) -> Result<(), DbError> {
     let quoted = orgbackup_engine::quote_ident(&settings.app_schema);
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {quoted}"))).execute(pool).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {quoted}"
+    )))
+    .execute(pool)
+    .await?;
     MIGRATOR.run(pool).await?;
     Ok(())
 }

@@ -54,7 +54,10 @@ impl LocalStorage {
     /// Opens `<relative>.partial` for writing.
     pub fn create(&self, relative: &str) -> Result<(PartialFile, BufWriter<File>), StorageError> {
         let target = self.absolute(relative);
-        let directory = target.parent().expect("backup paths have a directory").to_path_buf();
+        let directory = target
+            .parent()
+            .expect("backup paths have a directory")
+            .to_path_buf();
         std::fs::create_dir_all(&directory).map_err(io_error(&directory))?;
         let partial = target.with_extension(format!(
             "{}.partial",
@@ -74,17 +77,23 @@ impl LocalStorage {
 
 impl PartialFile {
     /// Flushes and syncs the file, moves it into place and writes its `.sha256` companion.
-    pub fn commit(mut self, writer: BufWriter<File>, sha256: &str) -> Result<PathBuf, StorageError> {
-        let file = writer
-            .into_inner()
-            .map_err(|e| StorageError::Io {
-                path: self.partial.clone(),
-                source: e.into_error(),
-            })?;
+    pub fn commit(
+        mut self,
+        writer: BufWriter<File>,
+        sha256: &str,
+    ) -> Result<PathBuf, StorageError> {
+        let file = writer.into_inner().map_err(|e| StorageError::Io {
+            path: self.partial.clone(),
+            source: e.into_error(),
+        })?;
         file.sync_all().map_err(io_error(&self.partial))?;
         std::fs::rename(&self.partial, &self.target).map_err(io_error(&self.target))?;
         self.committed = true;
-        let name = self.target.file_name().expect("has a name").to_string_lossy();
+        let name = self
+            .target
+            .file_name()
+            .expect("has a name")
+            .to_string_lossy();
         let sidecar = PathBuf::from(format!("{}.sha256", self.target.display()));
         std::fs::write(&sidecar, format!("{sha256}  {name}\n")).map_err(io_error(&sidecar))?;
         Ok(self.target.clone())
@@ -112,7 +121,10 @@ mod tests {
         writer.write_all(b"half").unwrap();
         drop(writer);
         drop(partial);
-        assert_eq!(std::fs::read_dir(dir.path().join("org")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("org")).unwrap().count(),
+            0
+        );
     }
 
     #[test]

@@ -12,8 +12,10 @@ impl BackupBar {
     pub fn new() -> Self {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} tables  {msg}")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} tables  {msg}",
+            )
+            .expect("valid template"),
         );
         Self { bar }
     }
@@ -31,7 +33,10 @@ impl Progress for BackupBar {
             "{} rows, {}{}",
             p.rows,
             human_bytes(p.bytes_read),
-            p.current_table.as_deref().map(|t| format!("  {t}")).unwrap_or_default()
+            p.current_table
+                .as_deref()
+                .map(|t| format!("  {t}"))
+                .unwrap_or_default()
         ));
     }
 }
@@ -39,8 +44,10 @@ impl Progress for BackupBar {
 pub fn bytes_bar(total: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {bar:30} {bytes}/{total_bytes} ({bytes_per_sec})")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} {msg} {bar:30} {bytes}/{total_bytes} ({bytes_per_sec})",
+        )
+        .expect("valid template"),
     );
     bar.set_message(what.to_string());
     bar

@@ -11,7 +11,8 @@ struct Env {
 }
 
 fn server() -> String {
-    std::env::var("ORGBACKUP_TEST_SERVER_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("ORGBACKUP_TEST_SERVER_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 impl Env {
@@ -23,7 +24,10 @@ impl Env {
             dir,
             master_key: String::new(),
         };
-        env.master_key = String::from_utf8(env.run(&["keygen"]).stdout).unwrap().trim().to_string();
+        env.master_key = String::from_utf8(env.run(&["keygen"]).stdout)
+            .unwrap()
+            .trim()
+            .to_string();
         env
     }
 
@@ -32,9 +36,18 @@ impl Env {
         command
             .args(args)
             .current_dir(self.dir.path())
-            .env("ORGBACKUP__DATABASE__URL", format!("{}/{}", server(), self.database))
-            .env("ORGBACKUP__STORAGE__LOCAL_ROOT", self.dir.path().join("backups"))
-            .env("ORGBACKUP__BACKUP__FILES_ROOT", self.dir.path().join("files"))
+            .env(
+                "ORGBACKUP__DATABASE__URL",
+                format!("{}/{}", server(), self.database),
+            )
+            .env(
+                "ORGBACKUP__STORAGE__LOCAL_ROOT",
+                self.dir.path().join("backups"),
+            )
+            .env(
+                "ORGBACKUP__BACKUP__FILES_ROOT",
+                self.dir.path().join("files"),
+            )
             .env("ORGBACKUP__ENCRYPTION__MASTER_KEY", &self.master_key);
         command
     }
@@ -58,8 +71,15 @@ impl Env {
     /// Runs and expects failure; returns stdout + stderr.
     fn fails(&self, args: &[&str]) -> String {
         let output = self.run(args);
-        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        assert!(!output.status.success(), "orgbackup {args:?} should have failed:\n{text}");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            !output.status.success(),
+            "orgbackup {args:?} should have failed:\n{text}"
+        );
         text
     }
 
@@ -68,7 +88,11 @@ impl Env {
             .args([&format!("{}/{}", server(), self.database), "-XAtqc", sql])
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).unwrap().trim().to_string()
     }
 
@@ -108,7 +132,10 @@ fn a_backup_of_the_demo_org_is_recorded_inspected_and_verified() {
     let env = Env::new();
     env.ok(&["demo", "--rows", "3000"]);
     let orgs = env.ok(&["orgs"]);
-    assert!(orgs.contains("Acme Global") && orgs.contains("Solo Shop"), "{orgs}");
+    assert!(
+        orgs.contains("Acme Global") && orgs.contains("Solo Shop"),
+        "{orgs}"
+    );
 
     let backup = env.backup_json(&["--org", "Acme Global"]);
     let file = path_of(&backup);
@@ -121,7 +148,10 @@ fn a_backup_of_the_demo_org_is_recorded_inspected_and_verified() {
         .unwrap();
     assert_eq!(acme_rows, 3000);
     assert!(backup["rows"].as_i64().unwrap() > acme_rows);
-    assert!(backup["files"].as_i64().unwrap() > 0, "media files are part of the backup");
+    assert!(
+        backup["files"].as_i64().unwrap() > 0,
+        "media files are part of the backup"
+    );
 
     // The service's row records the outcome.
     let row = env.psql(&format!(
@@ -130,7 +160,12 @@ fn a_backup_of_the_demo_org_is_recorded_inspected_and_verified() {
     ));
     assert_eq!(
         row,
-        format!("completed|{}|{}|{}", backup["size"], backup["sha256"].as_str().unwrap(), backup["rows"])
+        format!(
+            "completed|{}|{}|{}",
+            backup["size"],
+            backup["sha256"].as_str().unwrap(),
+            backup["rows"]
+        )
     );
     let sidecar = std::fs::read_to_string(format!("{}.sha256", file.display())).unwrap();
     assert!(sidecar.starts_with(backup["sha256"].as_str().unwrap()));
@@ -138,9 +173,15 @@ fn a_backup_of_the_demo_org_is_recorded_inspected_and_verified() {
     let listing = env.ok(&["backup", "list", "--org", "Acme Global"]);
     assert!(listing.contains("completed"), "{listing}");
     let inspect = env.ok(&["inspect", file.to_str().unwrap()]);
-    assert!(inspect.contains("Acme Global") && inspect.contains("cmis.analytics_events"), "{inspect}");
+    assert!(
+        inspect.contains("Acme Global") && inspect.contains("cmis.analytics_events"),
+        "{inspect}"
+    );
     let verify = env.ok(&["verify", file.to_str().unwrap()]);
-    assert!(verify.contains("OK") && verify.contains("whole-file SHA-256 matches"), "{verify}");
+    assert!(
+        verify.contains("OK") && verify.contains("whole-file SHA-256 matches"),
+        "{verify}"
+    );
 }
 
 #[test]
@@ -149,17 +190,31 @@ fn a_category_backup_names_its_categories_and_dependencies() {
     env.ok(&["demo", "--rows", "500"]);
     let backup = env.backup_json(&["--org", "Blue Harbor", "--categories", "posts"]);
     let manifest: serde_json::Value =
-        serde_json::from_str(&env.ok(&["inspect", "--json", path_of(&backup).to_str().unwrap()])).unwrap();
+        serde_json::from_str(&env.ok(&["inspect", "--json", path_of(&backup).to_str().unwrap()]))
+            .unwrap();
     let tables: Vec<&str> = manifest["backup"]["tables"]
         .as_array()
         .unwrap()
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert!(tables.contains(&"cmis.posts") && tables.contains(&"cmis.post_comments"), "{tables:?}");
+    assert!(
+        tables.contains(&"cmis.posts") && tables.contains(&"cmis.post_comments"),
+        "{tables:?}"
+    );
     assert!(!tables.contains(&"cmis.analytics_events"), "{tables:?}");
-    let unknown = env.fails(&["backup", "create", "--org", "Blue Harbor", "--categories", "nope"]);
-    assert!(unknown.contains("nope") && unknown.contains("posts"), "the error lists the known categories: {unknown}");
+    let unknown = env.fails(&[
+        "backup",
+        "create",
+        "--org",
+        "Blue Harbor",
+        "--categories",
+        "nope",
+    ]);
+    assert!(
+        unknown.contains("nope") && unknown.contains("posts"),
+        "the error lists the known categories: {unknown}"
+    );
 }
 
 #[test]
@@ -182,21 +237,36 @@ fn verify_names_a_flipped_byte_a_truncation_and_a_wrong_key() {
     let out = env.fails(&["verify", sealed_flip.to_str().unwrap()]);
     assert!(out.contains("failed authentication"), "{out}");
 
-    let truncated = damaged_copy(&encrypted, "cut.tar.zst.enc", |b| b.truncate(b.len() * 2 / 3));
+    let truncated = damaged_copy(&encrypted, "cut.tar.zst.enc", |b| {
+        b.truncate(b.len() * 2 / 3)
+    });
     let out = env.fails(&["verify", truncated.to_str().unwrap()]);
-    assert!(out.contains("ends early") || out.contains("cut off"), "{out}");
+    assert!(
+        out.contains("ends early") || out.contains("cut off"),
+        "{out}"
+    );
 
     let other_key = env.dir.path().join("other.key");
     std::fs::write(&other_key, env.ok(&["keygen"])).unwrap();
-    let mut command = env.command(&["verify", "--key-file", other_key.to_str().unwrap(), encrypted.to_str().unwrap()]);
+    let mut command = env.command(&[
+        "verify",
+        "--key-file",
+        other_key.to_str().unwrap(),
+        encrypted.to_str().unwrap(),
+    ]);
     command.env_remove("ORGBACKUP__ENCRYPTION__MASTER_KEY");
     let output = command.output().unwrap();
     let out = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && out.contains("different key"), "{out}");
+    assert!(
+        !output.status.success() && out.contains("different key"),
+        "{out}"
+    );
 
     // A file changed after it was written, with its companion checksum left as it was.
     let companion = format!("{}.sha256", plain.display());
-    let replaced = damaged_copy(&plain, plain.file_name().unwrap().to_str().unwrap(), |b| b[len / 2] ^= 1);
+    let replaced = damaged_copy(&plain, plain.file_name().unwrap().to_str().unwrap(), |b| {
+        b[len / 2] ^= 1
+    });
     assert!(Path::new(&companion).exists());
     let out = env.fails(&["verify", replaced.to_str().unwrap()]);
     assert!(out.contains("SHA-256"), "{out}");
@@ -211,11 +281,16 @@ fn unencrypted_backups_open_with_zstd_and_tar() {
     std::fs::create_dir(&out).unwrap();
     let status = Command::new("sh")
         .arg("-c")
-        .arg(format!("zstd -dc '{}' | tar -xf - -C '{}'", file.display(), out.display()))
+        .arg(format!(
+            "zstd -dc '{}' | tar -xf - -C '{}'",
+            file.display(),
+            out.display()
+        ))
         .status()
         .unwrap();
     assert!(status.success());
-    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["backup"]["org"]["name"], "Solo Shop");
     let posts = std::fs::read_dir(out.join("tables")).unwrap().count();
     assert!(posts > 5);
@@ -229,6 +304,12 @@ fn encryption_without_a_master_key_is_refused_before_anything_is_written() {
     command.env_remove("ORGBACKUP__ENCRYPTION__MASTER_KEY");
     let output = command.output().unwrap();
     let err = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && err.contains("master_key") && err.contains("keygen"), "{err}");
-    assert_eq!(env.psql("SELECT count(*) FROM orgbackup.organization_backups"), "0");
+    assert!(
+        !output.status.success() && err.contains("master_key") && err.contains("keygen"),
+        "{err}"
+    );
+    assert_eq!(
+        env.psql("SELECT count(*) FROM orgbackup.organization_backups"),
+        "0"
+    );
 }
