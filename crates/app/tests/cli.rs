@@ -192,12 +192,19 @@ fn a_category_backup_names_its_categories_and_dependencies() {
     let manifest: serde_json::Value =
         serde_json::from_str(&env.ok(&["inspect", "--json", path_of(&backup).to_str().unwrap()]))
             .unwrap();
-    let tables: Vec<&str> = manifest["backup"]["tables"]
+    let tables: Vec<String> = manifest["backup"]["tables"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| t["name"].as_str().unwrap())
+        .map(|t| {
+            format!(
+                "{}.{}",
+                t["name"]["schema"].as_str().unwrap(),
+                t["name"]["name"].as_str().unwrap()
+            )
+        })
         .collect();
+    let tables: Vec<&str> = tables.iter().map(String::as_str).collect();
     assert!(
         tables.contains(&"cmis.posts") && tables.contains(&"cmis.post_comments"),
         "{tables:?}"

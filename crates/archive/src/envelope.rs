@@ -305,6 +305,15 @@ impl<R: Read + Seek> SegmentDecryptor<R> {
                     ),
                 });
             }
+            if last && len < stride {
+                // A cut in the middle of a segment leaves a short last segment that authenticates
+                // neither way; so does a modified end of the file. Both mean: fetch it again.
+                return Err(Error::Truncated {
+                    detail: format!(
+                        "its last encrypted segment ({index}, at byte {offset}) does not authenticate: the file was cut off, or its end was modified"
+                    ),
+                });
+            }
             return Err(Error::SegmentTampered {
                 segment: index,
                 offset,

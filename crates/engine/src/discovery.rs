@@ -409,7 +409,10 @@ impl TenantSchema {
     /// benchmark's `psql COPY` baseline, so both read exactly the same rows.
     pub fn extract_query(&self, index: usize) -> String {
         let table = &self.tables[index];
-        let columns: Vec<String> = table.stored_columns().map(|c| format!("t.{}", quote_ident(&c.name))).collect();
+        let columns: Vec<String> = table
+            .stored_columns()
+            .map(|c| format!("t.{}", quote_ident(&c.name)))
+            .collect();
         format!(
             "SELECT {} FROM {} t WHERE {}",
             columns.join(", "),
