@@ -333,19 +333,30 @@ fn an_org_custom_key_seals_new_backups_and_opens_them_again() {
     let inspect_before = env.ok(&["inspect", before.to_str().unwrap()]);
     assert!(inspect_before.contains("key master:"), "{inspect_before}");
     let inspect_after = env.ok(&["inspect", after.to_str().unwrap()]);
-    assert!(inspect_after.contains("key org:00000000-0000-4000-8000-0000000000a3:"), "{inspect_after}");
+    assert!(
+        inspect_after.contains("key org:00000000-0000-4000-8000-0000000000a3:"),
+        "{inspect_after}"
+    );
     env.ok(&["verify", after.to_str().unwrap()]);
 
     // Rotation: a second key becomes active; the first still opens what it sealed.
     env.ok(&["keys", "create", "--org", "Cedar Labs", "--name", "second"]);
     let list = env.ok(&["keys", "list", "--org", "Cedar Labs"]);
-    assert!(list.contains("retired") && list.contains("active"), "{list}");
+    assert!(
+        list.contains("retired") && list.contains("active"),
+        "{list}"
+    );
     env.ok(&["verify", after.to_str().unwrap()]);
 
     // Revoked (crypto-shredded): the backup can no longer be opened, and the error says which key.
     env.psql("UPDATE orgbackup.backup_encryption_keys SET status = 'revoked' WHERE version = 1");
     let out = env.fails(&["verify", after.to_str().unwrap()]);
     assert!(out.contains("not available"), "{out}");
-    let stored = env.psql("SELECT count(*) FROM orgbackup.backup_encryption_keys WHERE length(wrapped_key) = 60");
-    assert_eq!(stored, "2", "keys are stored wrapped (nonce + 32-byte key + tag), never in the clear");
+    let stored = env.psql(
+        "SELECT count(*) FROM orgbackup.backup_encryption_keys WHERE length(wrapped_key) = 60",
+    );
+    assert_eq!(
+        stored, "2",
+        "keys are stored wrapped (nonce + 32-byte key + tag), never in the clear"
+    );
 }
