@@ -360,3 +360,41 @@ fn an_org_custom_key_seals_new_backups_and_opens_them_again() {
         "keys are stored wrapped (nonce + 32-byte key + tag), never in the clear"
     );
 }
+
+#[test]
+fn the_service_tables_show_an_application_role_only_the_current_orgs_rows() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "100"]);
+    env.backup_json(&["--org", "Solo Shop"]);
+    env.backup_json(&["--org", "Delta Studio"]);
+    env.backup_json(&["--org", "Delta Studio"]);
+    // A non-superuser role (created and dropped inside the transaction) as the service would run.
+    let role = format!("obr_app_{}", uuid::Uuid::new_v4().simple());
+    let count_as = |org: &str| {
+        env.psql(&format!(
+            "BEGIN;
+             CREATE ROLE {role};
+             GRANT USAGE ON SCHEMA orgbackup TO {role};
+             GRANT SELECT, UPDATE ON orgbackup.organization_backups TO {role};
+             SET LOCAL ROLE {role};
+             SELECT set_config('app.current_org_id', '{org}', true);
+             UPDATE orgbackup.organization_backups SET name = 'touched';
+             SELECT count(*) FROM orgbackup.organization_backups;
+             ROLLBACK;"
+        ))
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+    };
+    let solo = "00000000-0000-4000-8000-0000000000a5";
+    let delta = "00000000-0000-4000-8000-0000000000a4";
+    let nobody = "00000000-0000-4000-8000-0000000000ff";
+    assert_eq!(count_as(solo), "1");
+    assert_eq!(count_as(delta), "2");
+    assert_eq!(count_as(nobody), "0");
+    assert_eq!(
+        env.psql("SELECT count(*) FROM orgbackup.organization_backups WHERE name = 'touched'"),
+        "0"
+    );
+}
