@@ -361,6 +361,17 @@ mod tests {
         }
     }
 
+    const TABLES_WITH_ORG_COLUMN: [&str; 8] = [
+        "campaigns",
+        "ad_sets",
+        "ads",
+        "posts",
+        "tags",
+        "media_assets",
+        "settings",
+        "analytics_events",
+    ];
+
     fn options(files: &Path, rows: u64, reset: bool) -> DemoOptions {
         DemoOptions {
             schema: "cmis".into(),
@@ -387,16 +398,7 @@ mod tests {
         assert_eq!(db.scalar(&analytics("Blue Harbor")).await, "200");
         assert_eq!(db.scalar(&analytics("Cedar Labs")).await, "20");
         assert_eq!(db.scalar(&analytics("Delta Studio")).await, "2");
-        for table in [
-            "campaigns",
-            "ad_sets",
-            "ads",
-            "posts",
-            "tags",
-            "media_assets",
-            "settings",
-            "analytics_events",
-        ] {
+        for table in TABLES_WITH_ORG_COLUMN {
             let sql = format!(
                 "SELECT count(*) FROM cmis.{table} JOIN cmis.orgs o USING (org_id) WHERE o.name = 'Solo Shop'"
             );
@@ -452,20 +454,11 @@ mod tests {
     }
 
     fn direct_sql(org_id: Uuid) -> String {
-        [
-            "campaigns",
-            "ad_sets",
-            "ads",
-            "posts",
-            "tags",
-            "media_assets",
-            "settings",
-            "analytics_events",
-        ]
-        .iter()
-        .map(|t| format!("(SELECT count(*) FROM cmis.{t} WHERE org_id = '{org_id}')"))
-        .collect::<Vec<_>>()
-        .join(" + ")
+        TABLES_WITH_ORG_COLUMN
+            .iter()
+            .map(|t| format!("(SELECT count(*) FROM cmis.{t} WHERE org_id = '{org_id}')"))
+            .collect::<Vec<_>>()
+            .join(" + ")
     }
 
     #[tokio::test]

@@ -232,21 +232,25 @@ async fn an_encrypted_backup_opens_only_with_its_key() {
     );
 }
 
-#[tokio::test]
-async fn an_unknown_org_is_refused_with_a_clear_error() {
-    let db = TestDb::new().await;
-    db.execute(TRICKY_SCHEMA).await;
-    let request = BackupRequest::new("b4", "00000000-0000-0000-0000-0000000000ff");
-    let error = run_backup(
+async fn backup_error(db: &TestDb, request: &BackupRequest) -> orgbackup_engine::Error {
+    run_backup(
         &db.pool,
         &tricky_config(),
-        &request,
+        request,
         Vec::new(),
         Arc::new(NoProgress),
     )
     .await
     .err()
-    .unwrap();
+    .expect("the backup should fail")
+}
+
+#[tokio::test]
+async fn an_unknown_org_is_refused_with_a_clear_error() {
+    let db = TestDb::new().await;
+    db.execute(TRICKY_SCHEMA).await;
+    let request = BackupRequest::new("b4", "00000000-0000-0000-0000-0000000000ff");
+    let error = backup_error(&db, &request).await;
     assert!(error.to_string().contains("does not exist"), "{error}");
 }
 
@@ -256,16 +260,7 @@ async fn a_backup_over_the_size_limit_fails() {
     db.execute(TRICKY_SCHEMA).await;
     let mut request = BackupRequest::new("b5", ALPHA);
     request.max_archive_bytes = Some(10);
-    let error = run_backup(
-        &db.pool,
-        &tricky_config(),
-        &request,
-        Vec::new(),
-        Arc::new(NoProgress),
-    )
-    .await
-    .err()
-    .unwrap();
+    let error = backup_error(&db, &request).await;
     assert!(
         matches!(error, orgbackup_engine::Error::SizeLimitExceeded { .. }),
         "{error}"
