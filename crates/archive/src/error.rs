@@ -91,6 +91,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Takes an archive error back out of an `io::Error` (as an entry reader reports a checksum
+    /// mismatch); other I/O errors become [`Error::Io`].
+    pub fn from_io(error: io::Error) -> Error {
+        crate::envelope::from_io(error)
+    }
+
     /// True when the file itself is damaged (as opposed to a missing key or an I/O failure).
     pub fn is_corruption(&self) -> bool {
         matches!(

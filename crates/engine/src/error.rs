@@ -40,6 +40,8 @@ pub enum Error {
         "the backup exceeds the size limit of {limit} bytes; choose fewer categories or a plan with a larger limit"
     )]
     SizeLimitExceeded { limit: u64 },
+    #[error("restore: {0}")]
+    Restore(String),
     #[error("the backup was cancelled")]
     Cancelled,
 }

@@ -90,7 +90,7 @@ pub async fn run_backup<W: Write + Send + 'static>(
     result
 }
 
-async fn backup_in_snapshot<W: Write + Send + 'static>(
+pub(crate) async fn backup_in_snapshot<W: Write + Send + 'static>(
     conn: &mut PgConnection,
     config: &TenancyConfig,
     request: &BackupRequest,

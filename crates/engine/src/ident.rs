@@ -20,7 +20,7 @@ pub fn quote_ident(name: &str) -> String {
 }
 
 /// A schema-qualified relation name as the catalog spells it (unquoted).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct QualifiedName {
     pub schema: String,
     pub name: String,

@@ -1,4 +1,4 @@
-//! Discovery, extraction and (later) restore of one organization's data in a shared-schema
+//! Discovery, extraction and restore (`restore::plan`, `restore::apply`) of one organization's data in a shared-schema
 //! PostgreSQL database.
 
 mod catalog;
@@ -8,6 +8,7 @@ mod extract;
 mod ident;
 mod metadata;
 mod progress;
+pub mod restore;
 mod tenancy;
 
 pub use catalog::{Column, ForeignKey};
@@ -17,4 +18,8 @@ pub use extract::{BackupOutcome, BackupRequest, run_backup};
 pub use ident::{QualifiedName, quote_ident};
 pub use metadata::{BackupMetadata, DATA_FORMAT, FileRecord, OrgInfo, SourceInfo, TableRecord};
 pub use progress::{BackupProgress, NoProgress, Progress};
+pub use restore::{
+    ConflictAction, RecordDecision, RestoreMode, RestoreOutcome, RestorePlan, RestoreProgress,
+    RestoreRequest, TablePlan,
+};
 pub use tenancy::{FileReference, TenancyConfig};

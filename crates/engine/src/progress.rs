@@ -15,6 +15,7 @@ pub struct BackupProgress {
 
 pub trait Progress: Send + Sync {
     fn backup(&self, progress: &BackupProgress);
+    fn restore(&self, _progress: &crate::restore::RestoreProgress) {}
 }
 
 /// Reports nowhere.

@@ -1,0 +1,397 @@
+//! Classifies every staged row against the live tables, and counts the plan.
+//!
+//! Classes: `insert` (key not in the table), `identical`, `conflict` (same key, same org, other
+//! values), `other_org` (the key belongs to another organization: never written),
+//! `missing_parent` / `missing_global` (a referenced row is neither in the database for this org
+//! nor restored, or a global row is gone: not written, reported).
+
+use super::sql::{key_match, same_values, staged, staged_as};
+use super::staging::Target;
+use super::{ConflictAction, RestorePlan, RestoreRequest, TablePlan};
+use crate::discovery::{Ownership, TenantSchema};
+use crate::error::Error;
+use crate::ident::quote_ident;
+use crate::metadata::BackupMetadata;
+use sqlx::PgConnection;
+
+/// Rows of directly owned tables must carry the backup's org (an archive carrying another org's
+/// rows is refused); for a restore into another org they are re-labelled.
+pub(super) async fn check_org_ids(
+    conn: &mut PgConnection,
+    current: &TenantSchema,
+    targets: &[Target],
+    source: &str,
+    target_org: &str,
+) -> Result<(), Error> {
+    for target in targets {
+        let Ownership::Direct {
+            column,
+            column_type,
+        } = &current.tables[target.index].ownership
+        else {
+            continue;
+        };
+        let check = format!(
+            "SELECT count(*) FROM {} s WHERE s.{col}::text IS DISTINCT FROM $1",
+            target.staging,
+            col = quote_ident(column)
+        );
+        let foreign: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(check))
+            .bind(source)
+            .fetch_one(&mut *conn)
+            .await?;
+        if foreign > 0 {
+            return Err(Error::Restore(format!(
+                "the archive holds {foreign} rows of {} that belong to another organization than the backup's ({source}); the file was altered or is not a single-org backup: refusing to restore it",
+                target.record.table.name
+            )));
+        }
+        if target_org != source {
+            let relabel = format!(
+                "UPDATE {} SET {} = $1::{column_type}",
+                target.staging,
+                quote_ident(column)
+            );
+            sqlx::query(sqlx::AssertSqlSafe(relabel))
+                .bind(target_org)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn classify(
+    conn: &mut PgConnection,
+    current: &TenantSchema,
+    targets: &[Target],
+    request: &RestoreRequest,
+) -> Result<(), Error> {
+    for target in targets {
+        let table = &current.tables[target.index];
+        let sql = match key_match(target, "t") {
+            Some(matched) => format!(
+                "UPDATE {stg} s SET _class = CASE WHEN NOT ({org}) THEN 'other_org' WHEN {same} THEN 'identical' ELSE 'conflict' END
+                   FROM {live} t WHERE {matched}",
+                stg = target.staging,
+                org = current.org_filter(target.index, "t"),
+                same = same_values(target, "t"),
+                live = table.name.quoted(),
+            ),
+            // Without a key, only whole-row duplicates of the org's rows can be recognised.
+            None => format!(
+                "UPDATE {stg} s SET _class = 'identical' WHERE EXISTS (SELECT 1 FROM {live} t WHERE {org} AND {same})",
+                stg = target.staging,
+                live = table.name.quoted(),
+                org = current.org_filter(target.index, "t"),
+                same = same_values(target, "t"),
+            ),
+        };
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await?;
+    }
+    record_decisions(conn, targets, request).await?;
+    mark_missing_parents(conn, current, targets).await
+}
+
+/// Stores the per-record decisions on the staged rows they name.
+async fn record_decisions(
+    conn: &mut PgConnection,
+    targets: &[Target],
+    request: &RestoreRequest,
+) -> Result<(), Error> {
+    if request.decisions.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("CREATE TEMP TABLE restore_decisions (table_name text, key text[], action text) ON COMMIT DROP")
+        .execute(&mut *conn)
+        .await?;
+    let (mut tables, mut keys, mut actions) = (Vec::new(), Vec::new(), Vec::new());
+    for decision in &request.decisions {
+        let target = targets
+            .iter()
+            .find(|t| t.record.table.name.to_string() == decision.table)
+            .ok_or_else(|| {
+                Error::Restore(format!(
+                    "a decision names table {}, which this restore does not write",
+                    decision.table
+                ))
+            })?;
+        let key = target.key.as_ref().ok_or_else(|| {
+            Error::Restore(format!(
+                "table {} has no key, so its rows cannot be decided one by one",
+                decision.table
+            ))
+        })?;
+        let values: Option<Vec<String>> =
+            key.iter().map(|k| decision.key.get(k).cloned()).collect();
+        let values = values
+            .filter(|_| decision.key.len() == key.len())
+            .ok_or_else(|| {
+                Error::Restore(format!(
+                    "a decision for {} must give exactly the key columns {}",
+                    decision.table,
+                    key.join(", ")
+                ))
+            })?;
+        tables.push(decision.table.clone());
+        keys.push(values.join("\u{1f}"));
+        actions.push(action_name(decision.action).to_string());
+    }
+    // Keys travel as unit-separator-joined text: sqlx binds no arrays of arrays.
+    sqlx::query(
+        "INSERT INTO restore_decisions SELECT t, string_to_array(k, chr(31)), a FROM unnest($1::text[], $2::text[], $3::text[]) AS d(t, k, a)",
+    )
+    .bind(&tables)
+    .bind(&keys)
+    .bind(&actions)
+    .execute(&mut *conn)
+    .await?;
+    for target in targets {
+        let Some(key) = &target.key else { continue };
+        let values: Vec<String> = key
+            .iter()
+            .map(|k| format!("({})::text", staged(target, k)))
+            .collect();
+        let sql = format!(
+            "UPDATE {} s SET _decision = d.action FROM restore_decisions d
+              WHERE d.table_name = $1 AND d.key = ARRAY[{}] AND s._class = 'conflict'",
+            target.staging,
+            values.join(", ")
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(target.record.table.name.to_string())
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub(super) fn action_name(action: ConflictAction) -> &'static str {
+    match action {
+        ConflictAction::Skip => "skip",
+        ConflictAction::Replace => "replace",
+        ConflictAction::Merge => "merge",
+    }
+}
+
+/// Marks rows whose parent will not exist, repeating until nothing changes (a missing parent
+/// makes its children missing too, through self-references and cycles as well).
+async fn mark_missing_parents(
+    conn: &mut PgConnection,
+    current: &TenantSchema,
+    targets: &[Target],
+) -> Result<(), Error> {
+    let mut statements = Vec::new();
+    for target in targets {
+        let table = &current.tables[target.index];
+        for fk in &table.foreign_keys {
+            if fk.references == current.org_table
+                || !fk
+                    .columns
+                    .iter()
+                    .all(|c| target.loaded().any(|l| &l.name == c))
+            {
+                continue;
+            }
+            let not_null: Vec<String> = fk
+                .columns
+                .iter()
+                .map(|c| format!("s.{} IS NOT NULL", quote_ident(c)))
+                .collect();
+            let (present, class) = match current.table_index(&fk.references) {
+                Some(parent_index) => {
+                    let staged_parent = targets.iter().find(|t| t.index == parent_index);
+                    let mut options = Vec::new();
+                    if let Some(parent) = staged_parent {
+                        let matched: Vec<String> = fk
+                            .columns
+                            .iter()
+                            .zip(&fk.referenced_columns)
+                            .map(|(c, r)| {
+                                format!("{} = {}", staged_as(parent, r, "p"), staged(target, c))
+                            })
+                            .collect();
+                        options.push(format!(
+                            "EXISTS (SELECT 1 FROM {} p WHERE p._class IN ('insert', 'identical', 'conflict') AND {})",
+                            parent.staging,
+                            matched.join(" AND ")
+                        ));
+                    }
+                    // A full restore deletes the parent's live rows that are not in the backup.
+                    if !staged_parent.is_some_and(|p| p.full_scope) {
+                        let matched: Vec<String> = fk
+                            .columns
+                            .iter()
+                            .zip(&fk.referenced_columns)
+                            .map(|(c, r)| format!("p.{} = {}", quote_ident(r), staged(target, c)))
+                            .collect();
+                        options.push(format!(
+                            "EXISTS (SELECT 1 FROM {} p WHERE {} AND {})",
+                            fk.references.quoted(),
+                            matched.join(" AND "),
+                            current.org_filter(parent_index, "p")
+                        ));
+                    }
+                    (options.join(" OR "), "missing_parent")
+                }
+                None => {
+                    let matched: Vec<String> = fk
+                        .columns
+                        .iter()
+                        .zip(&fk.referenced_columns)
+                        .map(|(c, r)| format!("p.{} = {}", quote_ident(r), staged(target, c)))
+                        .collect();
+                    (
+                        format!(
+                            "EXISTS (SELECT 1 FROM {} p WHERE {})",
+                            fk.references.quoted(),
+                            matched.join(" AND ")
+                        ),
+                        "missing_global",
+                    )
+                }
+            };
+            statements.push(format!(
+                "UPDATE {} s SET _class = '{class}' WHERE s._class IN ('insert', 'conflict') AND {} AND NOT ({present})",
+                target.staging,
+                not_null.join(" AND ")
+            ));
+        }
+    }
+    for _pass in 0..10_000 {
+        let mut changed = 0;
+        for statement in &statements {
+            changed += sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+        }
+        if changed == 0 {
+            return Ok(());
+        }
+    }
+    Err(Error::Restore(
+        "missing-parent analysis did not settle".into(),
+    ))
+}
+
+/// Counts the plan from the classified staging tables.
+pub(super) async fn count(
+    conn: &mut PgConnection,
+    current: &TenantSchema,
+    targets: &[Target],
+    backup: &BackupMetadata,
+    request: &RestoreRequest,
+    target_org: &str,
+) -> Result<RestorePlan, Error> {
+    let mut tables = Vec::new();
+    for target in targets {
+        let table = &current.tables[target.index];
+        let default_action = if target.full_scope {
+            "replace"
+        } else {
+            action_name(request.conflicts)
+        };
+        let sql = format!(
+            "SELECT _class, CASE WHEN _class = 'conflict' THEN coalesce(_decision, $1) END, count(*) FROM {} GROUP BY 1, 2",
+            target.staging
+        );
+        let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(default_action)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut plan = TablePlan {
+            table: table.name.clone(),
+            category: table.category.clone(),
+            full_scope: target.full_scope,
+            ..Default::default()
+        };
+        for (class, action, n) in rows {
+            let n = n as u64;
+            plan.backup_rows += n;
+            match class.as_str() {
+                "insert" => plan.insert += n,
+                "identical" => plan.identical += n,
+                "conflict" => {
+                    plan.conflict += n;
+                    match action.as_deref() {
+                        Some("replace") => plan.replace += n,
+                        Some("merge") => plan.merge += n,
+                        _ => plan.skip += n,
+                    }
+                }
+                "other_org" => plan.other_org += n,
+                "missing_parent" => plan.missing_parent += n,
+                _ => plan.missing_global += n,
+            }
+        }
+        if target.full_scope {
+            let sql = format!(
+                "SELECT count(*) FROM {} t WHERE {}",
+                table.name.quoted(),
+                deletion_filter(current, target)
+            );
+            let deleted: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&mut *conn)
+                .await?;
+            plan.delete = deleted as u64;
+        }
+        tables.push(plan);
+    }
+    let unmatched = if request.decisions.is_empty() {
+        0
+    } else {
+        let mut matched = 0i64;
+        for target in targets {
+            let sql = format!(
+                "SELECT count(*) FROM {} WHERE _decision IS NOT NULL",
+                target.staging
+            );
+            matched += sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&mut *conn)
+                .await?;
+        }
+        request.decisions.len() as u64 - matched.max(0) as u64
+    };
+    let restored: Vec<_> = targets.iter().map(|t| &t.record.table.name).collect();
+    Ok(RestorePlan {
+        source_org_id: backup.org.id.clone(),
+        target_org_id: target_org.to_string(),
+        mode: request.mode,
+        categories: if request.categories.is_empty() {
+            let mut all: Vec<String> = tables.iter().map(|t| t.category.clone()).collect();
+            all.sort();
+            all.dedup();
+            all
+        } else {
+            request.categories.clone()
+        },
+        files: backup
+            .files
+            .iter()
+            .filter(|f| restored.contains(&&f.table))
+            .count() as u64,
+        tables,
+        unmatched_decisions: unmatched,
+    })
+}
+
+/// The org's live rows (alias `t`) that a full restore deletes: those whose key is not kept by
+/// the backup (every row, for a table without a key).
+pub(super) fn deletion_filter(current: &TenantSchema, target: &Target) -> String {
+    let org = current.org_filter(target.index, "t");
+    match key_match(target, "t") {
+        Some(matched) => format!(
+            "{org} AND NOT EXISTS (SELECT 1 FROM {} s WHERE s._class IN ('identical', 'conflict') AND {matched})",
+            target.staging
+        ),
+        None => org,
+    }
+}
+
+/// Whether rows of a full-scope table without key are re-inserted (they are all deleted first).
+pub(super) fn reinserts_identical(target: &Target) -> bool {
+    target.full_scope && target.key.is_none()
+}

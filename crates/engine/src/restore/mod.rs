@@ -1,0 +1,374 @@
+//! Restore of one organization from an archive: plan, then apply, in one transaction.
+//!
+//! 1. The backup's rows of the selected tables are loaded with `COPY FROM` into temporary staging
+//!    tables (`staging`).
+//! 2. Every staged row is classified against the live table by key (`classify`): new, identical,
+//!    conflicting (same key, other values), owned by ANOTHER org (reported, never touched), or
+//!    unrestorable because a parent row (tenant or global) is missing.
+//! 3. The counts are the plan. A plan-only run ends there and rolls back.
+//! 4. Otherwise the org's current rows of those tables are saved as a rollback archive (a backup
+//!    taken inside the same transaction), then set-based SQL applies the plan in dependency order
+//!    (`apply`), sequences move forward, and the transaction commits, or nothing happens.
+//!
+//! Every statement runs with the org setting set, so row-level security is a second wall.
+
+mod apply;
+mod classify;
+mod sql;
+mod staging;
+
+use crate::discovery::{self, TenantSchema};
+use crate::error::Error;
+use crate::extract::{BackupOutcome, BackupRequest, backup_in_snapshot};
+use crate::ident::QualifiedName;
+use crate::metadata::BackupMetadata;
+use crate::progress::{NoProgress, Progress};
+use crate::tenancy::TenancyConfig;
+use orgbackup_archive::ArchiveReader;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// How the backup meets the org's current rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestoreMode {
+    /// Backup rows are added; existing rows stay; conflicts follow the conflict strategy.
+    #[default]
+    Merge,
+    /// The org's rows in the tables of the chosen categories become exactly the backup's: rows
+    /// missing from the backup are deleted, conflicting rows replaced. Tables pulled in only as
+    /// dependencies are merged.
+    Full,
+    /// Like `Full`, for every table restored, dependencies included. Used by rollback.
+    Exact,
+}
+
+/// What to do with a conflicting row (same key, other values).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictAction {
+    /// Keep the current row.
+    #[default]
+    Skip,
+    /// Overwrite the current row with the backup's.
+    Replace,
+    /// Column by column: keep the current value unless it is NULL, then take the backup's; for
+    /// two JSON objects, the backup's keys are added where the current object lacks them.
+    Merge,
+}
+
+/// A decision for one conflicting row, by table and key (key values as text, by column name).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordDecision {
+    pub table: String,
+    pub key: BTreeMap<String, String>,
+    pub action: ConflictAction,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RestoreRequest {
+    /// The org whose rows are written. `None` = the backup's own org.
+    pub target_org_id: Option<String>,
+    /// Restoring another org's backup must be asked for explicitly.
+    pub allow_other_org: bool,
+    /// Categories to restore (closed over dependencies); empty = every category in the backup.
+    pub categories: Vec<String>,
+    pub mode: RestoreMode,
+    /// Full and exact restores replace and delete rows: they must be confirmed explicitly.
+    pub confirm_full: bool,
+    pub conflicts: ConflictAction,
+    pub decisions: Vec<RecordDecision>,
+    /// Where restored files are written (and current ones saved from); `None` skips files.
+    pub files_root: Option<PathBuf>,
+    /// Apply everything, count exactly, then roll back.
+    pub dry_run: bool,
+}
+
+/// The plan of one table, counted in staging. After an apply, `applied` says what was done.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TablePlan {
+    pub table: QualifiedName,
+    pub category: String,
+    /// Whether this restore deletes the org's rows that are not in the backup (full / exact).
+    pub full_scope: bool,
+    pub backup_rows: u64,
+    pub insert: u64,
+    pub identical: u64,
+    pub conflict: u64,
+    /// Rows whose key belongs to another organization: reported, never written.
+    pub other_org: u64,
+    /// Rows whose parent row (in the org) is neither in the database nor restored.
+    pub missing_parent: u64,
+    /// Rows that reference a global (shared) row that no longer exists.
+    pub missing_global: u64,
+    /// Current rows the restore deletes (full scope only).
+    pub delete: u64,
+    /// Conflicts resolved by replace / merge / skip (decisions included).
+    pub replace: u64,
+    pub merge: u64,
+    pub skip: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RestorePlan {
+    pub source_org_id: String,
+    pub target_org_id: String,
+    pub mode: RestoreMode,
+    pub categories: Vec<String>,
+    pub tables: Vec<TablePlan>,
+    /// Decisions that matched no conflicting row.
+    pub unmatched_decisions: u64,
+    pub files: u64,
+}
+
+impl RestorePlan {
+    pub fn total(&self, field: impl Fn(&TablePlan) -> u64) -> u64 {
+        self.tables.iter().map(field).sum()
+    }
+}
+
+/// What a restore did.
+pub struct RestoreOutcome<W> {
+    pub plan: RestorePlan,
+    /// True when changes were committed (not a plan, not a dry run).
+    pub committed: bool,
+    /// The rollback archive: the org's rows of these tables as they were before the restore.
+    pub rollback: Option<BackupOutcome<W>>,
+    /// The restore's transaction id (32-bit xid), to count changes made after it.
+    pub transaction_xid: Option<String>,
+    /// Files to move into place now that the transaction committed (already done when committed).
+    pub files_written: u64,
+}
+
+/// Progress of a restore, reported per table and phase.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RestoreProgress {
+    pub phase: &'static str,
+    pub tables_total: usize,
+    pub tables_done: usize,
+    pub current_table: Option<String>,
+    pub rows: u64,
+}
+
+/// Computes the plan without changing anything.
+pub async fn plan<R: Read + Seek + Send>(
+    pool: &PgPool,
+    config: &TenancyConfig,
+    archive: &mut ArchiveReader<R>,
+    request: &RestoreRequest,
+    progress: Arc<dyn Progress>,
+) -> Result<RestorePlan, Error> {
+    let outcome =
+        run::<R, std::io::Sink>(pool, config, archive, request, None, progress, false).await?;
+    Ok(outcome.plan)
+}
+
+/// Restores: plan, rollback archive into `rollback_output`, apply, commit (or roll back when
+/// `request.dry_run`).
+pub async fn apply<R: Read + Seek + Send, W: Write + Send + 'static>(
+    pool: &PgPool,
+    config: &TenancyConfig,
+    archive: &mut ArchiveReader<R>,
+    request: &RestoreRequest,
+    rollback_output: Option<W>,
+    progress: Arc<dyn Progress>,
+) -> Result<RestoreOutcome<W>, Error> {
+    if matches!(request.mode, RestoreMode::Full | RestoreMode::Exact) && !request.confirm_full {
+        return Err(Error::Restore(
+            "a full restore deletes and replaces the organization's rows: confirm it explicitly (--confirm-full)".into(),
+        ));
+    }
+    run(
+        pool,
+        config,
+        archive,
+        request,
+        rollback_output,
+        progress,
+        true,
+    )
+    .await
+}
+
+async fn run<R: Read + Seek + Send, W: Write + Send + 'static>(
+    pool: &PgPool,
+    config: &TenancyConfig,
+    archive: &mut ArchiveReader<R>,
+    request: &RestoreRequest,
+    rollback_output: Option<W>,
+    progress: Arc<dyn Progress>,
+    apply_changes: bool,
+) -> Result<RestoreOutcome<W>, Error> {
+    let backup: BackupMetadata = serde_json::from_value(archive.manifest().backup.clone())
+        .map_err(|e| Error::Restore(format!("the archive is not an orgbackup backup: {e}")))?;
+    let source = backup.org.id.clone();
+    let target = request
+        .target_org_id
+        .clone()
+        .unwrap_or_else(|| source.clone());
+    if target != source && !request.allow_other_org {
+        return Err(Error::Restore(format!(
+            "this backup belongs to organization {source} ({}); restoring it into {target} must be asked for explicitly (--into-other-org)",
+            backup.org.name
+        )));
+    }
+
+    let mut conn = pool.acquire().await?;
+    // REPEATABLE READ: a row changed by someone else meanwhile makes the restore fail (and change
+    // nothing) instead of silently overwriting that change.
+    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut *conn)
+        .await?;
+    let result = in_transaction(
+        &mut conn,
+        config,
+        archive,
+        &backup,
+        request,
+        &target,
+        rollback_output,
+        progress,
+        apply_changes,
+    )
+    .await;
+    match result {
+        Ok(mut outcome) if apply_changes && !request.dry_run => {
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+            outcome.committed = true;
+            outcome.files_written = apply::commit_files(&outcome.plan, request, archive, &backup)?;
+            Ok(outcome)
+        }
+        Ok(outcome) => {
+            sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+            Ok(outcome)
+        }
+        Err(error) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            Err(error)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
+    conn: &mut PgConnection,
+    config: &TenancyConfig,
+    archive: &mut ArchiveReader<R>,
+    backup: &BackupMetadata,
+    request: &RestoreRequest,
+    target: &str,
+    rollback_output: Option<W>,
+    progress: Arc<dyn Progress>,
+    apply_changes: bool,
+) -> Result<RestoreOutcome<W>, Error> {
+    sqlx::query("SELECT set_config($1, $2, true)")
+        .bind(&config.org_setting)
+        .bind(target)
+        .execute(&mut *conn)
+        .await?;
+    let current = discovery::discover(conn, config).await?;
+    let targets = staging::targets(&current, backup, request)?;
+    let mut state = RestoreProgress {
+        phase: "loading",
+        tables_total: targets.len(),
+        ..Default::default()
+    };
+    staging::load(conn, archive, &targets, &mut state, &*progress).await?;
+    classify::check_org_ids(conn, &current, &targets, &backup.org.id, target).await?;
+    classify::classify(conn, &current, &targets, request).await?;
+    let plan = classify::count(conn, &current, &targets, backup, request, target).await?;
+    if target != backup.org.id {
+        let clashes = plan.total(|t| t.other_org);
+        if clashes > 0 {
+            return Err(Error::Restore(format!(
+                "{clashes} rows of this backup have keys that already belong to another organization; a backup can be restored into another organization only when no key clashes"
+            )));
+        }
+    }
+    if !apply_changes {
+        return Ok(RestoreOutcome {
+            plan,
+            committed: false,
+            rollback: None,
+            transaction_xid: None,
+            files_written: 0,
+        });
+    }
+
+    let rollback = match rollback_output {
+        Some(output) => {
+            state.phase = "saving rollback";
+            progress.restore(&state);
+            let mut snapshot =
+                BackupRequest::new(format!("rollback-{}", uuid::Uuid::new_v4()), target);
+            snapshot.categories = plan.categories.clone();
+            snapshot.files_root = request.files_root.clone();
+            let started = chrono::Utc::now();
+            Some(
+                backup_in_snapshot(
+                    conn,
+                    config,
+                    &snapshot,
+                    output,
+                    Arc::new(NoProgress),
+                    started,
+                )
+                .await?,
+            )
+        }
+        None => None,
+    };
+    state.phase = "applying";
+    progress.restore(&state);
+    apply::apply(conn, &current, &targets, request, &mut state, &*progress).await?;
+    let xid: String = sqlx::query_scalar("SELECT txid_current()::text")
+        .fetch_one(&mut *conn)
+        .await?;
+    // The 32-bit form is what rows carry in xmin.
+    let xid = (xid.parse::<u64>().unwrap_or(0) & 0xffff_ffff).to_string();
+    Ok(RestoreOutcome {
+        plan,
+        committed: false,
+        rollback,
+        transaction_xid: Some(xid),
+        files_written: 0,
+    })
+}
+
+/// Rows of the org in the tables of `categories` inserted or updated after the restore whose
+/// transaction id is `xid`: what a rollback would discard.
+pub async fn changes_since(
+    pool: &PgPool,
+    config: &TenancyConfig,
+    org_id: &str,
+    categories: &[String],
+    xid: &str,
+) -> Result<u64, Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config($1, $2, true)")
+        .bind(&config.org_setting)
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
+    let schema: TenantSchema = discovery::discover(&mut tx, config).await?;
+    let selection = schema.select(categories)?;
+    let mut total = 0u64;
+    for index in selection.tables {
+        let sql = format!(
+            "SELECT count(*) FROM {} t WHERE {} AND age(t.xmin) < age($1::xid)",
+            schema.tables[index].name.quoted(),
+            schema.org_filter(index, "t")
+        );
+        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(xid)
+            .fetch_one(&mut *tx)
+            .await?;
+        total += count as u64;
+    }
+    tx.rollback().await?;
+    Ok(total)
+}

@@ -1,0 +1,190 @@
+//! Which tables a restore writes, how the backup's columns map onto today's, and the staging
+//! tables the backup's rows are loaded into with `COPY FROM`.
+
+use super::{RestoreMode, RestoreProgress, RestoreRequest};
+use crate::discovery::TenantSchema;
+use crate::error::Error;
+use crate::ident::quote_ident;
+use crate::metadata::{BackupMetadata, TableRecord};
+use crate::progress::Progress;
+use orgbackup_archive::ArchiveReader;
+use sqlx::PgConnection;
+use std::io::{Read, Seek};
+
+/// One column of the backup's data.
+#[derive(Clone, Debug)]
+pub(super) struct StagedColumn {
+    pub name: String,
+    /// The type at backup time: the staging column's type.
+    pub backup_type: String,
+    /// Today's type when the column still exists and is written (not generated).
+    pub today_type: Option<String>,
+}
+
+/// A table the restore writes.
+#[derive(Clone, Debug)]
+pub(super) struct Target {
+    /// Index into today's `TenantSchema::tables`.
+    pub index: usize,
+    pub record: TableRecord,
+    pub staging: String,
+    pub columns: Vec<StagedColumn>,
+    /// The columns rows are matched on (today's primary key, else a unique key), if any.
+    pub key: Option<Vec<String>>,
+    /// Rows of the org missing from the backup are deleted (full / exact restores).
+    pub full_scope: bool,
+}
+
+impl Target {
+    /// Columns written to the live table.
+    pub fn loaded(&self) -> impl Iterator<Item = &StagedColumn> {
+        self.columns.iter().filter(|c| c.today_type.is_some())
+    }
+}
+
+/// Today's tables of the asked categories (closed over dependencies) that the backup holds, in
+/// dependency order.
+pub(super) fn targets(
+    current: &TenantSchema,
+    backup: &BackupMetadata,
+    request: &RestoreRequest,
+) -> Result<Vec<Target>, Error> {
+    let selection = current.select(&request.categories)?;
+    for record in &backup.tables {
+        let wanted =
+            request.categories.is_empty() || request.categories.contains(&record.table.category);
+        if wanted && current.table_index(&record.table.name).is_none() {
+            return Err(Error::Restore(format!(
+                "table {} is in the backup but no longer exists (or is no longer a tenant table); restore other categories, or recreate it",
+                record.table.name
+            )));
+        }
+    }
+    let mut targets = Vec::new();
+    for index in selection.tables {
+        let table = &current.tables[index];
+        let Some(record) = backup.tables.iter().find(|r| r.table.name == table.name) else {
+            continue;
+        };
+        let columns: Vec<StagedColumn> = record
+            .data_columns
+            .iter()
+            .map(|name| {
+                let backup_type = record
+                    .table
+                    .columns
+                    .iter()
+                    .find(|c| &c.name == name)
+                    .map(|c| c.data_type.clone())
+                    .unwrap_or_else(|| "text".into());
+                let today_type = table
+                    .columns
+                    .iter()
+                    .find(|c| &c.name == name && !c.generated)
+                    .map(|c| c.data_type.clone());
+                StagedColumn {
+                    name: name.clone(),
+                    backup_type,
+                    today_type,
+                }
+            })
+            .collect();
+        for column in &table.columns {
+            let filled = column.default.is_some()
+                || column.identity.is_some()
+                || column.generated
+                || !column.not_null;
+            if !filled && !record.data_columns.contains(&column.name) {
+                return Err(Error::Restore(format!(
+                    "column {}.{} was added since the backup and is NOT NULL without a default: the backup's rows cannot be inserted; give it a default or make it nullable",
+                    table.name, column.name
+                )));
+            }
+        }
+        let loaded = |cols: &[String]| {
+            cols.iter().all(|c| {
+                columns
+                    .iter()
+                    .any(|s| &s.name == c && s.today_type.is_some())
+            })
+        };
+        let key = table
+            .primary_key
+            .iter()
+            .chain(table.unique_keys.iter())
+            .find(|k| loaded(k))
+            .cloned();
+        let full_scope = match request.mode {
+            RestoreMode::Merge => false,
+            RestoreMode::Exact => true,
+            RestoreMode::Full => {
+                selection.categories.contains(&table.category)
+                    && !selection.added_for_dependencies.contains(&table.name)
+            }
+        };
+        targets.push(Target {
+            index,
+            record: record.clone(),
+            staging: format!("pg_temp.restore_{}", targets.len() + 1),
+            columns,
+            key,
+            full_scope,
+        });
+    }
+    Ok(targets)
+}
+
+/// Creates each staging table and loads the backup's rows into it.
+pub(super) async fn load<R: Read + Seek>(
+    conn: &mut PgConnection,
+    archive: &mut ArchiveReader<R>,
+    targets: &[Target],
+    state: &mut RestoreProgress,
+    progress: &dyn Progress,
+) -> Result<(), Error> {
+    for target in targets {
+        state.current_table = Some(target.record.table.name.to_string());
+        progress.restore(state);
+        let definitions: Vec<String> = target
+            .columns
+            .iter()
+            .map(|c| format!("{} {}", quote_ident(&c.name), c.backup_type))
+            .collect();
+        let create = format!(
+            "CREATE TEMP TABLE {} ({}, _class text NOT NULL DEFAULT 'insert', _decision text) ON COMMIT DROP",
+            target.staging.trim_start_matches("pg_temp."),
+            definitions.join(", ")
+        );
+        sqlx::query(sqlx::AssertSqlSafe(create))
+            .execute(&mut *conn)
+            .await?;
+        let names: Vec<String> = target
+            .columns
+            .iter()
+            .map(|c| quote_ident(&c.name))
+            .collect();
+        let copy = format!("COPY {} ({}) FROM STDIN", target.staging, names.join(", "));
+        let mut sink = conn.copy_in_raw(&copy).await?;
+        for chunk in &target.record.chunks {
+            let mut data = Vec::new();
+            archive
+                .open_entry(chunk)?
+                .read_to_end(&mut data)
+                .map_err(|e| Error::Archive(orgbackup_archive::Error::from_io(e)))?;
+            state.rows += data.iter().filter(|&&b| b == b'\n').count() as u64;
+            sink.send(data).await?;
+        }
+        sink.finish().await.map_err(|source| {
+            Error::Restore(format!(
+                "loading the backup's rows of {} failed: {source}",
+                target.record.table.name
+            ))
+        })?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {}", target.staging)))
+            .execute(&mut *conn)
+            .await?;
+        state.tables_done += 1;
+        progress.restore(state);
+    }
+    Ok(())
+}
