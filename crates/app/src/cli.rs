@@ -2,12 +2,11 @@
 
 use crate::backups::{self, CreateBackup};
 use crate::config::Settings;
-use crate::keys::KeyRing;
-use crate::terminal::{BackupBar, bytes_bar, human_bytes};
-use crate::{db, demo, keys, orgs};
+use crate::terminal::{TableBar, bytes_bar, human_bytes};
+use crate::{archives, db, demo, keys, orgs, restore_cli};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use orgbackup_archive::{ArchiveReader, Envelope, KeyEncryptionKey, read_envelope};
+use orgbackup_archive::{ArchiveReader, Envelope, KeyEncryptionKey};
 use orgbackup_engine::{BackupMetadata, Ownership};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -51,6 +50,9 @@ enum Command {
     /// An organization's custom encryption keys (wrapped by the master key).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Restore an organization from a backup: analyze, plan, apply, roll back.
+    #[command(subcommand)]
+    Restore(restore_cli::RestoreCommand),
 }
 
 #[derive(Args)]
@@ -152,6 +154,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(BackupCommand::Create(args)) => run_backup_create(&settings, args).await?,
         Command::Backup(BackupCommand::List { org }) => run_backup_list(&settings, &org).await?,
         Command::Keys(command) => run_keys(&settings, command).await?,
+        Command::Restore(command) => return restore_cli::run(&settings, command).await,
         Command::Inspect(args) => run_inspect(&settings, &args).await?,
         Command::Verify(args) => return run_verify(&settings, &args).await,
     }
@@ -234,7 +237,7 @@ async fn run_discover(settings: &Settings, args: &DiscoverArgs) -> anyhow::Resul
 async fn run_backup_create(settings: &Settings, args: CreateArgs) -> anyhow::Result<()> {
     let pool = db::connect(settings, false).await?;
     let org = orgs::resolve(&pool, &settings.tenancy, &args.org).await?;
-    let bar = Arc::new(BackupBar::new());
+    let bar = Arc::new(TableBar::new());
     let request = CreateBackup {
         org_id: org.org_id,
         name: args.name,
@@ -338,45 +341,11 @@ async fn run_keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<(
     Ok(())
 }
 
-/// The keys that may open `args.file`: the master key, the `--key-file` key, and, when the file
-/// names an org key, that key from the database.
-async fn key_ring(settings: &Settings, args: &FileArgs) -> anyhow::Result<KeyRing> {
-    let extra = match &args.key_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading key file {}", path.display()))?;
-            Some(
-                KeyEncryptionKey::from_base64(text.trim())
-                    .with_context(|| format!("key file {}", path.display()))?,
-            )
-        }
-        None => None,
-    };
-    let mut ring = KeyRing::new(settings, extra)?;
-    let mut file = std::fs::File::open(&args.file)
-        .with_context(|| format!("opening {}", args.file.display()))?;
-    if let Ok(Envelope::Encrypted { key_id }) = read_envelope(&mut file)
-        && key_id.starts_with("org:")
-    {
-        let pool = db::connect(settings, false).await.with_context(|| {
-            format!("the file is sealed with organization key {key_id}, kept in the database")
-        })?;
-        ring.add_org_key(&pool, settings, &key_id).await?;
-    }
-    Ok(ring)
-}
-
 async fn open_archive(
     settings: &Settings,
     args: &FileArgs,
 ) -> anyhow::Result<ArchiveReader<std::io::BufReader<std::fs::File>>> {
-    let ring = key_ring(settings, args).await?;
-    let file = std::fs::File::open(&args.file)
-        .with_context(|| format!("opening {}", args.file.display()))?;
-    Ok(ArchiveReader::open(
-        std::io::BufReader::new(file),
-        &|id: &str| ring.find(id),
-    )?)
+    archives::open(settings, &args.file, args.key_file.as_deref()).await
 }
 
 async fn run_inspect(settings: &Settings, args: &FileArgs) -> anyhow::Result<()> {

@@ -17,6 +17,20 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub backup: BackupSettings,
     pub encryption: EncryptionSettings,
+    pub restore: RestoreSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RestoreSettings {
+    /// How long a restore can be rolled back; its rollback archive is deleted afterwards.
+    pub rollback_hours: u32,
+}
+
+impl Default for RestoreSettings {
+    fn default() -> Self {
+        Self { rollback_hours: 24 }
+    }
 }
 
 #[derive(Deserialize)]
@@ -69,6 +83,7 @@ impl Default for Settings {
             storage: StorageSettings::default(),
             backup: BackupSettings::default(),
             encryption: EncryptionSettings::default(),
+            restore: RestoreSettings::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `orgbackup`: backups and restores of one organization in a shared-schema PostgreSQL database.
 
+mod archives;
 mod backups;
 mod cli;
 mod config;
@@ -7,6 +8,8 @@ mod db;
 mod demo;
 mod keys;
 mod orgs;
+mod restore_cli;
+mod restores;
 mod storage;
 mod terminal;
 

@@ -2,13 +2,14 @@
 //! output stay clean).
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use orgbackup_engine::{BackupProgress, Progress};
+use orgbackup_engine::{BackupProgress, Progress, RestoreProgress};
 
-pub struct BackupBar {
+/// Tables done out of tables to do, for backups and restores.
+pub struct TableBar {
     bar: ProgressBar,
 }
 
-impl BackupBar {
+impl TableBar {
     pub fn new() -> Self {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         bar.set_style(
@@ -25,7 +26,7 @@ impl BackupBar {
     }
 }
 
-impl Progress for BackupBar {
+impl Progress for TableBar {
     fn backup(&self, p: &BackupProgress) {
         self.bar.set_length(p.tables_total as u64);
         self.bar.set_position(p.tables_done as u64);
@@ -33,6 +34,20 @@ impl Progress for BackupBar {
             "{} rows, {}{}",
             p.rows,
             human_bytes(p.bytes_read),
+            p.current_table
+                .as_deref()
+                .map(|t| format!("  {t}"))
+                .unwrap_or_default()
+        ));
+    }
+
+    fn restore(&self, p: &RestoreProgress) {
+        self.bar.set_length(p.tables_total as u64);
+        self.bar.set_position(p.tables_done as u64);
+        self.bar.set_message(format!(
+            "{}: {} rows{}",
+            p.phase,
+            p.rows,
             p.current_table
                 .as_deref()
                 .map(|t| format!("  {t}"))

@@ -1,6 +1,7 @@
 //! Discovery, extraction and restore (`restore::plan`, `restore::apply`) of one organization's data in a shared-schema
 //! PostgreSQL database.
 
+mod analyze;
 mod catalog;
 mod discovery;
 mod error;
@@ -11,6 +12,10 @@ mod progress;
 pub mod restore;
 mod tenancy;
 
+pub use analyze::{
+    CategoryCompatibility, ColumnPlan, Compatibility, CompatibilityReport, IssueKind, SchemaIssue,
+    TableCompatibility, analyze, render_text,
+};
 pub use catalog::{Column, ForeignKey};
 pub use discovery::{Ownership, Selection, TenantSchema, TenantTable, discover};
 pub use error::Error;

@@ -24,7 +24,7 @@ use crate::ident::QualifiedName;
 use crate::metadata::BackupMetadata;
 use crate::progress::{NoProgress, Progress};
 use crate::tenancy::TenancyConfig;
-use orgbackup_archive::ArchiveReader;
+use orgbackup_archive::{ArchiveReader, EncryptionSetup};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
@@ -86,6 +86,8 @@ pub struct RestoreRequest {
     pub files_root: Option<PathBuf>,
     /// Apply everything, count exactly, then roll back.
     pub dry_run: bool,
+    /// How the rollback archive is encrypted (it holds the org's data too).
+    pub rollback_encryption: Option<EncryptionSetup>,
 }
 
 /// The plan of one table, counted in staging. After an apply, `applied` says what was done.
@@ -307,6 +309,7 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
                 BackupRequest::new(format!("rollback-{}", uuid::Uuid::new_v4()), target);
             snapshot.categories = plan.categories.clone();
             snapshot.files_root = request.files_root.clone();
+            snapshot.encryption = request.rollback_encryption.clone();
             let started = chrono::Utc::now();
             Some(
                 backup_in_snapshot(

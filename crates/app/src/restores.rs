@@ -1,0 +1,325 @@
+//! Restores recorded in `backup_restores`: apply with a rollback archive kept for
+//! `restore.rollback_hours`, rollback within that window, and cleanup of expired rollback archives.
+
+use crate::archives::FileArchive;
+use crate::backups::org_transaction;
+use crate::config::Settings;
+use crate::keys::{self, KeyError};
+use crate::storage::{LocalStorage, StorageError};
+use chrono::{DateTime, Duration, Utc};
+use orgbackup_engine::restore::{apply, changes_since};
+use orgbackup_engine::{Progress, RestoreMode, RestorePlan, RestoreRequest};
+use serde_json::json;
+use sqlx::PgPool;
+use std::path::Path;
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Engine(#[from] orgbackup_engine::Error),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("restore {0} does not exist for this organization")]
+    NotFound(Uuid),
+    #[error("restore {restore_id} cannot be rolled back: {reason}")]
+    NotRollbackable { restore_id: Uuid, reason: String },
+    #[error(
+        "{changes} rows of the restored tables were inserted or changed after the restore; rolling back discards them. Pass --force to roll back anyway"
+    )]
+    ChangesSince { changes: u64 },
+}
+
+pub struct AppliedRestore {
+    pub restore_id: Uuid,
+    pub plan: RestorePlan,
+    pub committed: bool,
+    pub rollback_expires_at: Option<DateTime<Utc>>,
+    pub files_written: u64,
+}
+
+fn restore_type(request: &RestoreRequest) -> &'static str {
+    match (request.mode, request.categories.is_empty()) {
+        (RestoreMode::Full | RestoreMode::Exact, _) => "full",
+        (RestoreMode::Merge, false) => "selective",
+        (RestoreMode::Merge, true) => "merge",
+    }
+}
+
+/// Applies a restore of `source` (an archive file) into `org_id`, recording it, and keeps the
+/// rollback archive. A dry run records nothing.
+pub async fn apply_restore(
+    pool: &PgPool,
+    settings: &Settings,
+    archive: &mut FileArchive,
+    source: &Path,
+    org_id: Uuid,
+    request: &RestoreRequest,
+    progress: Arc<dyn Progress>,
+) -> Result<AppliedRestore, RestoreError> {
+    cleanup_expired_rollbacks(pool, settings).await?;
+    if request.dry_run {
+        let outcome =
+            apply::<_, std::io::Sink>(pool, &settings.tenancy, archive, request, None, progress)
+                .await?;
+        return Ok(AppliedRestore {
+            restore_id: Uuid::nil(),
+            plan: outcome.plan,
+            committed: false,
+            rollback_expires_at: None,
+            files_written: 0,
+        });
+    }
+    let restore_id = Uuid::new_v4();
+    let mut tx = org_transaction(pool, org_id).await?;
+    sqlx::query(
+        "INSERT INTO backup_restores (restore_id, org_id, restore_type, conflict_resolution, selected_categories,
+                                      status, decisions, source_path, started_at)
+         VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, now())",
+    )
+    .bind(restore_id)
+    .bind(org_id)
+    .bind(restore_type(request))
+    .bind(if request.decisions.is_empty() { conflict_name(request) } else { "per_record" })
+    .bind(&request.categories)
+    .bind(json!(request.decisions))
+    .bind(source.display().to_string())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    let storage = LocalStorage::new(&settings.storage.local_root);
+    let encryption = match keys::master_key(settings)? {
+        Some(_) => Some(keys::encryption_setup(pool, settings, org_id).await?),
+        None => None,
+    };
+    let relative = format!(
+        "rollbacks/{org_id}/{restore_id}.tar.zst{}",
+        if encryption.is_some() { ".enc" } else { "" }
+    );
+    let outcome = async {
+        let (partial, writer) = storage.create(&relative)?;
+        let mut request = request.clone();
+        request.target_org_id = Some(org_id.to_string());
+        request.rollback_encryption = encryption;
+        let outcome = apply(
+            pool,
+            &settings.tenancy,
+            archive,
+            &request,
+            Some(writer),
+            progress,
+        )
+        .await?;
+        let rollback = outcome.rollback.expect("a rollback output was given");
+        partial.commit(rollback.output, &rollback.summary.sha256)?;
+        Ok::<_, RestoreError>((outcome.plan, outcome.transaction_xid, outcome.files_written))
+    }
+    .await;
+    let mut tx = org_transaction(pool, org_id).await?;
+    match outcome {
+        Ok((plan, xid, files_written)) => {
+            let expires = Utc::now() + Duration::hours(i64::from(settings.restore.rollback_hours));
+            sqlx::query(
+                "UPDATE backup_restores SET status = 'completed', plan = $2, result = $2, rollback_path = $3,
+                        rollback_expires_at = $4, transaction_xid = $5, source_org_id = $6::uuid,
+                        completed_at = now(), updated_at = now()
+                  WHERE restore_id = $1",
+            )
+            .bind(restore_id)
+            .bind(json!(plan))
+            .bind(&relative)
+            .bind(expires)
+            .bind(xid)
+            .bind(&plan.source_org_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(AppliedRestore {
+                restore_id,
+                plan,
+                committed: true,
+                rollback_expires_at: Some(expires),
+                files_written,
+            })
+        }
+        Err(error) => {
+            sqlx::query(
+                "UPDATE backup_restores SET status = 'failed', error_message = $2, completed_at = now(), updated_at = now()
+                  WHERE restore_id = $1",
+            )
+            .bind(restore_id)
+            .bind(error.to_string())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Err(error)
+        }
+    }
+}
+
+fn conflict_name(request: &RestoreRequest) -> &'static str {
+    match request.conflicts {
+        orgbackup_engine::ConflictAction::Skip => "skip",
+        orgbackup_engine::ConflictAction::Replace => "replace",
+        orgbackup_engine::ConflictAction::Merge => "merge",
+    }
+}
+
+/// One line of an org's restore list.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RestoreListItem {
+    pub restore_id: Uuid,
+    pub restore_type: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub rollback_path: Option<String>,
+    pub rollback_expires_at: Option<DateTime<Utc>>,
+}
+
+pub async fn list_restores(
+    pool: &PgPool,
+    org_id: Uuid,
+) -> Result<Vec<RestoreListItem>, sqlx::Error> {
+    let mut tx = org_transaction(pool, org_id).await?;
+    let rows = sqlx::query_as(
+        "SELECT restore_id, restore_type, status, created_at, rollback_path, rollback_expires_at
+           FROM backup_restores WHERE org_id = $1 ORDER BY created_at DESC",
+    )
+    .bind(org_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+#[derive(sqlx::FromRow)]
+struct RestoreRow {
+    status: String,
+    rollback_path: Option<String>,
+    rollback_expires_at: Option<DateTime<Utc>>,
+    transaction_xid: Option<String>,
+    plan: Option<serde_json::Value>,
+}
+
+/// Returns the org to its state before restore `restore_id`. Refuses when rows changed since the
+/// restore, unless `force`.
+pub async fn rollback(
+    pool: &PgPool,
+    settings: &Settings,
+    org_id: Uuid,
+    restore_id: Uuid,
+    force: bool,
+    progress: Arc<dyn Progress>,
+) -> Result<(u64, RestorePlan), RestoreError> {
+    cleanup_expired_rollbacks(pool, settings).await?;
+    let mut tx = org_transaction(pool, org_id).await?;
+    let row: Option<RestoreRow> = sqlx::query_as(
+        "SELECT status, rollback_path, rollback_expires_at, transaction_xid, plan FROM backup_restores
+          WHERE restore_id = $1 AND org_id = $2",
+    )
+    .bind(restore_id)
+    .bind(org_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let row = row.ok_or(RestoreError::NotFound(restore_id))?;
+    let refuse = |reason: String| RestoreError::NotRollbackable { restore_id, reason };
+    if row.status != "completed" {
+        return Err(refuse(format!("its status is {}", row.status)));
+    }
+    let (Some(path), Some(expires)) = (row.rollback_path, row.rollback_expires_at) else {
+        return Err(refuse(
+            "its rollback archive has expired and was removed".into(),
+        ));
+    };
+    if expires < Utc::now() {
+        return Err(refuse(format!("the rollback window closed at {expires}")));
+    }
+    let plan: RestorePlan = serde_json::from_value(row.plan.unwrap_or_default())
+        .map_err(|e| refuse(format!("its plan cannot be read ({e})")))?;
+    let changes = match &row.transaction_xid {
+        Some(xid) => {
+            changes_since(
+                pool,
+                &settings.tenancy,
+                &org_id.to_string(),
+                &plan.categories,
+                xid,
+            )
+            .await?
+        }
+        None => 0,
+    };
+    if changes > 0 && !force {
+        return Err(RestoreError::ChangesSince { changes });
+    }
+    let storage = LocalStorage::new(&settings.storage.local_root);
+    let file = storage.absolute(&path);
+    let mut archive = crate::archives::open(settings, &file, None)
+        .await
+        .map_err(|e| refuse(format!("its rollback archive cannot be opened: {e:#}")))?;
+    let request = RestoreRequest {
+        target_org_id: Some(org_id.to_string()),
+        categories: plan.categories.clone(),
+        mode: RestoreMode::Exact,
+        confirm_full: true,
+        files_root: settings.backup.files_root.clone(),
+        ..Default::default()
+    };
+    let outcome = apply::<_, std::io::Sink>(
+        pool,
+        &settings.tenancy,
+        &mut archive,
+        &request,
+        None,
+        progress,
+    )
+    .await?;
+    let mut tx = org_transaction(pool, org_id).await?;
+    sqlx::query(
+        "UPDATE backup_restores SET status = 'rolled_back', rolled_back_at = now(), rollback_path = NULL, updated_at = now()
+          WHERE restore_id = $1",
+    )
+    .bind(restore_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(format!("{}.sha256", file.display()));
+    Ok((changes, outcome.plan))
+}
+
+/// Deletes rollback archives past their window (every org: runs with the RLS bypass).
+pub async fn cleanup_expired_rollbacks(
+    pool: &PgPool,
+    settings: &Settings,
+) -> Result<u64, RestoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
+        .execute(&mut *tx)
+        .await?;
+    let expired: Vec<(Uuid, String)> = sqlx::query_as(
+        "WITH expired AS (
+             SELECT restore_id, rollback_path FROM backup_restores
+              WHERE rollback_path IS NOT NULL AND rollback_expires_at < now() FOR UPDATE)
+         UPDATE backup_restores r SET rollback_path = NULL, updated_at = now()
+           FROM expired e WHERE r.restore_id = e.restore_id
+         RETURNING e.restore_id, e.rollback_path",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let storage = LocalStorage::new(&settings.storage.local_root);
+    for (_, path) in &expired {
+        let file = storage.absolute(path);
+        let _ = std::fs::remove_file(&file);
+        let _ = std::fs::remove_file(format!("{}.sha256", file.display()));
+    }
+    tx.commit().await?;
+    Ok(expired.len() as u64)
+}
