@@ -235,7 +235,7 @@ async fn run_discover(settings: &Settings, args: &DiscoverArgs) -> anyhow::Resul
 }
 
 async fn run_backup_create(settings: &Settings, args: CreateArgs) -> anyhow::Result<()> {
-    let pool = db::connect(settings, false).await?;
+    let pool = db::connect_migrated(settings).await?;
     let org = orgs::resolve(&pool, &settings.tenancy, &args.org).await?;
     let bar = Arc::new(TableBar::new());
     let request = CreateBackup {
@@ -290,7 +290,7 @@ async fn run_backup_create(settings: &Settings, args: CreateArgs) -> anyhow::Res
 }
 
 async fn run_backup_list(settings: &Settings, org: &str) -> anyhow::Result<()> {
-    let pool = db::connect(settings, false).await?;
+    let pool = db::connect_migrated(settings).await?;
     let org = orgs::resolve(&pool, &settings.tenancy, org).await?;
     for backup in backups::list_backups(&pool, org.org_id).await? {
         println!(
@@ -310,7 +310,7 @@ async fn run_backup_list(settings: &Settings, org: &str) -> anyhow::Result<()> {
 }
 
 async fn run_keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
-    let pool = db::connect(settings, false).await?;
+    let pool = db::connect_migrated(settings).await?;
     match command {
         KeysCommand::Create { org, name } => {
             let org = orgs::resolve(&pool, &settings.tenancy, &org).await?;
@@ -451,7 +451,7 @@ async fn run_verify(settings: &Settings, args: &FileArgs) -> anyhow::Result<Exit
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
-            eprintln!("{}: verification FAILED: {error:#}", args.file.display());
+            eprintln!("{}: verification FAILED: {}", args.file.display(), crate::terminal::error_chain(&error));
             Ok(ExitCode::FAILURE)
         }
     }

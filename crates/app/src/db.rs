@@ -85,6 +85,14 @@ async fn ensure_database(options: &PgConnectOptions) -> Result<(), sqlx::Error> 
 }
 
 /// Creates the application schema and applies pending migrations.
+/// Connects and brings the service's tables up to date: for commands that use them, so an
+/// upgraded binary never meets an older schema.
+pub async fn connect_migrated(settings: &Settings) -> Result<PgPool, DbError> {
+    let pool = connect(settings, false).await?;
+    migrate(&pool, settings).await?;
+    Ok(pool)
+}
+
 pub async fn migrate(pool: &PgPool, settings: &Settings) -> Result<(), DbError> {
     let quoted = orgbackup_engine::quote_ident(&settings.app_schema);
     sqlx::query(sqlx::AssertSqlSafe(format!(

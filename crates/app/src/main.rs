@@ -29,7 +29,7 @@ async fn main() -> ExitCode {
     match cli::run(args).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", terminal::error_chain(&error));
             ExitCode::FAILURE
         }
     }

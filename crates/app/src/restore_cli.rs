@@ -85,7 +85,7 @@ pub struct RestoreArgs {
 }
 
 pub async fn run(settings: &Settings, command: RestoreCommand) -> anyhow::Result<ExitCode> {
-    let pool = db::connect(settings, false).await?;
+    let pool = db::connect_migrated(settings).await?;
     match command {
         RestoreCommand::Analyze(args) => analyze(&pool, settings, &args).await?,
         RestoreCommand::Plan(args) => plan_or_apply(&pool, settings, &args, false).await?,

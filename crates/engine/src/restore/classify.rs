@@ -92,7 +92,15 @@ pub(super) async fn classify(
             .await?;
     }
     record_decisions(conn, targets, request).await?;
-    mark_missing_parents(conn, current, targets).await
+    mark_missing_parents(conn, current, targets).await?;
+    // Fresh statistics on `_class`: without them the planner expects no `identical` rows and
+    // picks nested loops that are quadratic on large tables.
+    for target in targets {
+        sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {}", target.staging)))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Stores the per-record decisions on the staged rows they name.
