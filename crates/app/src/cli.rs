@@ -451,7 +451,11 @@ async fn run_verify(settings: &Settings, args: &FileArgs) -> anyhow::Result<Exit
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
-            eprintln!("{}: verification FAILED: {}", args.file.display(), crate::terminal::error_chain(&error));
+            eprintln!(
+                "{}: verification FAILED: {}",
+                args.file.display(),
+                crate::terminal::error_chain(&error)
+            );
             Ok(ExitCode::FAILURE)
         }
     }

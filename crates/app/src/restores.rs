@@ -263,7 +263,12 @@ pub async fn rollback(
     let file = storage.absolute(&path);
     let mut archive = crate::archives::open(settings, &file, None)
         .await
-        .map_err(|e| refuse(format!("its rollback archive cannot be opened: {}", crate::terminal::error_chain(&e))))?;
+        .map_err(|e| {
+            refuse(format!(
+                "its rollback archive cannot be opened: {}",
+                crate::terminal::error_chain(&e)
+            ))
+        })?;
     let request = RestoreRequest {
         target_org_id: Some(org_id.to_string()),
         categories: plan.categories.clone(),

@@ -114,7 +114,12 @@ mod error_chain_tests {
     #[test]
     fn a_cause_already_quoted_is_not_repeated() {
         let io = std::io::Error::other("disk on fire");
-        let error = anyhow::Error::new(io).context("writing x: disk on fire").context("backup failed");
-        assert_eq!(error_chain(&error), "backup failed: writing x: disk on fire");
+        let error = anyhow::Error::new(io)
+            .context("writing x: disk on fire")
+            .context("backup failed");
+        assert_eq!(
+            error_chain(&error),
+            "backup failed: writing x: disk on fire"
+        );
     }
 }

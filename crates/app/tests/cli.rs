@@ -398,3 +398,103 @@ fn the_service_tables_show_an_application_role_only_the_current_orgs_rows() {
         "0"
     );
 }
+
+#[test]
+fn a_restore_is_analyzed_planned_applied_and_rolled_back_from_the_command_line() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "2000"]);
+    let backup = env.backup_json(&["--org", "Blue Harbor"]);
+    let backup_id = backup["backup_id"].as_str().unwrap().to_string();
+    let count = "SELECT count(*) FROM cmis.posts p JOIN cmis.orgs o USING (org_id) WHERE o.name = 'Blue Harbor'";
+    let original = env.psql(count);
+    env.psql(
+        "DELETE FROM cmis.post_tags WHERE post_id IN (SELECT post_id FROM cmis.posts WHERE org_id = '00000000-0000-4000-8000-0000000000a2');
+         UPDATE cmis.posts SET title = 'edited' WHERE org_id = '00000000-0000-4000-8000-0000000000a2'",
+    );
+    let analysis = env.ok(&["restore", "analyze", &backup_id]);
+    assert!(analysis.contains("overall: compatible"), "{analysis}");
+
+    let plan = env.ok(&["restore", "plan", &backup_id, "--mode", "full"]);
+    assert!(
+        plan.contains("cmis.post_tags") && plan.contains("replaced"),
+        "{plan}"
+    );
+    let refused = env.fails(&["restore", "apply", &backup_id, "--mode", "full"]);
+    assert!(refused.contains("--confirm-full"), "{refused}");
+    let edited_titles = "SELECT count(*) FROM cmis.posts WHERE title = 'edited'";
+    let dry = env.ok(&[
+        "restore",
+        "apply",
+        &backup_id,
+        "--mode",
+        "full",
+        "--confirm-full",
+        "--dry-run",
+    ]);
+    assert!(dry.contains("nothing changed"), "{dry}");
+    assert_ne!(env.psql(edited_titles), "0");
+
+    let applied = env.ok(&[
+        "restore",
+        "apply",
+        &backup_id,
+        "--mode",
+        "full",
+        "--confirm-full",
+    ]);
+    assert!(applied.contains("completed"), "{applied}");
+    assert_eq!(env.psql(edited_titles), "0");
+    assert_eq!(env.psql(count), original);
+    let restore_id =
+        env.psql("SELECT restore_id FROM orgbackup.backup_restores WHERE status = 'completed'");
+
+    // A change after the restore blocks the rollback unless forced.
+    env.psql("UPDATE cmis.settings SET preferences = '{}' WHERE org_id = '00000000-0000-4000-8000-0000000000a2'");
+    let blocked = env.fails(&["restore", "rollback", &restore_id, "--org", "Blue Harbor"]);
+    assert!(
+        blocked.contains("--force") && blocked.contains("1 rows"),
+        "{blocked}"
+    );
+    let rolled = env.ok(&[
+        "restore",
+        "rollback",
+        &restore_id,
+        "--org",
+        "Blue Harbor",
+        "--force",
+    ]);
+    assert!(rolled.contains("rolled back"), "{rolled}");
+    assert_ne!(
+        env.psql(edited_titles),
+        "0",
+        "the edits made before the restore are back"
+    );
+    assert_eq!(
+        env.psql(&format!(
+            "SELECT status FROM orgbackup.backup_restores WHERE restore_id = '{restore_id}'"
+        )),
+        "rolled_back"
+    );
+    let again = env.fails(&["restore", "rollback", &restore_id, "--org", "Blue Harbor"]);
+    assert!(again.contains("rolled_back"), "{again}");
+}
+
+#[test]
+fn expired_rollback_archives_are_removed() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "100"]);
+    let backup = env.backup_json(&["--org", "Solo Shop"]);
+    env.ok(&["restore", "apply", backup["backup_id"].as_str().unwrap()]);
+    let path = env.psql("SELECT rollback_path FROM orgbackup.backup_restores");
+    let file = env.dir.path().join("backups").join(&path);
+    assert!(file.exists(), "{}", file.display());
+    env.psql(
+        "UPDATE orgbackup.backup_restores SET rollback_expires_at = now() - interval '1 minute'",
+    );
+    let out = env.ok(&["restore", "cleanup"]);
+    assert!(out.starts_with("1 expired"), "{out}");
+    assert!(!file.exists());
+    let restore_id = env.psql("SELECT restore_id FROM orgbackup.backup_restores");
+    let refused = env.fails(&["restore", "rollback", &restore_id, "--org", "Solo Shop"]);
+    assert!(refused.contains("expired"), "{refused}");
+}

@@ -406,3 +406,62 @@ async fn a_selective_restore_writes_only_its_categories_and_their_dependencies()
         .unwrap();
     assert_eq!(billing, 1);
 }
+
+#[tokio::test]
+async fn a_restore_into_a_schema_with_an_added_column_fills_it_by_default() {
+    let db = TestDb::new().await;
+    db.execute(TRICKY_SCHEMA).await;
+    let bytes = backup_bytes(&db, ALPHA).await;
+    db.execute(
+        "ALTER TABLE app.tasks ADD COLUMN note text NOT NULL DEFAULT 'n/a';
+         UPDATE app.tasks SET note = 'kept' WHERE task_id = 1;
+         UPDATE app.attachments SET task_id = NULL WHERE task_id = 2;
+         DELETE FROM app.task_notes WHERE task_id = 2; DELETE FROM app.tasks WHERE task_id = 2;",
+    )
+    .await;
+    let plan = restore(&db, &bytes, &RestoreRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(table(&plan, "app.tasks").insert, 1);
+    let notes: Vec<(i64, String)> =
+        sqlx::query_as("SELECT task_id, note FROM app.tasks WHERE task_id IN (1, 2) ORDER BY 1")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(notes, [(1, "kept".to_string()), (2, "n/a".to_string())]);
+}
+
+#[tokio::test]
+async fn rows_whose_parent_is_gone_are_reported_and_not_written() {
+    let db = TestDb::new().await;
+    db.execute(TRICKY_SCHEMA).await;
+    let bytes = backup_bytes(&db, ALPHA).await;
+    // The global user 1 disappears, and with it (for this test) Alpha's project 1 and its rows.
+    db.execute(
+        "UPDATE app.projects SET owner_id = NULL WHERE owner_id = 1 AND project_id <> 1;
+         DELETE FROM app.project_labels WHERE project_id = 1;
+         DELETE FROM app.attachments WHERE task_id IN (1, 2);
+         DELETE FROM app.task_notes WHERE task_id IN (1, 2);
+         DELETE FROM app.tasks WHERE project_id = 1;
+         DELETE FROM app.projects WHERE project_id = 1;
+         DELETE FROM app.users WHERE user_id = 1;",
+    )
+    .await;
+    let plan = restore(&db, &bytes, &RestoreRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(table(&plan, "app.projects").missing_global, 1);
+    assert_eq!(
+        table(&plan, "app.tasks").missing_parent,
+        2,
+        "a child of a missing row is missing too"
+    );
+    assert_eq!(table(&plan, "app.task_notes").missing_parent, 2);
+    assert_eq!(table(&plan, "app.project_labels").missing_parent, 1);
+    let projects: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM app.projects WHERE project_id = 1")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(projects, 0);
+}

@@ -11,6 +11,11 @@ CREATE INDEX ON {schema}.tags (org_id);
 CREATE INDEX ON {schema}.post_tags (tag_id);
 CREATE INDEX ON {schema}.media_assets (org_id);
 CREATE INDEX ON {schema}.analytics_events (org_id, occurred_at);
+-- Foreign-key columns are indexed, as in any real schema: deleting a parent checks them.
+CREATE INDEX ON {schema}.analytics_events (campaign_id);
+CREATE INDEX ON {schema}.analytics_events (post_id);
+CREATE INDEX ON {schema}.posts (campaign_id);
+CREATE INDEX ON {schema}.media_assets (post_id);
 ALTER TABLE {schema}.analytics_events
     ADD FOREIGN KEY (org_id) REFERENCES {schema}.orgs,
     ADD FOREIGN KEY (campaign_id) REFERENCES {schema}.campaigns,

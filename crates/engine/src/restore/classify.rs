@@ -184,6 +184,13 @@ pub(super) fn action_name(action: ConflictAction) -> &'static str {
     }
 }
 
+/// One missing-parent check: an UPDATE of `table`'s staging rows, depending on `parent`'s.
+struct ParentCheck {
+    sql: String,
+    table: String,
+    parent: Option<String>,
+}
+
 /// Marks rows whose parent will not exist, repeating until nothing changes (a missing parent
 /// makes its children missing too, through self-references and cycles as well).
 async fn mark_missing_parents(
@@ -208,7 +215,7 @@ async fn mark_missing_parents(
                 .iter()
                 .map(|c| format!("s.{} IS NOT NULL", quote_ident(c)))
                 .collect();
-            let (present, class) = match current.table_index(&fk.references) {
+            let (present, class, parent_staging) = match current.table_index(&fk.references) {
                 Some(parent_index) => {
                     let staged_parent = targets.iter().find(|t| t.index == parent_index);
                     let mut options = Vec::new();
@@ -242,7 +249,11 @@ async fn mark_missing_parents(
                             current.org_filter(parent_index, "p")
                         ));
                     }
-                    (options.join(" OR "), "missing_parent")
+                    (
+                        options,
+                        "missing_parent",
+                        staged_parent.map(|p| p.staging.clone()),
+                    )
                 }
                 None => {
                     let matched: Vec<String> = fk
@@ -252,33 +263,55 @@ async fn mark_missing_parents(
                         .map(|(c, r)| format!("p.{} = {}", quote_ident(r), staged(target, c)))
                         .collect();
                     (
-                        format!(
+                        vec![format!(
                             "EXISTS (SELECT 1 FROM {} p WHERE {})",
                             fk.references.quoted(),
                             matched.join(" AND ")
-                        ),
+                        )],
                         "missing_global",
+                        None,
                     )
                 }
             };
-            statements.push(format!(
-                "UPDATE {} s SET _class = '{class}' WHERE s._class IN ('insert', 'conflict') AND {} AND NOT ({present})",
-                target.staging,
-                not_null.join(" AND ")
-            ));
+            // NOT EXISTS, ANDed (not NOT (a OR b)): the planner turns each into a hashed anti-join.
+            let absent: Vec<String> = present.iter().map(|p| format!("NOT {p}")).collect();
+            statements.push(ParentCheck {
+                sql: format!(
+                    "UPDATE {} s SET _class = '{class}' WHERE s._class IN ('insert', 'conflict') AND {} AND {}",
+                    target.staging,
+                    not_null.join(" AND "),
+                    absent.join(" AND ")
+                ),
+                table: target.staging.clone(),
+                parent: parent_staging,
+            });
         }
     }
+    // Parents first, so one pass settles most rows; later passes only re-check rows whose staged
+    // parent table changed in the pass before (self-references, cycles).
+    let mut changed: Option<std::collections::HashSet<String>> = None;
     for _pass in 0..10_000 {
-        let mut changed = 0;
-        for statement in &statements {
-            changed += sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+        let mut now_changed = std::collections::HashSet::new();
+        for check in &statements {
+            let rerun = match &changed {
+                None => true,
+                Some(tables) => check.parent.as_ref().is_some_and(|p| tables.contains(p)),
+            };
+            if !rerun {
+                continue;
+            }
+            let rows = sqlx::query(sqlx::AssertSqlSafe(check.sql.clone()))
                 .execute(&mut *conn)
                 .await?
                 .rows_affected();
+            if rows > 0 {
+                now_changed.insert(check.table.clone());
+            }
         }
-        if changed == 0 {
+        if now_changed.is_empty() {
             return Ok(());
         }
+        changed = Some(now_changed);
     }
     Err(Error::Restore(
         "missing-parent analysis did not settle".into(),
