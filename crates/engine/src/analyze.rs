@@ -1,7 +1,11 @@
 //! Restore analysis: compares a backup's schema snapshot (from its manifest alone) with today's
 //! schema, table by table, and says what a restore can do and what a person should fix first.
+//!
+//! Each table's [`ColumnPlan`] is exact, so restore can build its staging tables and INSERTs
+//! from it: `load` and `dropped` split the backup's data columns, `load` and `filled_by_default`
+//! split today's columns.
 
-use crate::discovery::{TenantSchema, TenantTable};
+use crate::discovery::{Ownership, TenantSchema, TenantTable};
 use crate::ident::QualifiedName;
 use crate::metadata::{BackupMetadata, TableRecord};
 use serde::{Deserialize, Serialize};
@@ -25,7 +29,10 @@ pub enum IssueKind {
     TypeChanged,
     NotNullAdded,
     BecameGenerated,
+    /// Generated at backup time (so not in the data), a plain column today.
+    NoLongerGenerated,
     PrimaryKeyChanged,
+    PrimaryKeyAdded,
     NoPrimaryKey,
     ForeignKeyAdded,
     ForeignKeyRetargeted,
@@ -34,6 +41,7 @@ pub enum IssueKind {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SchemaIssue {
+    /// `Warnings` or `Incompatible`.
     pub severity: Compatibility,
     pub kind: IssueKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,15 +54,17 @@ pub struct SchemaIssue {
 pub struct ColumnPlan {
     /// Data columns written on restore (they exist today and are not generated), in data order.
     pub load: Vec<String>,
-    /// In the backup, gone today (or generated today): their values are discarded.
+    /// Data columns gone today or generated today: their values are discarded.
     pub dropped: Vec<String>,
-    /// New today, filled by PostgreSQL (nullable, default, identity or generated).
+    /// Today's columns the backup does not write, in table order: PostgreSQL fills them (NULL,
+    /// default, identity or generation expression). Empty when the table is gone.
     pub filled_by_default: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableCompatibility {
     pub table: QualifiedName,
+    /// Today's category (the backup's when the table is gone).
     pub category: String,
     pub status: Compatibility,
     pub issues: Vec<SchemaIssue>,
@@ -64,43 +74,33 @@ pub struct TableCompatibility {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CategoryCompatibility {
     pub category: String,
+    /// The worst status of its tables.
     pub status: Compatibility,
     pub tables: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompatibilityReport {
+    /// The worst status of all tables (compatible when the backup has none).
     pub status: Compatibility,
+    /// In the backup's order (parents first).
     pub tables: Vec<TableCompatibility>,
+    /// In alphabetical order.
     pub categories: Vec<CategoryCompatibility>,
-    /// Tenant tables of today that the backup does not hold: a restore leaves them as they are.
+    /// Tenant tables of today, in the categories the backup covers, that the backup does not
+    /// hold: a restore leaves them as they are.
     pub new_tables: Vec<QualifiedName>,
 }
 
+/// Compares every table of `backup` with today's schema. Reads the manifest only, never data.
+#[tracing::instrument(skip_all, fields(backup_id = %backup.backup_id))]
 pub fn analyze(backup: &BackupMetadata, current: &TenantSchema) -> CompatibilityReport {
     let tables: Vec<TableCompatibility> = backup
         .tables
         .iter()
         .map(|record| match current.table_index(&record.table.name) {
-            Some(index) => compare(record, &current.tables[index]),
-            None => TableCompatibility {
-                table: record.table.name.clone(),
-                category: record.table.category.clone(),
-                status: Compatibility::Incompatible,
-                issues: vec![SchemaIssue {
-                    severity: Compatibility::Incompatible,
-                    kind: IssueKind::TableRemoved,
-                    column: None,
-                    message: format!(
-                        "table {} no longer exists (or no longer belongs to an organization): its {} rows cannot be restored; recreate it, or restore other categories",
-                        record.table.name, record.row_count
-                    ),
-                }],
-                column_plan: ColumnPlan {
-                    dropped: record.data_columns.clone(),
-                    ..Default::default()
-                },
-            },
+            Some(index) => compare(record, &current.tables[index], &current.org_table),
+            None => removed(record),
         })
         .collect();
     let mut categories: Vec<CategoryCompatibility> = Vec::new();
@@ -118,25 +118,52 @@ pub fn analyze(backup: &BackupMetadata, current: &TenantSchema) -> Compatibility
         }
     }
     categories.sort_by(|a, b| a.category.cmp(&b.category));
+    // A table of a category the backup did not ask for is not new, only not selected.
     let new_tables = current
         .tables
         .iter()
+        .filter(|t| backup.whole || backup.categories.contains(&t.category))
         .filter(|t| !backup.tables.iter().any(|r| r.table.name == t.name))
         .map(|t| t.name.clone())
         .collect();
     CompatibilityReport {
-        status: tables
-            .iter()
-            .map(|t| t.status)
-            .max()
-            .unwrap_or(Compatibility::Compatible),
+        status: worst(tables.iter().map(|t| t.status)),
         tables,
         categories,
         new_tables,
     }
 }
 
-fn compare(record: &TableRecord, today: &TenantTable) -> TableCompatibility {
+fn worst(statuses: impl Iterator<Item = Compatibility>) -> Compatibility {
+    statuses.max().unwrap_or(Compatibility::Compatible)
+}
+
+fn removed(record: &TableRecord) -> TableCompatibility {
+    TableCompatibility {
+        table: record.table.name.clone(),
+        category: record.table.category.clone(),
+        status: Compatibility::Incompatible,
+        issues: vec![SchemaIssue {
+            severity: Compatibility::Incompatible,
+            kind: IssueKind::TableRemoved,
+            column: None,
+            message: format!(
+                "table {} no longer exists (or no longer belongs to an organization): its {} rows cannot be restored; recreate it, or restore other categories",
+                record.table.name, record.row_count
+            ),
+        }],
+        column_plan: ColumnPlan {
+            dropped: record.data_columns.clone(),
+            ..Default::default()
+        },
+    }
+}
+
+fn compare(
+    record: &TableRecord,
+    today: &TenantTable,
+    org_table: &QualifiedName,
+) -> TableCompatibility {
     let then = &record.table;
     let name = &today.name;
     let mut issues = Vec::new();
@@ -149,6 +176,7 @@ fn compare(record: &TableRecord, today: &TenantTable) -> TableCompatibility {
         })
     };
     let mut plan = ColumnPlan::default();
+
     for column in &record.data_columns {
         let before = then.columns.iter().find(|c| &c.name == column);
         match today.columns.iter().find(|c| &c.name == column) {
@@ -159,7 +187,7 @@ fn compare(record: &TableRecord, today: &TenantTable) -> TableCompatibility {
                     IssueKind::ColumnRemoved,
                     Some(column),
                     format!(
-                        "column {name}.{column} was removed since the backup: its values are not restored"
+                        "column {name}.{column} was removed since the backup: the backup's values of it are discarded; add the column back before restoring if they are needed"
                     ),
                 );
             }
@@ -170,51 +198,55 @@ fn compare(record: &TableRecord, today: &TenantTable) -> TableCompatibility {
                     IssueKind::BecameGenerated,
                     Some(column),
                     format!(
-                        "column {name}.{column} is generated now: its values are recomputed, the backup's are not loaded"
+                        "column {name}.{column} is generated now: PostgreSQL recomputes it, the backup's values are not loaded"
                     ),
                 );
             }
             Some(now) => {
                 plan.load.push(column.clone());
-                if let Some(before) = before {
-                    if before.data_type != now.data_type {
-                        issue(
-                            Compatibility::Warnings,
-                            IssueKind::TypeChanged,
-                            Some(column),
-                            format!(
-                                "column {name}.{column} changed type from {} to {}: values are cast, and the restore fails if one does not convert",
-                                before.data_type, now.data_type
-                            ),
-                        );
-                    }
-                    if now.not_null && !before.not_null {
-                        issue(
-                            Compatibility::Warnings,
-                            IssueKind::NotNullAdded,
-                            Some(column),
-                            format!(
-                                "column {name}.{column} is NOT NULL now: backup rows with NULL there make the restore fail"
-                            ),
-                        );
-                    }
+                let Some(before) = before else { continue };
+                if before.data_type != now.data_type {
+                    issue(
+                        Compatibility::Warnings,
+                        IssueKind::TypeChanged,
+                        Some(column),
+                        format!(
+                            "column {name}.{column} changed type from {} to {}: the backup's values are cast from {} to {}, and the restore fails if one does not convert",
+                            before.data_type, now.data_type, before.data_type, now.data_type
+                        ),
+                    );
+                }
+                if now.not_null && !before.not_null {
+                    issue(
+                        Compatibility::Warnings,
+                        IssueKind::NotNullAdded,
+                        Some(column),
+                        format!(
+                            "column {name}.{column} is NOT NULL now and was nullable at backup time: rows with NULL in {column} are rejected and the restore fails; drop the NOT NULL constraint for the restore if the backup may hold NULLs there"
+                        ),
+                    );
                 }
             }
         }
     }
+
     for column in today
         .columns
         .iter()
-        .filter(|c| !record.data_columns.contains(&c.name))
+        .filter(|c| !plan.load.contains(&c.name))
     {
-        let filled = !column.not_null
-            || column.default.is_some()
-            || column.identity.is_some()
-            || column.generated;
-        if filled {
-            plan.filled_by_default.push(column.name.clone());
-        } else {
-            issue(
+        plan.filled_by_default.push(column.name.clone());
+        if record.data_columns.contains(&column.name) || column.generated {
+            continue; // became generated (reported above), or recomputed as it was
+        }
+        let filled = !column.not_null || column.default.is_some() || column.identity.is_some();
+        let was_generated = then
+            .columns
+            .iter()
+            .any(|c| c.name == column.name && c.generated);
+        match (was_generated, filled) {
+            (false, true) => {}
+            (false, false) => issue(
                 Compatibility::Incompatible,
                 IssueKind::NotNullColumnAdded,
                 Some(&column.name),
@@ -222,36 +254,99 @@ fn compare(record: &TableRecord, today: &TenantTable) -> TableCompatibility {
                     "column {name}.{} was added since the backup and is NOT NULL without a default: the backup's rows cannot be inserted; give the column a default or make it nullable, then analyze again",
                     column.name
                 ),
-            );
+            ),
+            (true, true) => issue(
+                Compatibility::Warnings,
+                IssueKind::NoLongerGenerated,
+                Some(&column.name),
+                format!(
+                    "column {name}.{} was generated at backup time and is a plain column now: the backup holds no values for it, so restored rows get its default (or NULL)",
+                    column.name
+                ),
+            ),
+            (true, false) => issue(
+                Compatibility::Incompatible,
+                IssueKind::NoLongerGenerated,
+                Some(&column.name),
+                format!(
+                    "column {name}.{} was generated at backup time and is a plain NOT NULL column without a default now: the backup holds no values for it, so its rows cannot be inserted; give the column a default or make it nullable, then analyze again",
+                    column.name
+                ),
+            ),
         }
     }
+
+    let sorted = |key: &Vec<String>| {
+        let mut key = key.clone();
+        key.sort();
+        key
+    };
     match (&then.primary_key, &today.primary_key) {
-        (Some(a), Some(b)) if a == b => {}
+        (Some(a), Some(b)) if sorted(a) == sorted(b) => {}
         (None, None) => issue(
             Compatibility::Warnings,
             IssueKind::NoPrimaryKey,
             None,
+            match today
+                .unique_keys
+                .iter()
+                .find(|k| k.iter().all(|c| plan.load.contains(c)))
+            {
+                Some(key) => format!(
+                    "table {name} has no primary key: rows are matched on the unique key ({}) instead",
+                    key.join(", ")
+                ),
+                None => format!(
+                    "table {name} has no primary key: its rows can only be appended (or, in a full restore, replaced as a whole); conflicts cannot be detected"
+                ),
+            },
+        ),
+        (None, Some(now)) => issue(
+            Compatibility::Warnings,
+            IssueKind::PrimaryKeyAdded,
+            None,
             format!(
-                "table {name} has no primary key: its rows can only be added or replaced as a whole, conflicts cannot be detected"
+                "table {name} has a primary key ({}) now and had none at backup time: rows are matched on it, and the restore fails if backup rows share a key",
+                now.join(", ")
             ),
         ),
-        (before, now) => issue(
+        (Some(before), now) => issue(
             Compatibility::Incompatible,
             IssueKind::PrimaryKeyChanged,
             None,
-            format!(
-                "the primary key of {name} changed from ({}) to ({}): rows cannot be matched with the backup's",
-                before.as_deref().unwrap_or_default().join(", "),
-                now.as_deref().unwrap_or_default().join(", ")
-            ),
+            match now {
+                Some(now) => format!(
+                    "the primary key of {name} changed from ({}) to ({}): the backup's rows cannot be matched with today's, so conflicts cannot be detected; restore other categories, or restore into a database with the backup's key",
+                    before.join(", "),
+                    now.join(", ")
+                ),
+                None => format!(
+                    "the primary key ({}) of {name} was removed: the backup's rows cannot be matched with today's, so conflicts cannot be detected; add the key back, or restore other categories",
+                    before.join(", ")
+                ),
+            },
         ),
     }
-    for fk in &today.foreign_keys {
-        let same_columns = then
+
+    // Foreign keys are matched by columns and target, never by constraint name. As in restore,
+    // only keys over loaded columns matter (other columns get NULL or their default), and
+    // references to the org table are ownership, compared below.
+    let checked = today.foreign_keys.iter().filter(|fk| {
+        &fk.references != org_table && fk.columns.iter().all(|c| plan.load.contains(c))
+    });
+    for fk in checked {
+        let target = |old: &&crate::catalog::ForeignKey| {
+            old.references == fk.references && old.referenced_columns == fk.referenced_columns
+        };
+        let same_columns: Vec<_> = then
             .foreign_keys
             .iter()
-            .find(|old| old.columns == fk.columns);
-        match same_columns {
+            .filter(|old| old.columns == fk.columns)
+            .collect();
+        if same_columns.iter().any(target) {
+            continue;
+        }
+        match same_columns.first() {
             None => issue(
                 Compatibility::Warnings,
                 IssueKind::ForeignKeyAdded,
@@ -262,44 +357,63 @@ fn compare(record: &TableRecord, today: &TenantTable) -> TableCompatibility {
                     fk.references
                 ),
             ),
-            Some(old) if old.references != fk.references => issue(
+            Some(old) => issue(
                 Compatibility::Warnings,
                 IssueKind::ForeignKeyRetargeted,
                 None,
                 format!(
-                    "{name}({}) referenced {} at backup time and references {} now: rows without a parent there are not restored",
+                    "{name}({}) referenced {}({}) at backup time and references {}({}) now: backup rows without a parent there are reported and not restored",
                     fk.columns.join(", "),
                     old.references,
-                    fk.references
+                    old.referenced_columns.join(", "),
+                    fk.references,
+                    fk.referenced_columns.join(", ")
                 ),
             ),
-            Some(_) => {}
         }
     }
-    if then.ownership != today.ownership {
+
+    let (owner_then, owner_now) = (owner(then), owner(today));
+    if owner_then != owner_now {
         issue(
             Compatibility::Incompatible,
             IssueKind::OwnershipChanged,
             None,
             format!(
-                "how {name} belongs to an organization changed since the backup: its rows cannot be attributed safely"
+                "{name} belonged to an organization {owner_then} at backup time and {owner_now} now: its rows cannot be attributed safely; restore other categories, or make the table belong to organizations as before"
             ),
         );
     }
+
     TableCompatibility {
         table: name.clone(),
         category: today.category.clone(),
-        status: issues
-            .iter()
-            .map(|i| i.severity)
-            .max()
-            .unwrap_or(Compatibility::Compatible),
+        status: worst(issues.iter().map(|i| i.severity)),
         issues,
         column_plan: plan,
     }
 }
 
-/// The report for people: one line per table, then its issues.
+/// How rows are tied to an org, by columns and parent table rather than constraint names (a
+/// renamed foreign key or a changed org column type changes nothing here).
+fn owner(table: &TenantTable) -> String {
+    match &table.ownership {
+        Ownership::Direct { column, .. } => format!("directly by column {column}"),
+        Ownership::Through {
+            foreign_key,
+            parent,
+        } => {
+            let columns = table
+                .foreign_keys
+                .iter()
+                .find(|fk| &fk.name == foreign_key)
+                .map_or_else(|| foreign_key.clone(), |fk| fk.columns.join(", "));
+            format!("through ({columns}) referencing {parent}")
+        }
+    }
+}
+
+/// The report for people: one line per table (status, table, category), then its issues.
 pub fn render_text(report: &CompatibilityReport) -> String {
     let mut out = String::new();
     for table in &report.tables {

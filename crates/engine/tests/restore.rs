@@ -465,3 +465,56 @@ async fn rows_whose_parent_is_gone_are_reported_and_not_written() {
             .unwrap();
     assert_eq!(projects, 0);
 }
+
+#[tokio::test]
+async fn an_archive_carrying_another_orgs_rows_is_refused() {
+    use orgbackup_archive::{ArchiveWriter, WriterOptions};
+    use std::io::Read;
+    let db = TestDb::new().await;
+    db.execute(TRICKY_SCHEMA).await;
+    let bytes = backup_bytes(&db, ALPHA).await;
+    // A tampered copy: Alpha's billing rows relabelled as Beta's, checksums recomputed.
+    let mut original = reader(&bytes);
+    let manifest = original.manifest().clone();
+    let billing: Vec<String> = manifest.backup["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["name"]["name"] == "billing")
+        .flat_map(|t| {
+            t["chunks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_string())
+        })
+        .collect();
+    let mut writer = ArchiveWriter::new(Vec::new(), WriterOptions::default()).unwrap();
+    for entry in &manifest.entries {
+        let mut data = Vec::new();
+        original
+            .open_entry(&entry.path)
+            .unwrap()
+            .read_to_end(&mut data)
+            .unwrap();
+        if billing.contains(&entry.path) {
+            data = String::from_utf8(data)
+                .unwrap()
+                .replace(ALPHA, BETA)
+                .into_bytes();
+        }
+        writer
+            .add_entry(&entry.path, data.len() as u64, &mut data.as_slice())
+            .unwrap();
+    }
+    let (tampered, _) = writer.finish(manifest.backup.clone()).unwrap();
+    let before = fingerprint(&db, BETA).await;
+    let error = restore(&db, &tampered, &RestoreRequest::default())
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("belong to another organization"),
+        "{error}"
+    );
+    assert_eq!(fingerprint(&db, BETA).await, before);
+}
