@@ -461,10 +461,10 @@ async fn a_primary_key_added_since_the_backup_is_a_warning() {
 async fn a_new_foreign_key_over_backed_up_columns_is_a_warning_about_missing_parents() {
     let report = analyze_after(
         "ALTER TABLE app.attachments ADD FOREIGN KEY (attachment_id) REFERENCES app.users NOT VALID;
-         ALTER TABLE app.events ADD FOREIGN KEY (event_id) REFERENCES app.task_notes NOT VALID;",
+         ALTER TABLE app.members ADD FOREIGN KEY (member_id) REFERENCES app.teams NOT VALID;",
     )
     .await;
-    for name in ["app.attachments", "app.events"] {
+    for name in ["app.attachments", "app.members"] {
         let t = table(&report, name);
         assert_eq!(kinds(t), [IssueKind::ForeignKeyAdded], "{name}");
         assert_eq!(t.status, Compatibility::Warnings, "{name}");
@@ -474,7 +474,7 @@ async fn a_new_foreign_key_over_backed_up_columns_is_a_warning_about_missing_par
         message.contains("app.attachments(attachment_id) must now reference app.users"),
         "{message}"
     );
-    only_changed(&report, &["app.attachments", "app.events"]);
+    only_changed(&report, &["app.attachments", "app.members"]);
 }
 
 #[tokio::test]
