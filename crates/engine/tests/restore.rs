@@ -518,3 +518,27 @@ async fn an_archive_carrying_another_orgs_rows_is_refused() {
     );
     assert_eq!(fingerprint(&db, BETA).await, before);
 }
+
+#[tokio::test]
+async fn a_table_that_no_longer_fits_is_refused_with_the_analysis_reason() {
+    let db = TestDb::new().await;
+    db.execute(TRICKY_SCHEMA).await;
+    let bytes = backup_bytes(&db, ALPHA).await;
+    db.execute("ALTER TABLE app.billing DROP CONSTRAINT billing_pkey; ALTER TABLE app.billing ADD PRIMARY KEY (billing_id, plan);")
+        .await;
+    let error = restore(&db, &bytes, &RestoreRequest::default())
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("primary key of app.billing changed"),
+        "{error}"
+    );
+    // Other categories still restore.
+    let people = RestoreRequest {
+        categories: vec!["people".into()],
+        ..Default::default()
+    };
+    restore(&db, &bytes, &people).await.unwrap();
+}

@@ -274,6 +274,7 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
         .await?;
     let current = discovery::discover(conn, config).await?;
     let targets = staging::targets(&current, backup, request)?;
+    refuse_incompatible(backup, &current, &targets)?;
     let mut state = RestoreProgress {
         phase: "loading",
         tables_total: targets.len(),
@@ -340,6 +341,39 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
         transaction_xid: Some(xid),
         files_written: 0,
     })
+}
+
+/// A restore writes no table that analysis finds incompatible; the error carries its reasons.
+fn refuse_incompatible(
+    backup: &BackupMetadata,
+    current: &TenantSchema,
+    targets: &[staging::Target],
+) -> Result<(), Error> {
+    let report = crate::analyze::analyze(backup, current);
+    let reasons: Vec<String> = report
+        .tables
+        .iter()
+        .filter(|t| t.status == crate::analyze::Compatibility::Incompatible)
+        .filter(|t| {
+            targets
+                .iter()
+                .any(|target| target.record.table.name == t.table)
+        })
+        .flat_map(|t| {
+            t.issues
+                .iter()
+                .filter(|i| i.severity == crate::analyze::Compatibility::Incompatible)
+        })
+        .map(|i| i.message.clone())
+        .collect();
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Restore(format!(
+            "the backup does not fit today's schema (see `orgbackup restore analyze`): {}",
+            reasons.join("; ")
+        )))
+    }
 }
 
 /// Rows of the org in the tables of `categories` inserted or updated after the restore whose
