@@ -3,7 +3,7 @@
 use crate::backups::{self, CreateBackup};
 use crate::config::Settings;
 use crate::terminal::{TableBar, bytes_bar, human_bytes};
-use crate::{archives, db, demo, keys, orgs, restore_cli};
+use crate::{admin_cli, archives, db, demo, http, keys, orgs, restore_cli};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use orgbackup_archive::{ArchiveReader, Envelope, KeyEncryptionKey};
@@ -50,6 +50,15 @@ enum Command {
     /// An organization's custom encryption keys (wrapped by the master key).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Run the HTTP API (prints `listening on http://ADDR` once bound).
+    Serve {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "ORGBACKUP_LISTEN")]
+        listen: String,
+    },
+    /// Users, roles and API tokens.
+    #[command(subcommand)]
+    Admin(admin_cli::AdminCommand),
     /// Restore an organization from a backup: analyze, plan, apply, roll back.
     #[command(subcommand)]
     Restore(restore_cli::RestoreCommand),
@@ -155,6 +164,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(BackupCommand::List { org }) => run_backup_list(&settings, &org).await?,
         Command::Keys(command) => run_keys(&settings, command).await?,
         Command::Restore(command) => return restore_cli::run(&settings, command).await,
+        Command::Admin(command) => admin_cli::run(&settings, command).await?,
+        Command::Serve { listen } => {
+            let pool = db::connect_migrated(&settings).await?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen}"))?;
+            println!("listening on http://{}", listener.local_addr()?);
+            use std::io::Write as _;
+            std::io::stdout().flush()?;
+            let state = http::AppState {
+                pool,
+                settings: Arc::new(settings),
+            };
+            http::serve(listener, state).await?;
+        }
         Command::Inspect(args) => run_inspect(&settings, &args).await?,
         Command::Verify(args) => return run_verify(&settings, &args).await,
     }

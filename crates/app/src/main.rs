@@ -1,13 +1,18 @@
 //! `orgbackup`: backups and restores of one organization in a shared-schema PostgreSQL database.
 
+mod accounts;
+mod admin_cli;
 mod archives;
+mod audit;
 mod backups;
 mod cli;
 mod config;
 mod db;
 mod demo;
+mod http;
 mod keys;
 mod orgs;
+mod permissions;
 mod restore_cli;
 mod restores;
 mod storage;

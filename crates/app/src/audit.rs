@@ -1,0 +1,82 @@
+//! The audit log: every operation and every permission denial, with actor, org, time, IP and
+//! outcome. Recording never fails the operation it describes: a failure to record is logged.
+
+use crate::backups::org_transaction;
+use crate::http::auth::Caller;
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Outcome {
+    Success,
+    Denied,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Denied => "denied",
+        }
+    }
+}
+
+pub struct Entry<'a> {
+    caller: &'a Caller,
+    action: String,
+    outcome: Outcome,
+    entity: Option<(&'static str, String)>,
+    details: Map<String, Value>,
+}
+
+impl<'a> Entry<'a> {
+    pub fn new(caller: &'a Caller, action: &str, outcome: Outcome) -> Self {
+        Self {
+            caller,
+            action: action.to_string(),
+            outcome,
+            entity: None,
+            details: Map::new(),
+        }
+    }
+
+    pub fn entity(mut self, kind: &'static str, id: impl ToString) -> Self {
+        self.entity = Some((kind, id.to_string()));
+        self
+    }
+
+    pub fn detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.details.insert(key.to_string(), value.into());
+        self
+    }
+}
+
+pub async fn record(pool: &PgPool, entry: &Entry<'_>) {
+    let principal = &entry.caller.principal;
+    let result = async {
+        let mut tx = org_transaction(pool, principal.org_id).await?;
+        sqlx::query(
+            "INSERT INTO backup_audit_logs (org_id, actor_user_id, actor_token_id, actor_label, action, entity_type,
+                                            entity_id, outcome, ip_address, user_agent, details)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11)",
+        )
+        .bind(principal.org_id)
+        .bind(principal.user_id)
+        .bind(principal.token_id)
+        .bind(&principal.label)
+        .bind(&entry.action)
+        .bind(entry.entity.as_ref().map(|e| e.0))
+        .bind(entry.entity.as_ref().map(|e| e.1.clone()))
+        .bind(entry.outcome.as_str())
+        .bind(entry.caller.ip.as_deref())
+        .bind(entry.caller.user_agent.as_deref())
+        .bind(Value::Object(entry.details.clone()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(error) = result {
+        tracing::error!(%error, action = %entry.action, "could not record an audit entry");
+    }
+}

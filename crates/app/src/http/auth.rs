@@ -1,0 +1,78 @@
+//! The bearer-token extractor: every API request acts as one principal of one organization.
+
+use super::AppState;
+use super::error::AppError;
+use crate::accounts::{self, Principal};
+use crate::audit;
+use crate::permissions::Permission;
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+
+/// The caller, with where the request came from (for the audit log).
+pub struct Caller {
+    pub principal: Principal,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Caller {
+    /// Fails with 403, and records the denial, unless the caller has `permission`.
+    pub async fn require(
+        &self,
+        state: &AppState,
+        permission: Permission,
+        action: &str,
+    ) -> Result<(), AppError> {
+        if self.principal.can(permission) {
+            return Ok(());
+        }
+        audit::record(
+            &state.pool,
+            &audit::Entry::new(self, action, audit::Outcome::Denied)
+                .detail("missing", permission.as_str()),
+        )
+        .await;
+        Err(AppError::Forbidden(permission))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let secret = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(AppError::Unauthorized)?;
+        let principal = accounts::authenticate_token(&state.pool, secret.trim())
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?
+            .ok_or(AppError::Unauthorized)?;
+        let header_text = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v: &header::HeaderValue| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let ip = header_text(header::HeaderName::from_static("x-forwarded-for"))
+            .and_then(|v| v.split(',').next().map(|s| s.trim().to_string()))
+            .or_else(|| {
+                parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0.ip().to_string())
+            });
+        Ok(Caller {
+            principal,
+            ip,
+            user_agent: header_text(header::USER_AGENT),
+        })
+    }
+}

@@ -1,0 +1,204 @@
+//! `/api/v1/backup/...`: list, show, download, delete.
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{AppError, Result};
+use crate::audit::{self, Entry, Outcome};
+use crate::backups::org_transaction;
+use crate::permissions::Permission;
+use crate::storage::LocalStorage;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/backup/list", get(list))
+        .route("/backup/{id}", get(show).delete(delete))
+        .route("/backup/{id}/download", get(download))
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct BackupView {
+    backup_id: Uuid,
+    name: String,
+    backup_type: String,
+    status: String,
+    whole: bool,
+    categories: Vec<String>,
+    file_size: Option<i64>,
+    checksum_sha256: Option<String>,
+    total_rows: Option<i64>,
+    row_counts: Option<serde_json::Value>,
+    is_encrypted: bool,
+    error_message: Option<String>,
+    created_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "backup_id, name, backup_type, status, whole, categories, file_size, checksum_sha256, total_rows,
+                       row_counts, is_encrypted, error_message, created_at, completed_at";
+
+#[derive(Deserialize)]
+struct Page {
+    page: Option<u32>,
+    per_page: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Listing {
+    data: Vec<BackupView>,
+    page: u32,
+    per_page: u32,
+    total: i64,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(page): Query<Page>,
+) -> Result<Json<Listing>> {
+    let per_page = page.per_page.unwrap_or(20).clamp(1, 100);
+    let number = page.page.unwrap_or(1).max(1);
+    let org = caller.principal.org_id;
+    let mut tx = org_transaction(&state.pool, org).await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM organization_backups WHERE org_id = $1 AND status <> 'deleted'",
+    )
+    .bind(org)
+    .fetch_one(&mut *tx)
+    .await?;
+    let data = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM organization_backups WHERE org_id = $1 AND status <> 'deleted'
+          ORDER BY created_at DESC LIMIT $2 OFFSET $3"
+    )))
+    .bind(org)
+    .bind(i64::from(per_page))
+    .bind(i64::from((number - 1) * per_page))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(Listing {
+        data,
+        page: number,
+        per_page,
+        total,
+    }))
+}
+
+async fn find(state: &AppState, org: Uuid, id: Uuid) -> Result<(BackupView, Option<String>)> {
+    let mut tx = org_transaction(&state.pool, org).await?;
+    let row: Option<BackupView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status <> 'deleted'"
+    )))
+    .bind(org)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let path: Option<String> = sqlx::query_scalar(
+        "SELECT storage_path FROM organization_backups WHERE org_id = $1 AND backup_id = $2",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .flatten();
+    tx.commit().await?;
+    row.map(|r| (r, path)).ok_or(AppError::NotFound("backup"))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<BackupView>> {
+    Ok(Json(find(&state, caller.principal.org_id, id).await?.0))
+}
+
+async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Response> {
+    caller
+        .require(&state, Permission::Download, "backup.download")
+        .await?;
+    let (backup, path) = find(&state, caller.principal.org_id, id).await?;
+    let (Some(path), "completed") = (path, backup.status.as_str()) else {
+        return Err(AppError::Conflict(format!(
+            "backup {id} is {} and has no file to download",
+            backup.status
+        )));
+    };
+    let file_path = LocalStorage::new(&state.settings.storage.local_root).absolute(&path);
+    let file = tokio::fs::File::open(&file_path)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("opening {}: {e}", file_path.display())))?;
+    let length = file
+        .metadata()
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?
+        .len();
+    audit::record(
+        &state.pool,
+        &Entry::new(&caller, "backup.download", Outcome::Success).entity("backup", id),
+    )
+    .await;
+    let name = path.rsplit('/').next().unwrap_or("backup").to_string();
+    let mut response = Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    if let Some(Ok(sum)) = backup.checksum_sha256.as_deref().map(HeaderValue::from_str) {
+        headers.insert("x-checksum-sha256", sum);
+    }
+    Ok(response)
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<serde_json::Value>> {
+    caller
+        .require(&state, Permission::Create, "backup.delete")
+        .await?;
+    let (backup, path) = find(&state, caller.principal.org_id, id).await?;
+    if backup.status == "running" || backup.status == "pending" {
+        return Err(AppError::Conflict(format!(
+            "backup {id} is {}; wait for it to finish",
+            backup.status
+        )));
+    }
+    let mut tx = org_transaction(&state.pool, caller.principal.org_id).await?;
+    sqlx::query("UPDATE organization_backups SET status = 'deleted', storage_path = NULL, updated_at = now() WHERE backup_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    if let Some(path) = path {
+        let file = LocalStorage::new(&state.settings.storage.local_root).absolute(&path);
+        let _ = std::fs::remove_file(&file);
+        let _ = std::fs::remove_file(format!("{}.sha256", file.display()));
+    }
+    audit::record(
+        &state.pool,
+        &Entry::new(&caller, "backup.delete", Outcome::Success).entity("backup", id),
+    )
+    .await;
+    Ok(Json(
+        serde_json::json!({"backup_id": id, "status": "deleted"}),
+    ))
+}

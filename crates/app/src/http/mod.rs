@@ -1,0 +1,35 @@
+//! The HTTP service: JSON API v1 (`/api/v1`), health checks. Each resource module has its own
+//! `router()`, merged here.
+
+pub mod auth;
+mod backups;
+pub mod error;
+
+use crate::config::Settings;
+use axum::Router;
+use axum::routing::get;
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub settings: Arc<Settings>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .nest("/api/v1", backups::router())
+        .with_state(state)
+}
+
+/// Serves until the process is stopped. `listener` may be bound to port 0 (tests).
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}

@@ -1,0 +1,128 @@
+//! A fresh database and directories per test, and the `orgbackup` binary run against them.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Env {
+    pub database: String,
+    pub dir: tempfile::TempDir,
+    pub master_key: String,
+}
+
+pub fn server() -> String {
+    std::env::var("ORGBACKUP_TEST_SERVER_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let database = format!("obr_cli_{}", uuid::Uuid::new_v4().simple());
+        let mut env = Env {
+            database,
+            dir,
+            master_key: String::new(),
+        };
+        env.master_key = String::from_utf8(env.run(&["keygen"]).stdout)
+            .unwrap()
+            .trim()
+            .to_string();
+        env
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_orgbackup"));
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env(
+                "ORGBACKUP__DATABASE__URL",
+                format!("{}/{}", server(), self.database),
+            )
+            .env(
+                "ORGBACKUP__STORAGE__LOCAL_ROOT",
+                self.dir.path().join("backups"),
+            )
+            .env(
+                "ORGBACKUP__BACKUP__FILES_ROOT",
+                self.dir.path().join("files"),
+            )
+            .env("ORGBACKUP__ENCRYPTION__MASTER_KEY", &self.master_key);
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs and expects success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "orgbackup {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Runs and expects failure; returns stdout + stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            !output.status.success(),
+            "orgbackup {args:?} should have failed:\n{text}"
+        );
+        text
+    }
+
+    pub fn psql(&self, sql: &str) -> String {
+        let output = Command::new("psql")
+            .args([&format!("{}/{}", server(), self.database), "-XAtqc", sql])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    }
+
+    pub fn backup_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["backup", "create", "--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                &format!("{}/postgres", server()),
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.database),
+            ])
+            .output();
+    }
+}
+
+pub fn path_of(backup: &serde_json::Value) -> PathBuf {
+    PathBuf::from(backup["path"].as_str().unwrap())
+}
+
+pub fn damaged_copy(source: &Path, name: &str, edit: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
+    let mut bytes = std::fs::read(source).unwrap();
+    edit(&mut bytes);
+    let target = source.with_file_name(name);
+    std::fs::write(&target, bytes).unwrap();
+    target
+}
