@@ -85,11 +85,50 @@ pub async fn org_transaction(
     Ok(tx)
 }
 
-#[tracing::instrument(skip_all, fields(org_id = %request.org_id))]
+/// Backs up now, recording a new backup row.
 pub async fn create_backup(
     pool: &PgPool,
     settings: &Settings,
     request: &CreateBackup,
+    progress: Arc<dyn Progress>,
+) -> Result<CreatedBackup, BackupError> {
+    run_backup_row(pool, settings, request, Uuid::new_v4(), progress).await
+}
+
+/// Records a backup to be made by a worker (`pending`), in the caller's transaction.
+pub async fn queue_backup(
+    tx: &mut sqlx::PgConnection,
+    request: &CreateBackup,
+    backup_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    let name = request
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("Backup {}", Utc::now().format("%Y-%m-%d %H:%M UTC")));
+    sqlx::query(
+        "INSERT INTO organization_backups
+            (backup_id, org_id, name, backup_type, status, whole, categories, storage_disk, is_encrypted, created_by)
+         VALUES ($1, $2, $3, 'manual', 'pending', $4, $5, 'local', $6, $7)",
+    )
+    .bind(backup_id)
+    .bind(request.org_id)
+    .bind(&name)
+    .bind(request.categories.is_empty())
+    .bind(&request.categories)
+    .bind(request.encrypt)
+    .bind(request.created_by)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Makes the backup `backup_id` (a `pending` row from [`queue_backup`], or a new one).
+#[tracing::instrument(skip_all, fields(org_id = %request.org_id, %backup_id))]
+pub async fn run_backup_row(
+    pool: &PgPool,
+    settings: &Settings,
+    request: &CreateBackup,
+    backup_id: Uuid,
     progress: Arc<dyn Progress>,
 ) -> Result<CreatedBackup, BackupError> {
     let encryption = if request.encrypt {
@@ -97,7 +136,6 @@ pub async fn create_backup(
     } else {
         None
     };
-    let backup_id = Uuid::new_v4();
     let started_at = Utc::now();
     let storage = LocalStorage::new(&settings.storage.local_root);
     let relative = LocalStorage::backup_path(request.org_id, backup_id, encryption.is_some());
@@ -111,7 +149,11 @@ pub async fn create_backup(
         "INSERT INTO organization_backups
             (backup_id, org_id, name, backup_type, status, whole, categories, storage_disk,
              storage_path, is_encrypted, encryption_key_id, created_by, started_at)
-         VALUES ($1, $2, $3, 'manual', 'running', $4, $5, 'local', $6, $7, $8, $9, $10)",
+         VALUES ($1, $2, $3, 'manual', 'running', $4, $5, 'local', $6, $7, $8, $9, $10)
+         ON CONFLICT (backup_id) DO UPDATE
+            SET status = 'running', storage_path = excluded.storage_path, is_encrypted = excluded.is_encrypted,
+                encryption_key_id = excluded.encryption_key_id, started_at = excluded.started_at,
+                error_message = NULL, updated_at = now()",
     )
     .bind(backup_id)
     .bind(request.org_id)

@@ -3,7 +3,7 @@
 use crate::backups::{self, CreateBackup};
 use crate::config::Settings;
 use crate::terminal::{TableBar, bytes_bar, human_bytes};
-use crate::{admin_cli, archives, db, demo, http, keys, orgs, restore_cli};
+use crate::{admin_cli, archives, db, demo, http, jobs, keys, orgs, restore_cli};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use orgbackup_archive::{ArchiveReader, Envelope, KeyEncryptionKey};
@@ -55,6 +55,12 @@ enum Command {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:8080", env = "ORGBACKUP_LISTEN")]
         listen: String,
+    },
+    /// Run a worker that executes queued backups (as many as you like, on any host).
+    Worker {
+        /// The worker's name in the job rows (default: host and process id).
+        #[arg(long)]
+        id: Option<String>,
     },
     /// Users, roles and API tokens.
     #[command(subcommand)]
@@ -173,11 +179,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("listening on http://{}", listener.local_addr()?);
             use std::io::Write as _;
             std::io::stdout().flush()?;
-            let state = http::AppState {
-                pool,
-                settings: Arc::new(settings),
-            };
+            let settings = Arc::new(settings);
+            let (_stop, shutdown) = tokio::sync::watch::channel(false);
+            for n in 0..settings.jobs.workers {
+                let name = format!("{}-serve-{n}", worker_name());
+                tokio::spawn(jobs::run_worker(
+                    pool.clone(),
+                    settings.clone(),
+                    name,
+                    shutdown.clone(),
+                ));
+            }
+            let state = http::AppState { pool, settings };
             http::serve(listener, state).await?;
+        }
+        Command::Worker { id } => {
+            let pool = db::connect_migrated(&settings).await?;
+            let (stop, shutdown) = tokio::sync::watch::channel(false);
+            let name = id.unwrap_or_else(worker_name);
+            eprintln!("worker {name} started");
+            let worker = tokio::spawn(jobs::run_worker(pool, Arc::new(settings), name, shutdown));
+            tokio::signal::ctrl_c().await?;
+            let _ = stop.send(true);
+            let _ = worker.await;
         }
         Command::Inspect(args) => run_inspect(&settings, &args).await?,
         Command::Verify(args) => return run_verify(&settings, &args).await,
@@ -506,4 +530,9 @@ fn file_sha256(path: &Path) -> anyhow::Result<String> {
         hasher.update(&buffer[..n]);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+fn worker_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    format!("{}-{}", host.trim(), std::process::id())
 }

@@ -18,6 +18,25 @@ pub struct Settings {
     pub backup: BackupSettings,
     pub encryption: EncryptionSettings,
     pub restore: RestoreSettings,
+    pub jobs: JobSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobSettings {
+    /// A running job's lease; a job whose worker stopped renewing it is taken over after this.
+    pub lease_seconds: u32,
+    /// Workers `serve` runs in-process (0 = API only; run `orgbackup worker` elsewhere).
+    pub workers: u32,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            lease_seconds: 30,
+            workers: 1,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +103,7 @@ impl Default for Settings {
             backup: BackupSettings::default(),
             encryption: EncryptionSettings::default(),
             restore: RestoreSettings::default(),
+            jobs: JobSettings::default(),
         }
     }
 }

@@ -23,8 +23,13 @@ impl Drop for Server {
 }
 
 fn serve(env: &Env) -> Server {
-    let mut child = env
-        .command(&["serve", "--listen", "127.0.0.1:0"])
+    serve_with(env, &[])
+}
+
+fn serve_with(env: &Env, vars: &[(&str, &str)]) -> Server {
+    let mut command = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    command.envs(vars.iter().copied());
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -69,6 +74,41 @@ impl Api {
             .send()
             .await
             .unwrap()
+    }
+
+    async fn post(
+        &self,
+        token: &str,
+        path: &str,
+        body: serde_json::Value,
+        key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/api/v1{path}", self.url))
+            .bearer_auth(token)
+            .json(&body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Polls a backup until it is no longer pending or running.
+    async fn wait_for(&self, token: &str, backup_id: &str) -> serde_json::Value {
+        for _ in 0..300 {
+            let state: serde_json::Value = self
+                .get(token, &format!("/backup/{backup_id}/progress"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            if state["status"] != "pending" && state["status"] != "running" {
+                return state;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("backup {backup_id} did not finish");
     }
 
     async fn delete(&self, token: &str, path: &str) -> reqwest::Response {
@@ -278,4 +318,172 @@ async fn missing_revoked_and_user_limited_tokens_are_refused() {
     let stored =
         env.psql("SELECT count(*) FROM orgbackup.api_tokens WHERE token_hash LIKE 'obr_%'");
     assert_eq!(stored, "0", "only hashes of tokens are stored");
+}
+
+#[tokio::test]
+async fn a_backup_created_through_the_api_is_made_by_a_worker_once_per_idempotency_key() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "300"]);
+    let server = serve(&env);
+    let api = Api {
+        client: reqwest::Client::new(),
+        url: server.url.clone(),
+    };
+    let all = token(&env, "Cedar Labs", "all");
+    let body = serde_json::json!({"name": "from the API", "categories": ["posts"]});
+    let first = api
+        .post(&all, "/backup/create", body.clone(), Some("key-1"))
+        .await;
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let again: serde_json::Value = api
+        .post(&all, "/backup/create", body.clone(), Some("key-1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        first["backup_id"], again["backup_id"],
+        "the same key returns the first response"
+    );
+    let other = api
+        .post(&all, "/backup/create", serde_json::json!({}), Some("key-1"))
+        .await;
+    assert_eq!(
+        problem(other, StatusCode::UNPROCESSABLE_ENTITY).await["code"],
+        "idempotency_key_reused"
+    );
+
+    let id = first["backup_id"].as_str().unwrap();
+    let done = api.wait_for(&all, id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let shown: serde_json::Value = api
+        .get(&all, &format!("/backup/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["name"], "from the API");
+    assert_eq!(shown["categories"], serde_json::json!(["posts"]));
+    assert_eq!(
+        env.psql("SELECT count(*) FROM orgbackup.jobs WHERE status = 'succeeded' AND attempts = 1"),
+        "1"
+    );
+    assert_eq!(
+        api.get(&all, &format!("/backup/{id}/download"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let unknown = api
+        .post(
+            &all,
+            "/backup/create",
+            serde_json::json!({"categories": ["nope"]}),
+            None,
+        )
+        .await;
+    let unknown = problem(unknown, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(unknown["code"], "unknown_category");
+    assert!(
+        unknown["detail"].as_str().unwrap().contains("posts"),
+        "{unknown}"
+    );
+    let malformed = api
+        .post(
+            &all,
+            "/backup/create",
+            serde_json::json!({"categories": "posts"}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        problem(malformed, StatusCode::UNPROCESSABLE_ENTITY).await["code"],
+        "invalid_body"
+    );
+}
+
+#[tokio::test]
+async fn two_workers_drain_one_queue_exactly_once() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "300"]);
+    let server = serve_with(&env, &[("ORGBACKUP__JOBS__WORKERS", "0")]);
+    let api = Api {
+        client: reqwest::Client::new(),
+        url: server.url.clone(),
+    };
+    let mut queued = Vec::new();
+    for org in ["Solo Shop", "Delta Studio", "Cedar Labs"] {
+        let secret = token(&env, org, "all");
+        for _ in 0..3 {
+            let response: serde_json::Value = api
+                .post(&secret, "/backup/create", serde_json::json!({}), None)
+                .await
+                .json()
+                .await
+                .unwrap();
+            queued.push((
+                secret.clone(),
+                response["backup_id"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    let workers: Vec<Server> = (0..2)
+        .map(|n| {
+            let child = env
+                .command(&["worker", "--id", &format!("w{n}")])
+                .spawn()
+                .unwrap();
+            Server {
+                child,
+                url: String::new(),
+            }
+        })
+        .collect();
+    for (secret, id) in &queued {
+        assert_eq!(api.wait_for(secret, id).await["status"], "completed");
+    }
+    drop(workers);
+    assert_eq!(
+        env.psql("SELECT count(*) FROM orgbackup.jobs WHERE status = 'succeeded' AND attempts = 1"),
+        "9"
+    );
+    assert_eq!(env.psql("SELECT count(DISTINCT storage_path) FROM orgbackup.organization_backups WHERE status = 'completed'"), "9");
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_died_is_taken_over_when_its_lease_expires() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "100"]);
+    let server = serve_with(&env, &[("ORGBACKUP__JOBS__WORKERS", "0")]);
+    let api = Api {
+        client: reqwest::Client::new(),
+        url: server.url.clone(),
+    };
+    let secret = token(&env, "Solo Shop", "all");
+    let created: serde_json::Value = api
+        .post(&secret, "/backup/create", serde_json::json!({}), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    // What a worker killed mid-job leaves behind: the job running, its lease about to lapse.
+    env.psql(
+        "UPDATE orgbackup.jobs SET status = 'running', attempts = 1, locked_by = 'killed-worker', lease_expires_at = now() + interval '1 second'",
+    );
+    let mut command = env.command(&["worker", "--id", "survivor"]);
+    command.env("ORGBACKUP__JOBS__LEASE_SECONDS", "2");
+    let _worker = Server {
+        child: command.spawn().unwrap(),
+        url: String::new(),
+    };
+    let done = api
+        .wait_for(&secret, created["backup_id"].as_str().unwrap())
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        env.psql("SELECT status || ':' || attempts FROM orgbackup.jobs"),
+        "succeeded:2"
+    );
 }

@@ -19,8 +19,10 @@ use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/backup/create", axum::routing::post(create))
         .route("/backup/list", get(list))
         .route("/backup/{id}", get(show).delete(delete))
+        .route("/backup/{id}/progress", get(progress))
         .route("/backup/{id}/download", get(download))
 }
 
@@ -200,5 +202,133 @@ async fn delete(
     .await;
     Ok(Json(
         serde_json::json!({"backup_id": id, "status": "deleted"}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: Option<String>,
+    #[serde(default)]
+    categories: Vec<String>,
+    #[serde(default)]
+    encrypt: bool,
+}
+
+/// Queues a backup (202 with its id); a worker makes it. With an `Idempotency-Key` header, a
+/// repeated request returns the first response instead of queuing again.
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    body: std::result::Result<Json<CreateBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(axum::http::StatusCode, Json<serde_json::Value>)> {
+    caller
+        .require(&state, Permission::Create, "backup.create")
+        .await?;
+    let Json(body) = body?;
+    let org = caller.principal.org_id;
+    let known = {
+        let mut conn = state.pool.acquire().await?;
+        orgbackup_engine::discover(&mut conn, &state.settings.tenancy)
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?
+            .categories()
+    };
+    if let Some(unknown) = body.categories.iter().find(|c| !known.contains(c)) {
+        return Err(AppError::Invalid {
+            code: "unknown_category",
+            message: format!(
+                "unknown category `{unknown}`; the categories are: {}",
+                known.join(", ")
+            ),
+        });
+    }
+    if body.encrypt && state.settings.encryption.master_key.is_none() {
+        return Err(AppError::Invalid {
+            code: "encryption_unavailable",
+            message: "encrypted backups need a master key, which this service has not been configured with".into(),
+        });
+    }
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let request_hash = format!("{:?}|{:?}|{}", body.name, body.categories, body.encrypt);
+    let mut tx = org_transaction(&state.pool, org).await?;
+    if let Some(key) = &key {
+        let saved: Option<(String, i32, serde_json::Value)> =
+            sqlx::query_as("SELECT request_hash, status_code, response FROM idempotency_keys WHERE org_id = $1 AND key = $2")
+                .bind(org)
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some((hash, status, response)) = saved {
+            if hash != request_hash {
+                return Err(AppError::Invalid {
+                    code: "idempotency_key_reused",
+                    message: "this Idempotency-Key was used for a different request".into(),
+                });
+            }
+            let status = axum::http::StatusCode::from_u16(status as u16)
+                .unwrap_or(axum::http::StatusCode::ACCEPTED);
+            return Ok((status, Json(response)));
+        }
+    }
+    let backup_id = Uuid::new_v4();
+    let request = crate::backups::CreateBackup {
+        org_id: org,
+        name: body.name.clone(),
+        categories: body.categories.clone(),
+        encrypt: body.encrypt,
+        created_by: caller.principal.user_id,
+    };
+    crate::backups::queue_backup(&mut tx, &request, backup_id).await?;
+    let payload = crate::jobs::JobPayload::ProcessBackup {
+        backup_id,
+        categories: body.categories,
+        encrypt: body.encrypt,
+        created_by: caller.principal.user_id,
+    };
+    let job_id = crate::jobs::enqueue(&mut tx, org, &payload).await?;
+    let response =
+        serde_json::json!({"backup_id": backup_id, "job_id": job_id, "status": "pending"});
+    if let Some(key) = &key {
+        sqlx::query("INSERT INTO idempotency_keys (org_id, key, request_hash, status_code, response) VALUES ($1, $2, $3, 202, $4)")
+            .bind(org)
+            .bind(key)
+            .bind(&request_hash)
+            .bind(&response)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    audit::record(
+        &state.pool,
+        &Entry::new(&caller, "backup.create", Outcome::Success).entity("backup", backup_id),
+    )
+    .await;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(response)))
+}
+
+/// The backup's status and, while it runs, its progress.
+async fn progress(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<serde_json::Value>> {
+    let org = caller.principal.org_id;
+    let mut tx = org_transaction(&state.pool, org).await?;
+    let row: Option<(String, Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
+        "SELECT status, progress, error_message FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status <> 'deleted'",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let (status, progress, error) = row.ok_or(AppError::NotFound("backup"))?;
+    Ok(Json(
+        serde_json::json!({"backup_id": id, "status": status, "progress": progress, "error": error}),
     ))
 }

@@ -23,6 +23,9 @@ pub enum AppError {
     /// 409: the request conflicts with the resource's state.
     #[error("{0}")]
     Conflict(String),
+    /// 422: the request is well formed but not acceptable.
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
     /// 500: logged; the client gets a generic message.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -35,7 +38,17 @@ impl AppError {
             AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for AppError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        AppError::Invalid {
+            code: "invalid_body",
+            message: rejection.body_text(),
         }
     }
 }

@@ -1,0 +1,261 @@
+//! The job queue, in PostgreSQL: any number of worker processes claim jobs with
+//! `FOR UPDATE SKIP LOCKED`, hold a lease they renew while working, and a job whose worker died is
+//! taken over once its lease expires. At most one job runs per organization (a unique index).
+//! Transient failures are retried with exponential backoff; others fail the job at once.
+
+use crate::backups::{self, CreateBackup};
+use crate::config::Settings;
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgPool;
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobPayload {
+    ProcessBackup {
+        backup_id: Uuid,
+        categories: Vec<String>,
+        encrypt: bool,
+        created_by: Option<Uuid>,
+    },
+}
+
+impl JobPayload {
+    fn kind(&self) -> &'static str {
+        match self {
+            JobPayload::ProcessBackup { .. } => "process_backup",
+        }
+    }
+}
+
+/// Queues a job in the caller's transaction (so the job exists exactly when the row it works on).
+pub async fn enqueue(
+    tx: &mut sqlx::PgConnection,
+    org_id: Uuid,
+    payload: &JobPayload,
+) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO jobs (org_id, kind, payload) VALUES ($1, $2, $3) RETURNING job_id",
+    )
+    .bind(org_id)
+    .bind(payload.kind())
+    .bind(serde_json::to_value(payload).expect("payload serializes"))
+    .fetch_one(&mut *tx)
+    .await
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct Job {
+    pub job_id: Uuid,
+    pub org_id: Uuid,
+    pub payload: Value,
+    pub attempts: i32,
+    pub max_attempts: i32,
+}
+
+/// What one call of [`try_execute_one`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ExecutionOutcome {
+    EmptyQueue,
+    Succeeded(Uuid),
+    Retrying(Uuid),
+    Failed(Uuid),
+}
+
+/// Claims the next runnable job: queued and due, or running with an expired lease (its worker
+/// died). Another running job of the same org makes the claim skip it.
+pub async fn claim(
+    pool: &PgPool,
+    worker: &str,
+    lease_seconds: u32,
+) -> Result<Option<Job>, sqlx::Error> {
+    for _ in 0..5 {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
+            .execute(&mut *tx)
+            .await?;
+        let claimed = sqlx::query_as(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = $1,
+                    lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
+              WHERE job_id = (
+                    SELECT j.job_id FROM jobs j
+                     WHERE ((j.status = 'queued' AND j.run_after <= now())
+                            OR (j.status = 'running' AND j.lease_expires_at < now()))
+                       AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.org_id = j.org_id AND r.status = 'running'
+                                          AND r.job_id <> j.job_id AND r.lease_expires_at >= now())
+                     ORDER BY j.run_after
+                     FOR UPDATE SKIP LOCKED
+                     LIMIT 1)
+             RETURNING job_id, org_id, payload, attempts, max_attempts",
+        )
+        .bind(worker)
+        .bind(f64::from(lease_seconds))
+        .fetch_optional(&mut *tx)
+        .await;
+        match claimed {
+            Ok(job) => {
+                tx.commit().await?;
+                return Ok(job);
+            }
+            // Two workers raced for jobs of one org: the unique index said no; look again.
+            Err(sqlx::Error::Database(e)) if e.constraint() == Some("jobs_one_running_per_org") => {
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
+async fn set_outcome(
+    pool: &PgPool,
+    job: &Job,
+    worker: &str,
+    sql: &str,
+    error: Option<String>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .bind(job.job_id)
+        .bind(worker)
+        .bind(error)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// Claims and runs one job. Public so tests can drain the queue deterministically.
+pub async fn try_execute_one(
+    pool: &PgPool,
+    settings: &Settings,
+    worker: &str,
+) -> Result<ExecutionOutcome, sqlx::Error> {
+    let lease = settings.jobs.lease_seconds.max(1);
+    let Some(job) = claim(pool, worker, lease).await? else {
+        return Ok(ExecutionOutcome::EmptyQueue);
+    };
+    let heartbeat = {
+        let pool = pool.clone();
+        let (job_id, worker) = (job.job_id, worker.to_string());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    u64::from(lease) * 1000 / 3,
+                ))
+                .await;
+                let renewed = async {
+                    let mut tx = pool.begin().await?;
+                    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3)
+                          WHERE job_id = $1 AND locked_by = $2 AND status = 'running'",
+                    )
+                    .bind(job_id)
+                    .bind(&worker)
+                    .bind(f64::from(lease))
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await
+                }
+                .await;
+                if let Err(error) = renewed {
+                    tracing::warn!(%error, "could not renew a job lease");
+                }
+            }
+        })
+    };
+    let result = execute(pool, settings, &job).await;
+    heartbeat.abort();
+    let outcome = match result {
+        Ok(()) => {
+            set_outcome(pool, &job, worker, "UPDATE jobs SET status = 'succeeded', locked_by = NULL, lease_expires_at = NULL, last_error = $3, updated_at = now() WHERE job_id = $1 AND locked_by = $2", None).await?;
+            ExecutionOutcome::Succeeded(job.job_id)
+        }
+        Err((error, retryable)) if retryable && job.attempts < job.max_attempts => {
+            let backoff = Duration::seconds(5 * 2i64.pow(job.attempts.clamp(0, 10) as u32));
+            let sql = format!(
+                "UPDATE jobs SET status = 'queued', locked_by = NULL, lease_expires_at = NULL, last_error = $3,
+                        run_after = now() + interval '{} seconds', updated_at = now()
+                  WHERE job_id = $1 AND locked_by = $2",
+                backoff.num_seconds()
+            );
+            set_outcome(pool, &job, worker, &sql, Some(error)).await?;
+            ExecutionOutcome::Retrying(job.job_id)
+        }
+        Err((error, _)) => {
+            set_outcome(pool, &job, worker, "UPDATE jobs SET status = 'failed', locked_by = NULL, lease_expires_at = NULL, last_error = $3, updated_at = now() WHERE job_id = $1 AND locked_by = $2", Some(error)).await?;
+            ExecutionOutcome::Failed(job.job_id)
+        }
+    };
+    Ok(outcome)
+}
+
+/// Runs a job; an error says whether trying again later may help.
+async fn execute(pool: &PgPool, settings: &Settings, job: &Job) -> Result<(), (String, bool)> {
+    let payload: JobPayload = serde_json::from_value(job.payload.clone())
+        .map_err(|e| (format!("unreadable job: {e}"), false))?;
+    match payload {
+        JobPayload::ProcessBackup {
+            backup_id,
+            categories,
+            encrypt,
+            created_by,
+        } => {
+            let request = CreateBackup {
+                org_id: job.org_id,
+                name: None,
+                categories,
+                encrypt,
+                created_by,
+            };
+            let progress = Arc::new(crate::progress_store::BackupProgressStore::start(
+                pool.clone(),
+                job.org_id,
+                backup_id,
+            ));
+            let result =
+                backups::run_backup_row(pool, settings, &request, backup_id, progress.clone())
+                    .await;
+            progress.stop().await;
+            result.map(|_| ()).map_err(|e| {
+                let retryable =
+                    matches!(&e, backups::BackupError::Engine(engine) if engine.is_retryable());
+                (e.to_string(), retryable)
+            })
+        }
+    }
+}
+
+/// A worker: runs jobs until `shutdown` resolves, sleeping longer on an empty queue.
+pub async fn run_worker(
+    pool: PgPool,
+    settings: Arc<Settings>,
+    worker: String,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let pause = match try_execute_one(&pool, &settings, &worker).await {
+            Ok(ExecutionOutcome::EmptyQueue) => std::time::Duration::from_millis(500),
+            Ok(_) => std::time::Duration::ZERO,
+            Err(error) => {
+                tracing::error!(%error, "worker could not reach the job queue");
+                std::time::Duration::from_secs(2)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Progress of a backup run by a worker, stored on its row (at most twice a second) so the API
+//! can show it: percent of tables, current table, rows and bytes.
+
+use crate::backups::org_transaction;
+use orgbackup_engine::{BackupProgress, Progress};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+pub struct BackupProgressStore {
+    latest: watch::Sender<Option<Value>>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+impl BackupProgressStore {
+    pub fn start(pool: PgPool, org_id: Uuid, backup_id: Uuid) -> Self {
+        let (latest, mut changes) = watch::channel(None::<Value>);
+        let writer = tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let value = changes.borrow_and_update().clone();
+                let stored = async {
+                    let mut tx = org_transaction(&pool, org_id).await?;
+                    sqlx::query("UPDATE organization_backups SET progress = $2, updated_at = now() WHERE backup_id = $1 AND status = 'running'")
+                        .bind(backup_id)
+                        .bind(value)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await
+                }
+                .await;
+                if let Err(error) = stored {
+                    tracing::warn!(%error, "could not store backup progress");
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        });
+        Self { latest, writer }
+    }
+
+    pub async fn stop(&self) {
+        self.writer.abort();
+    }
+}
+
+impl Progress for BackupProgressStore {
+    fn backup(&self, p: &BackupProgress) {
+        let percent = if p.tables_total == 0 {
+            0
+        } else {
+            p.tables_done * 100 / p.tables_total
+        };
+        let _ = self.latest.send(Some(json!({
+            "percent": percent,
+            "tables_done": p.tables_done,
+            "tables_total": p.tables_total,
+            "current_table": p.current_table,
+            "rows": p.rows,
+            "bytes": p.bytes_read,
+        })));
+    }
+}
