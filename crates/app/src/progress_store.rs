@@ -45,11 +45,9 @@ impl BackupProgressStore {
 
 impl Progress for BackupProgressStore {
     fn backup(&self, p: &BackupProgress) {
-        let percent = if p.tables_total == 0 {
-            0
-        } else {
-            p.tables_done * 100 / p.tables_total
-        };
+        let percent = (p.tables_done * 100)
+            .checked_div(p.tables_total)
+            .unwrap_or(0);
         let _ = self.latest.send(Some(json!({
             "percent": percent,
             "tables_done": p.tables_done,
