@@ -46,6 +46,13 @@ pub enum AdminCommand {
         #[arg(long)]
         expires_days: Option<i64>,
     },
+    /// Set an organization's plan (free, basic, pro, enterprise).
+    SetPlan {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        plan: String,
+    },
     /// Revoke an API token.
     RevokeToken {
         #[arg(long)]
@@ -122,6 +129,11 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<(
                 token.token_id, org.name
             );
             println!("{}", token.secret);
+        }
+        AdminCommand::SetPlan { org, plan } => {
+            let org = orgs::resolve(&pool, &settings.tenancy, &org).await?;
+            crate::plans::set_plan(&pool, org.org_id, &plan).await?;
+            println!("{} is on the {plan} plan", org.name);
         }
         AdminCommand::RevokeToken { org, token_id } => {
             let org = orgs::resolve(&pool, &settings.tenancy, &org).await?;

@@ -34,6 +34,8 @@ pub struct CreateBackup {
     pub categories: Vec<String>,
     pub encrypt: bool,
     pub created_by: Option<Uuid>,
+    /// The archive may not grow past this (what is left of the plan's storage).
+    pub max_archive_bytes: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -175,6 +177,7 @@ pub async fn run_backup_row(
     engine_request.chunk_size = settings.backup.chunk_size_mib.max(1) << 20;
     engine_request.compression_level = settings.backup.compression_level;
     engine_request.encryption = encryption;
+    engine_request.max_archive_bytes = request.max_archive_bytes;
 
     let outcome = write_archive(
         pool,

@@ -292,6 +292,8 @@ async fn run_backup_create(settings: &Settings, args: CreateArgs) -> anyhow::Res
         categories: args.categories,
         encrypt: args.encrypt,
         created_by: None,
+        // The operator's command line is not bound by plan limits.
+        max_archive_bytes: None,
     };
     let result = backups::create_backup(&pool, settings, &request, bar.clone()).await;
     bar.finish();

@@ -19,6 +19,8 @@ pub struct Settings {
     pub encryption: EncryptionSettings,
     pub restore: RestoreSettings,
     pub jobs: JobSettings,
+    /// Plan name -> limits; defaults: free, basic, pro, enterprise as in the spec.
+    pub plans: std::collections::BTreeMap<String, crate::plans::PlanLimits>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,6 +106,7 @@ impl Default for Settings {
             encryption: EncryptionSettings::default(),
             restore: RestoreSettings::default(),
             jobs: JobSettings::default(),
+            plans: crate::plans::default_plans(),
         }
     }
 }

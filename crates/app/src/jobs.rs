@@ -209,12 +209,17 @@ async fn execute(pool: &PgPool, settings: &Settings, job: &Job) -> Result<(), (S
             encrypt,
             created_by,
         } => {
+            // The archive may use what is left of the plan's storage, and no more.
+            let usage = crate::plans::usage(pool, &settings.plans, job.org_id)
+                .await
+                .map_err(|e| (e.to_string(), true))?;
             let request = CreateBackup {
                 org_id: job.org_id,
                 name: None,
                 categories,
                 encrypt,
                 created_by,
+                max_archive_bytes: Some(usage.storage_left()),
             };
             let progress = Arc::new(crate::progress_store::BackupProgressStore::start(
                 pool.clone(),

@@ -14,6 +14,7 @@ mod jobs;
 mod keys;
 mod orgs;
 mod permissions;
+mod plans;
 mod progress_store;
 mod restore_cli;
 mod restores;

@@ -122,7 +122,13 @@ impl Api {
 }
 
 async fn problem(response: reqwest::Response, status: StatusCode) -> serde_json::Value {
-    assert_eq!(response.status(), status);
+    if response.status() != status {
+        panic!(
+            "expected {status}, got {}: {}",
+            response.status(),
+            response.text().await.unwrap_or_default()
+        );
+    }
     assert_eq!(
         response.headers()["content-type"],
         "application/problem+json"
@@ -415,6 +421,7 @@ async fn two_workers_drain_one_queue_exactly_once() {
     };
     let mut queued = Vec::new();
     for org in ["Solo Shop", "Delta Studio", "Cedar Labs"] {
+        env.ok(&["admin", "set-plan", "--org", org, "--plan", "pro"]);
         let secret = token(&env, org, "all");
         for _ in 0..3 {
             let response: serde_json::Value = api
@@ -486,4 +493,79 @@ async fn a_job_whose_worker_died_is_taken_over_when_its_lease_expires() {
         env.psql("SELECT status || ':' || attempts FROM orgbackup.jobs"),
         "succeeded:2"
     );
+}
+
+#[tokio::test]
+async fn plan_limits_are_checked_before_queuing_and_enforced_while_streaming() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "2000"]);
+    // Free: two backups a month. Basic here: storage for a few kilobytes only.
+    let config = env.dir.path().join("orgbackup.toml");
+    std::fs::write(
+        &config,
+        "[plans.free]\nbackups_per_month = 2\nstorage_bytes = 500000000\nretention_days = 7\n\
+         [plans.basic]\nbackups_per_month = 10\nstorage_bytes = 20000\nretention_days = 30\n",
+    )
+    .unwrap();
+    let server = serve_with(&env, &[("ORGBACKUP_CONFIG", config.to_str().unwrap())]);
+    let api = Api {
+        client: reqwest::Client::new(),
+        url: server.url.clone(),
+    };
+    let free = token(&env, "Solo Shop", "all");
+    for _ in 0..2 {
+        let created = api
+            .post(&free, "/backup/create", serde_json::json!({}), None)
+            .await;
+        assert_eq!(created.status(), StatusCode::ACCEPTED);
+    }
+    let third = problem(
+        api.post(&free, "/backup/create", serde_json::json!({}), None)
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(third["code"], "plan_backup_limit");
+    assert!(
+        third["detail"]
+            .as_str()
+            .unwrap()
+            .contains("2 backups per month"),
+        "{third}"
+    );
+
+    env.ok(&[
+        "admin",
+        "set-plan",
+        "--org",
+        "Blue Harbor",
+        "--plan",
+        "basic",
+    ]);
+    let basic = token(&env, "Blue Harbor", "all");
+    let created: serde_json::Value = api
+        .post(&basic, "/backup/create", serde_json::json!({}), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let done = api
+        .wait_for(&basic, created["backup_id"].as_str().unwrap())
+        .await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert!(
+        done["error"].as_str().unwrap().contains("size limit"),
+        "{done}"
+    );
+    let org_dir = env
+        .dir
+        .path()
+        .join("backups")
+        .join("00000000-0000-4000-8000-0000000000a2");
+    let leftovers = std::fs::read_dir(&org_dir).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(
+        leftovers, 0,
+        "a backup that outgrew the quota leaves no file, partial or not"
+    );
+    assert_eq!(env.psql("SELECT status FROM orgbackup.jobs WHERE org_id = '00000000-0000-4000-8000-0000000000a2'"), "failed");
 }

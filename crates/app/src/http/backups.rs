@@ -250,6 +250,24 @@ async fn create(
             message: "encrypted backups need a master key, which this service has not been configured with".into(),
         });
     }
+    let usage = crate::plans::usage(&state.pool, &state.settings.plans, org)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    if let Err(limit) = usage.check_new_backup() {
+        let code = match limit {
+            crate::plans::LimitError::MonthlyBackups { .. } => "plan_backup_limit",
+            _ => "plan_storage_full",
+        };
+        audit::record(
+            &state.pool,
+            &Entry::new(&caller, "backup.create", Outcome::Denied).detail("limit", code),
+        )
+        .await;
+        return Err(AppError::Invalid {
+            code,
+            message: limit.to_string(),
+        });
+    }
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -282,6 +300,7 @@ async fn create(
         categories: body.categories.clone(),
         encrypt: body.encrypt,
         created_by: caller.principal.user_id,
+        max_archive_bytes: None,
     };
     crate::backups::queue_backup(&mut tx, &request, backup_id).await?;
     let payload = crate::jobs::JobPayload::ProcessBackup {

@@ -1,0 +1,166 @@
+//! Plan limits: backups per month, storage, retention. Checked before a backup is queued, and
+//! enforced while it streams (the archive may not outgrow what is left of the storage quota).
+
+use crate::backups::org_transaction;
+use serde::Deserialize;
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PlanLimits {
+    /// `None` = unlimited.
+    pub backups_per_month: Option<u32>,
+    pub storage_bytes: u64,
+    pub retention_days: u32,
+}
+
+const MB: u64 = 1_000_000;
+const GB: u64 = 1_000 * MB;
+
+pub fn default_plans() -> BTreeMap<String, PlanLimits> {
+    let plan = |backups, storage_bytes, retention_days| PlanLimits {
+        backups_per_month: backups,
+        storage_bytes,
+        retention_days,
+    };
+    BTreeMap::from([
+        ("free".to_string(), plan(Some(2), 500 * MB, 7)),
+        ("basic".to_string(), plan(Some(10), 5 * GB, 30)),
+        ("pro".to_string(), plan(None, 50 * GB, 90)),
+        ("enterprise".to_string(), plan(None, 500 * GB, 365)),
+    ])
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    #[error(
+        "the {plan} plan allows {limit} backups per month and {used} were made this month; upgrade the plan or wait until next month"
+    )]
+    MonthlyBackups { plan: String, limit: u32, used: i64 },
+    #[error(
+        "the {plan} plan's storage of {quota} bytes is used up ({used} bytes in backups); delete backups or upgrade the plan"
+    )]
+    StorageFull { plan: String, quota: u64, used: u64 },
+    #[error("plan `{0}` is not configured (plans: free, basic, pro, enterprise)")]
+    UnknownPlan(String),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// An org's plan and what it has used.
+pub struct Usage {
+    pub plan: String,
+    pub limits: PlanLimits,
+    pub backups_this_month: i64,
+    pub storage_used: u64,
+}
+
+impl Usage {
+    /// Bytes a new backup may still write.
+    pub fn storage_left(&self) -> u64 {
+        self.limits.storage_bytes.saturating_sub(self.storage_used)
+    }
+
+    /// Whether one more backup may be queued now.
+    pub fn check_new_backup(&self) -> Result<(), LimitError> {
+        if let Some(limit) = self.limits.backups_per_month
+            && self.backups_this_month >= i64::from(limit)
+        {
+            return Err(LimitError::MonthlyBackups {
+                plan: self.plan.clone(),
+                limit,
+                used: self.backups_this_month,
+            });
+        }
+        if self.storage_left() == 0 {
+            return Err(LimitError::StorageFull {
+                plan: self.plan.clone(),
+                quota: self.limits.storage_bytes,
+                used: self.storage_used,
+            });
+        }
+        Ok(())
+    }
+}
+
+pub async fn usage(
+    pool: &PgPool,
+    plans: &BTreeMap<String, PlanLimits>,
+    org_id: Uuid,
+) -> Result<Usage, LimitError> {
+    let mut tx = org_transaction(pool, org_id).await?;
+    let plan: Option<String> = sqlx::query_scalar("SELECT plan FROM org_plans WHERE org_id = $1")
+        .bind(org_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let (count, used): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE created_at >= date_trunc('month', now()) AND status IN ('pending', 'running', 'completed')),
+                coalesce(sum(file_size) FILTER (WHERE status = 'completed'), 0)::bigint
+           FROM organization_backups WHERE org_id = $1",
+    )
+    .bind(org_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let plan = plan.unwrap_or_else(|| "free".into());
+    let limits = plans
+        .get(&plan)
+        .cloned()
+        .ok_or_else(|| LimitError::UnknownPlan(plan.clone()))?;
+    Ok(Usage {
+        plan,
+        limits,
+        backups_this_month: count,
+        storage_used: used.max(0) as u64,
+    })
+}
+
+pub async fn set_plan(pool: &PgPool, org_id: Uuid, plan: &str) -> Result<(), LimitError> {
+    if !default_plans().contains_key(plan) {
+        return Err(LimitError::UnknownPlan(plan.to_string()));
+    }
+    let mut tx = org_transaction(pool, org_id).await?;
+    sqlx::query(
+        "INSERT INTO org_plans (org_id, plan) VALUES ($1, $2) ON CONFLICT (org_id) DO UPDATE SET plan = excluded.plan, updated_at = now()",
+    )
+    .bind(org_id)
+    .bind(plan)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(plan: &str, count: i64, used: u64) -> Usage {
+        Usage {
+            plan: plan.into(),
+            limits: default_plans()[plan].clone(),
+            backups_this_month: count,
+            storage_used: used,
+        }
+    }
+
+    #[test]
+    fn the_free_plan_allows_two_backups_a_month_within_500_mb() {
+        assert!(usage("free", 1, 0).check_new_backup().is_ok());
+        let error = usage("free", 2, 0)
+            .check_new_backup()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("2 backups per month"), "{error}");
+        assert!(usage("free", 0, 500 * MB).check_new_backup().is_err());
+        assert_eq!(usage("free", 0, 100 * MB).storage_left(), 400 * MB);
+    }
+
+    #[test]
+    fn pro_and_enterprise_have_no_monthly_limit() {
+        assert!(usage("pro", 10_000, 0).check_new_backup().is_ok());
+        assert_eq!(default_plans()["enterprise"].retention_days, 365);
+    }
+}
