@@ -21,12 +21,40 @@ pub enum JobPayload {
         encrypt: bool,
         created_by: Option<Uuid>,
     },
+    ProcessRestore {
+        restore_id: Uuid,
+        backup_id: Uuid,
+        options: RestoreOptions,
+    },
+}
+
+/// What a restore job does (the API's request body, validated and permission-checked).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreOptions {
+    #[serde(default)]
+    pub mode: orgbackup_engine::RestoreMode,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    #[serde(default)]
+    pub conflicts: orgbackup_engine::ConflictAction,
+    #[serde(default)]
+    pub decisions: Vec<orgbackup_engine::RecordDecision>,
+}
+
+pub fn conflict_name(action: orgbackup_engine::ConflictAction) -> &'static str {
+    match action {
+        orgbackup_engine::ConflictAction::Skip => "skip",
+        orgbackup_engine::ConflictAction::Replace => "replace",
+        orgbackup_engine::ConflictAction::Merge => "merge",
+    }
 }
 
 impl JobPayload {
     fn kind(&self) -> &'static str {
         match self {
             JobPayload::ProcessBackup { .. } => "process_backup",
+            JobPayload::ProcessRestore { .. } => "process_restore",
         }
     }
 }
@@ -236,7 +264,69 @@ async fn execute(pool: &PgPool, settings: &Settings, job: &Job) -> Result<(), (S
                 (e.to_string(), retryable)
             })
         }
+        JobPayload::ProcessRestore {
+            restore_id,
+            backup_id,
+            options,
+        } => execute_restore(pool, settings, job.org_id, restore_id, backup_id, options).await,
     }
+}
+
+async fn execute_restore(
+    pool: &PgPool,
+    settings: &Settings,
+    org_id: Uuid,
+    restore_id: Uuid,
+    backup_id: Uuid,
+    options: RestoreOptions,
+) -> Result<(), (String, bool)> {
+    let fail = |message: String| (message, false);
+    let mut tx = crate::backups::org_transaction(pool, org_id)
+        .await
+        .map_err(|e| (e.to_string(), true))?;
+    let path: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT storage_path FROM organization_backups WHERE org_id = $1 AND backup_id = $2",
+    )
+    .bind(org_id)
+    .bind(backup_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| (e.to_string(), true))?;
+    tx.commit().await.map_err(|e| (e.to_string(), true))?;
+    let file = settings.storage.local_root.join(
+        path.flatten()
+            .ok_or_else(|| fail(format!("backup {backup_id} has no file")))?,
+    );
+    let mut archive = crate::archives::open(settings, &file, None)
+        .await
+        .map_err(|e| fail(crate::terminal::error_chain(&e)))?;
+    let request = orgbackup_engine::RestoreRequest {
+        target_org_id: Some(org_id.to_string()),
+        categories: options.categories,
+        mode: options.mode,
+        confirm_full: true,
+        conflicts: options.conflicts,
+        decisions: options.decisions,
+        files_root: settings.backup.files_root.clone(),
+        ..Default::default()
+    };
+    crate::restores::apply_restore_as(
+        pool,
+        settings,
+        &mut archive,
+        &file,
+        org_id,
+        &request,
+        restore_id,
+        Arc::new(orgbackup_engine::NoProgress),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| {
+        let retryable =
+            matches!(&e, crate::restores::RestoreError::Engine(engine) if engine.is_retryable());
+        (e.to_string(), retryable)
+    })
 }
 
 /// A worker: runs jobs until `shutdown` resolves, sleeping longer on an empty queue.

@@ -62,6 +62,31 @@ pub async fn apply_restore(
     request: &RestoreRequest,
     progress: Arc<dyn Progress>,
 ) -> Result<AppliedRestore, RestoreError> {
+    apply_restore_as(
+        pool,
+        settings,
+        archive,
+        source,
+        org_id,
+        request,
+        Uuid::new_v4(),
+        progress,
+    )
+    .await
+}
+
+/// [`apply_restore`] recording under `restore_id` (a `pending` row queued by the API, or new).
+#[allow(clippy::too_many_arguments)]
+pub async fn apply_restore_as(
+    pool: &PgPool,
+    settings: &Settings,
+    archive: &mut FileArchive,
+    source: &Path,
+    org_id: Uuid,
+    request: &RestoreRequest,
+    restore_id: Uuid,
+    progress: Arc<dyn Progress>,
+) -> Result<AppliedRestore, RestoreError> {
     cleanup_expired_rollbacks(pool, settings).await?;
     if request.dry_run {
         let outcome =
@@ -75,12 +100,12 @@ pub async fn apply_restore(
             files_written: 0,
         });
     }
-    let restore_id = Uuid::new_v4();
     let mut tx = org_transaction(pool, org_id).await?;
     sqlx::query(
         "INSERT INTO backup_restores (restore_id, org_id, restore_type, conflict_resolution, selected_categories,
                                       status, decisions, source_path, started_at)
-         VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, now())",
+         VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, now())
+         ON CONFLICT (restore_id) DO UPDATE SET status = 'running', started_at = now(), error_message = NULL, updated_at = now()",
     )
     .bind(restore_id)
     .bind(org_id)

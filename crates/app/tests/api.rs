@@ -569,3 +569,104 @@ async fn plan_limits_are_checked_before_queuing_and_enforced_while_streaming() {
     );
     assert_eq!(env.psql("SELECT status FROM orgbackup.jobs WHERE org_id = '00000000-0000-4000-8000-0000000000a2'"), "failed");
 }
+
+#[tokio::test]
+async fn a_restore_is_analyzed_started_as_a_job_followed_and_rolled_back_through_the_api() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "300"]);
+    let backup = env.backup_json(&["--org", "Delta Studio"]);
+    let backup_id = backup["backup_id"].as_str().unwrap();
+    let server = serve(&env);
+    let api = Api {
+        client: reqwest::Client::new(),
+        url: server.url.clone(),
+    };
+    let delta = "00000000-0000-4000-8000-0000000000a4";
+    env.psql(&format!(
+        "UPDATE cmis.posts SET title = 'edited' WHERE org_id = '{delta}'"
+    ));
+    let edited =
+        format!("SELECT count(*) FROM cmis.posts WHERE org_id = '{delta}' AND title = 'edited'");
+    let before = env.psql(&edited);
+    assert_ne!(before, "0");
+
+    // Without restore_full, a full restore is refused; a merge restore is allowed.
+    let admin = token(&env, "Delta Studio", "backup.restore");
+    let report: serde_json::Value = api
+        .post(
+            &admin,
+            "/restore/analyze",
+            serde_json::json!({"backup_id": backup_id}),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["status"], "compatible", "{report}");
+    let full = serde_json::json!({"backup_id": backup_id, "options": {"mode": "full"}});
+    let denied = problem(
+        api.post(&admin, "/restore/start", full.clone(), None).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert!(
+        denied["detail"]
+            .as_str()
+            .unwrap()
+            .contains("backup.restore_full")
+    );
+
+    let super_admin = token(&env, "Delta Studio", "backup.restore,backup.restore_full");
+    let started = api.post(&super_admin, "/restore/start", full, None).await;
+    assert_eq!(started.status(), StatusCode::ACCEPTED);
+    let started: serde_json::Value = started.json().await.unwrap();
+    let restore_id = started["restore_id"].as_str().unwrap();
+    let mut state = serde_json::Value::Null;
+    for _ in 0..300 {
+        state = api
+            .get(&super_admin, &format!("/restore/{restore_id}/status"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if state["status"] != "pending" && state["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state["status"], "completed", "{state}");
+    assert_eq!(env.psql(&edited), "0");
+    assert!(state["rollback_until"].is_string(), "{state}");
+
+    let rolled = api
+        .post(
+            &super_admin,
+            &format!("/restore/{restore_id}/rollback"),
+            serde_json::json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(rolled.status(), StatusCode::OK);
+    assert_eq!(env.psql(&edited), before);
+    let again = problem(
+        api.post(
+            &super_admin,
+            &format!("/restore/{restore_id}/rollback"),
+            serde_json::json!({}),
+            None,
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(again["code"], "conflict");
+    // Another org's restore does not exist for this token.
+    let other = token(&env, "Solo Shop", "all");
+    problem(
+        api.get(&other, &format!("/restore/{restore_id}/status"))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}

@@ -4,6 +4,7 @@
 pub mod auth;
 mod backups;
 pub mod error;
+mod restores;
 
 use crate::config::Settings;
 use axum::Router;
@@ -21,7 +22,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .nest("/api/v1", backups::router())
+        .nest("/api/v1", backups::router().merge(restores::router()))
         .with_state(state)
 }
 

@@ -1,0 +1,238 @@
+//! `/api/v1/restore/...`: analyze, start (queued as a job), status, rollback.
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{AppError, Result};
+use crate::audit::{self, Entry, Outcome};
+use crate::backups::org_transaction;
+use crate::jobs::{self, JobPayload, RestoreOptions};
+use crate::permissions::Permission;
+use crate::restores::{self, RestoreError};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use orgbackup_engine::{BackupMetadata, RestoreMode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/restore/analyze", post(analyze))
+        .route("/restore/start", post(start))
+        .route("/restore/{id}/status", get(status))
+        .route("/restore/{id}/rollback", post(rollback))
+}
+
+type Body<T> = std::result::Result<Json<T>, axum::extract::rejection::JsonRejection>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnalyzeBody {
+    backup_id: Uuid,
+}
+
+/// The stored file of one of the caller's org's completed backups.
+pub(super) async fn backup_file(
+    state: &AppState,
+    org: Uuid,
+    backup_id: Uuid,
+) -> Result<std::path::PathBuf> {
+    let mut tx = org_transaction(&state.pool, org).await?;
+    let path: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT storage_path FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status = 'completed'",
+    )
+    .bind(org)
+    .bind(backup_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let relative = path.flatten().ok_or(AppError::NotFound("backup"))?;
+    Ok(state.settings.storage.local_root.join(relative))
+}
+
+async fn analyze(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Body<AnalyzeBody>,
+) -> Result<Json<Value>> {
+    caller
+        .require(&state, Permission::Restore, "restore.analyze")
+        .await?;
+    let Json(body) = body?;
+    let file = backup_file(&state, caller.principal.org_id, body.backup_id).await?;
+    let archive = crate::archives::open(&state.settings, &file, None)
+        .await
+        .map_err(AppError::Internal)?;
+    let metadata: BackupMetadata = serde_json::from_value(archive.manifest().backup.clone())
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let current = {
+        let mut conn = state.pool.acquire().await?;
+        orgbackup_engine::discover(&mut conn, &state.settings.tenancy)
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?
+    };
+    let report = orgbackup_engine::analyze(&metadata, &current);
+    audit::record(
+        &state.pool,
+        &Entry::new(&caller, "restore.analyze", Outcome::Success).entity("backup", body.backup_id),
+    )
+    .await;
+    Ok(Json(
+        serde_json::to_value(report).map_err(|e| AppError::Internal(e.into()))?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    backup_id: Uuid,
+    #[serde(default)]
+    options: RestoreOptions,
+}
+
+async fn start(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Body<StartBody>,
+) -> Result<(StatusCode, Json<Value>)> {
+    caller
+        .require(&state, Permission::Restore, "restore.start")
+        .await?;
+    let Json(body) = body?;
+    if body.options.mode != RestoreMode::Merge {
+        caller
+            .require(&state, Permission::RestoreFull, "restore.start")
+            .await?;
+    }
+    let org = caller.principal.org_id;
+    backup_file(&state, org, body.backup_id).await?;
+    let restore_id = Uuid::new_v4();
+    let mut tx = org_transaction(&state.pool, org).await?;
+    sqlx::query(
+        "INSERT INTO backup_restores (restore_id, org_id, backup_id, restore_type, conflict_resolution, selected_categories,
+                                      status, decisions, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)",
+    )
+    .bind(restore_id)
+    .bind(org)
+    .bind(body.backup_id)
+    .bind(if body.options.mode == RestoreMode::Merge { if body.options.categories.is_empty() { "merge" } else { "selective" } } else { "full" })
+    .bind(if body.options.decisions.is_empty() { jobs::conflict_name(body.options.conflicts) } else { "per_record" })
+    .bind(&body.options.categories)
+    .bind(json!(body.options.decisions))
+    .bind(caller.principal.user_id)
+    .execute(&mut *tx)
+    .await?;
+    let job_id = jobs::enqueue(
+        &mut tx,
+        org,
+        &JobPayload::ProcessRestore {
+            restore_id,
+            backup_id: body.backup_id,
+            options: body.options,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    audit::record(
+        &state.pool,
+        &Entry::new(&caller, "restore.start", Outcome::Success).entity("restore", restore_id),
+    )
+    .await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"restore_id": restore_id, "job_id": job_id, "status": "pending"})),
+    ))
+}
+
+#[derive(sqlx::FromRow)]
+struct StatusRow {
+    status: String,
+    plan: Option<Value>,
+    error_message: Option<String>,
+    rollback_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    rollback_path: Option<String>,
+}
+
+async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Value>> {
+    caller
+        .require(&state, Permission::Restore, "restore.status")
+        .await?;
+    let org = caller.principal.org_id;
+    let mut tx = org_transaction(&state.pool, org).await?;
+    let row: Option<StatusRow> = sqlx::query_as(
+        "SELECT status, plan, error_message, rollback_expires_at, rollback_path FROM backup_restores WHERE org_id = $1 AND restore_id = $2",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let StatusRow {
+        status,
+        plan,
+        error_message: error,
+        rollback_expires_at: expires,
+        rollback_path: path,
+    } = row.ok_or(AppError::NotFound("restore"))?;
+    Ok(Json(json!({
+        "restore_id": id,
+        "status": status,
+        "plan": plan,
+        "error": error,
+        "rollback_until": if path.is_some() { expires } else { None },
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RollbackBody {
+    #[serde(default)]
+    force: bool,
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    body: Body<RollbackBody>,
+) -> Result<Json<Value>> {
+    caller
+        .require(&state, Permission::Restore, "restore.rollback")
+        .await?;
+    let force = body.map(|Json(b)| b.force).unwrap_or(false);
+    let org = caller.principal.org_id;
+    match restores::rollback(
+        &state.pool,
+        &state.settings,
+        org,
+        id,
+        force,
+        Arc::new(orgbackup_engine::NoProgress),
+    )
+    .await
+    {
+        Ok((changes, _)) => {
+            audit::record(
+                &state.pool,
+                &Entry::new(&caller, "restore.rollback", Outcome::Success).entity("restore", id),
+            )
+            .await;
+            Ok(Json(
+                json!({"restore_id": id, "status": "rolled_back", "discarded_changes": changes}),
+            ))
+        }
+        Err(RestoreError::NotFound(_)) => Err(AppError::NotFound("restore")),
+        Err(error @ (RestoreError::ChangesSince { .. } | RestoreError::NotRollbackable { .. })) => {
+            Err(AppError::Conflict(error.to_string()))
+        }
+        Err(error) => Err(AppError::Internal(error.into())),
+    }
+}
