@@ -19,8 +19,24 @@ pub struct Settings {
     pub encryption: EncryptionSettings,
     pub restore: RestoreSettings,
     pub jobs: JobSettings,
+    pub upload: UploadSettings,
     /// Plan name -> limits; defaults: free, basic, pro, enterprise as in the spec.
     pub plans: std::collections::BTreeMap<String, crate::plans::PlanLimits>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadSettings {
+    /// The largest backup file accepted by upload (the plan's storage left applies too).
+    pub max_bytes: u64,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        Self {
+            max_bytes: 10_000_000_000,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,6 +122,7 @@ impl Default for Settings {
             encryption: EncryptionSettings::default(),
             restore: RestoreSettings::default(),
             jobs: JobSettings::default(),
+            upload: UploadSettings::default(),
             plans: crate::plans::default_plans(),
         }
     }

@@ -36,6 +36,13 @@ pub struct PartialFile {
     committed: bool,
 }
 
+impl PartialFile {
+    /// Where the data is being written (the `.partial` file).
+    pub fn path(&self) -> &Path {
+        &self.partial
+    }
+}
+
 impl LocalStorage {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }

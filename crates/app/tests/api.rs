@@ -670,3 +670,85 @@ async fn a_restore_is_analyzed_started_as_a_job_followed_and_rolled_back_through
     )
     .await;
 }
+
+#[tokio::test]
+async fn uploads_are_verified_before_they_are_kept_and_hostile_files_leave_nothing() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "500"]);
+    let solo_file = support::path_of(&env.backup_json(&["--org", "Solo Shop"]));
+    let delta_file = support::path_of(&env.backup_json(&["--org", "Delta Studio"]));
+    let server = serve(&env);
+    let api = Api {
+        client: reqwest::Client::new(),
+        url: server.url.clone(),
+    };
+    let secret = token(&env, "Solo Shop", "all");
+    let upload = |bytes: Vec<u8>, checksum: Option<String>| {
+        let mut request = api
+            .client
+            .post(format!("{}/api/v1/backup/upload", api.url))
+            .bearer_auth(&secret)
+            .body(bytes);
+        if let Some(sum) = checksum {
+            request = request.header("x-checksum-sha256", sum);
+        }
+        request.send()
+    };
+    let good = std::fs::read(&solo_file).unwrap();
+    let accepted = upload(good.clone(), Some(hex::encode(Sha256::digest(&good))))
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::CREATED);
+    let accepted: serde_json::Value = accepted.json().await.unwrap();
+    let shown: serde_json::Value = api
+        .get(
+            &secret,
+            &format!("/backup/{}", accepted["backup_id"].as_str().unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["backup_type"], "uploaded");
+    assert_eq!(shown["status"], "completed");
+
+    let org_dir = env.dir.path().join("backups").join(SOLO);
+    let files_before = std::fs::read_dir(&org_dir).unwrap().count();
+    let mut flipped = good.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x10;
+    let cases: Vec<(Vec<u8>, Option<String>, &str)> = vec![
+        (flipped, None, "invalid_backup"),
+        (good[..good.len() / 2].to_vec(), None, "invalid_backup"),
+        (
+            b"PK\x03\x04 not a backup at all".to_vec(),
+            None,
+            "invalid_backup",
+        ),
+        (std::fs::read(&delta_file).unwrap(), None, "foreign_backup"),
+        (good.clone(), Some("0".repeat(64)), "checksum_mismatch"),
+    ];
+    for (bytes, checksum, code) in cases {
+        let body = problem(
+            upload(bytes, checksum).await.unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+        assert_eq!(body["code"], code, "{body}");
+    }
+    assert_eq!(
+        std::fs::read_dir(&org_dir).unwrap().count(),
+        files_before,
+        "rejected uploads leave no file behind"
+    );
+    let no_upload = token(&env, "Solo Shop", "backup.create");
+    let denied = api
+        .client
+        .post(format!("{}/api/v1/backup/upload", api.url))
+        .bearer_auth(&no_upload)
+        .body(good)
+        .send()
+        .await
+        .unwrap();
+    problem(denied, StatusCode::FORBIDDEN).await;
+}

@@ -26,6 +26,9 @@ pub enum AppError {
     /// 422: the request is well formed but not acceptable.
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
+    /// 413: the body is larger than allowed.
+    #[error("{0}")]
+    TooLarge(String),
     /// 500: logged; the client gets a generic message.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -39,6 +42,7 @@ impl AppError {
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
+            AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

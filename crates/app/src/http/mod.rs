@@ -5,6 +5,7 @@ pub mod auth;
 mod backups;
 pub mod error;
 mod restores;
+mod upload;
 
 use crate::config::Settings;
 use axum::Router;
@@ -22,7 +23,12 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .nest("/api/v1", backups::router().merge(restores::router()))
+        .nest(
+            "/api/v1",
+            backups::router()
+                .merge(restores::router())
+                .merge(upload::router()),
+        )
         .with_state(state)
 }
 

@@ -1,0 +1,195 @@
+//! `POST /api/v1/backup/upload`: an external backup file, treated as untrusted input. The body
+//! streams to a partial file (size-limited by the plan's storage left and `upload.max_bytes`),
+//! then the archive is opened and verified in full (every checksum, bounded memory) and its
+//! manifest must describe a backup of the caller's org. Only then is it kept and recorded.
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{AppError, Result};
+use crate::audit::{self, Entry, Outcome};
+use crate::backups::org_transaction;
+use crate::permissions::Permission;
+use crate::storage::LocalStorage;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use futures::StreamExt;
+use orgbackup_engine::BackupMetadata;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/backup/upload", post(upload))
+}
+
+fn rejected(code: &'static str, message: String) -> AppError {
+    AppError::Invalid { code, message }
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>)> {
+    caller
+        .require(&state, Permission::Upload, "backup.upload")
+        .await?;
+    let org = caller.principal.org_id;
+    let usage = crate::plans::usage(&state.pool, &state.settings.plans, org)
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let limit = usage.storage_left().min(state.settings.upload.max_bytes);
+    let backup_id = Uuid::new_v4();
+    let storage = LocalStorage::new(&state.settings.storage.local_root);
+    let relative = format!("{org}/{backup_id}.uploaded");
+    let (partial, mut writer) = storage
+        .create(&relative)
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            rejected(
+                "upload_interrupted",
+                format!("the upload was interrupted: {e}"),
+            )
+        })?;
+        size += chunk.len() as u64;
+        if size > limit {
+            audit::record(
+                &state.pool,
+                &Entry::new(&caller, "backup.upload", Outcome::Denied)
+                    .detail("reason", "too_large"),
+            )
+            .await;
+            return Err(AppError::TooLarge(format!(
+                "the upload exceeds {limit} bytes (the plan's storage left, or the upload limit)"
+            )));
+        }
+        hasher.update(&chunk);
+        writer
+            .write_all(&chunk)
+            .map_err(|e| AppError::Internal(e.into()))?;
+    }
+    let sha256 = hex::encode(hasher.finalize());
+    if let Some(expected) = headers
+        .get("x-checksum-sha256")
+        .and_then(|v| v.to_str().ok())
+        && !expected.trim().eq_ignore_ascii_case(&sha256)
+    {
+        return Err(rejected(
+            "checksum_mismatch",
+            format!(
+                "the uploaded file's SHA-256 is {sha256}, not {expected}: it was damaged on the way; upload it again"
+            ),
+        ));
+    }
+    writer.flush().map_err(|e| AppError::Internal(e.into()))?;
+    let partial_path = partial.path().to_path_buf();
+    let settings = state.settings.clone();
+    // Opening and verifying read the whole file: off the async threads.
+    let checked = {
+        let ring =
+            crate::keys::KeyRing::new(&settings, None).map_err(|e| AppError::Internal(e.into()))?;
+        tokio::task::spawn_blocking(
+            move || -> std::result::Result<(BackupMetadata, bool), AppError> {
+                let file =
+                    std::fs::File::open(&partial_path).map_err(|e| AppError::Internal(e.into()))?;
+                let mut archive = orgbackup_archive::ArchiveReader::open(
+                    std::io::BufReader::new(file),
+                    &|id: &str| ring.find(id),
+                )
+                .map_err(|e| {
+                    rejected(
+                        "invalid_backup",
+                        format!("the file is not a usable backup: {e}"),
+                    )
+                })?;
+                archive.verify(&mut |_, _| {}).map_err(|e| {
+                    rejected(
+                        "invalid_backup",
+                        format!("the file failed verification: {e}"),
+                    )
+                })?;
+                let encrypted = matches!(
+                    archive.envelope(),
+                    orgbackup_archive::Envelope::Encrypted { .. }
+                );
+                let metadata =
+                    serde_json::from_value(archive.manifest().backup.clone()).map_err(|e| {
+                        rejected(
+                            "invalid_backup",
+                            format!("the manifest does not describe an orgbackup backup: {e}"),
+                        )
+                    })?;
+                Ok((metadata, encrypted))
+            },
+        )
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?
+    };
+    let (metadata, encrypted) = match checked {
+        Ok(checked) => checked,
+        Err(error) => {
+            audit::record(
+                &state.pool,
+                &Entry::new(&caller, "backup.upload", Outcome::Denied)
+                    .detail("reason", error.to_string()),
+            )
+            .await;
+            return Err(error);
+        }
+    };
+    if metadata.org.id != org.to_string() {
+        return Err(rejected(
+            "foreign_backup",
+            format!(
+                "this is a backup of organization {} ({}), not of yours",
+                metadata.org.name, metadata.org.id
+            ),
+        ));
+    }
+    partial
+        .commit(writer, &sha256)
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let mut tx = org_transaction(&state.pool, org).await?;
+    sqlx::query(
+        "INSERT INTO organization_backups
+            (backup_id, org_id, name, backup_type, status, whole, categories, storage_disk, storage_path, is_encrypted,
+             file_size, checksum_sha256, total_rows, table_count, file_count, created_by, started_at, completed_at)
+         VALUES ($1, $2, $3, 'uploaded', 'completed', $4, $5, 'local', $6, $7, $8, $9, $10, $11, $12, $13, now(), now())",
+    )
+    .bind(backup_id)
+    .bind(org)
+    .bind(format!("Uploaded backup of {}", metadata.started_at.format("%Y-%m-%d %H:%M UTC")))
+    .bind(metadata.whole)
+    .bind(&metadata.categories)
+    .bind(&relative)
+    .bind(encrypted)
+    .bind(size as i64)
+    .bind(&sha256)
+    .bind(metadata.total_rows() as i64)
+    .bind(metadata.tables.len() as i32)
+    .bind(metadata.files.len() as i32)
+    .bind(caller.principal.user_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    audit::record(
+        &state.pool,
+        &Entry::new(&caller, "backup.upload", Outcome::Success).entity("backup", backup_id),
+    )
+    .await;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"backup_id": backup_id, "size": size, "sha256": sha256, "rows": metadata.total_rows()}),
+        ),
+    ))
+}
