@@ -752,3 +752,152 @@ async fn uploads_are_verified_before_they_are_kept_and_hostile_files_leave_nothi
         .unwrap();
     problem(denied, StatusCode::FORBIDDEN).await;
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_the_matrix_of_permissions_holds() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "100"]);
+    let solo = env.backup_json(&["--org", "Solo Shop"]);
+    let delta = env.backup_json(&["--org", "Delta Studio"]);
+    let server = serve(&env);
+    let api = Api {
+        client: reqwest::Client::new(),
+        url: server.url.clone(),
+    };
+    let document: serde_json::Value = api
+        .client
+        .get(format!("{}/api/v1/openapi.json", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = document["paths"].as_object().unwrap();
+    // Every guarded route, with the permission it needs (method, path, body).
+    let own = solo["backup_id"].as_str().unwrap();
+    let foreign = delta["backup_id"].as_str().unwrap();
+    let some_restore = "00000000-0000-4000-8000-000000000001";
+    let by_id = format!("{{\"backup_id\": \"{own}\"}}");
+    let guarded: Vec<(&str, String, String, &str)> = vec![
+        (
+            "POST",
+            "/backup/create".into(),
+            "{}".into(),
+            "backup.create",
+        ),
+        (
+            "DELETE",
+            format!("/backup/{own}"),
+            String::new(),
+            "backup.create",
+        ),
+        (
+            "GET",
+            format!("/backup/{own}/download"),
+            String::new(),
+            "backup.download",
+        ),
+        ("POST", "/backup/upload".into(), "x".into(), "backup.upload"),
+        (
+            "POST",
+            "/restore/analyze".into(),
+            by_id.clone(),
+            "backup.restore",
+        ),
+        (
+            "POST",
+            "/restore/start".into(),
+            by_id.clone(),
+            "backup.restore",
+        ),
+        (
+            "GET",
+            format!("/restore/{some_restore}/status"),
+            String::new(),
+            "backup.restore",
+        ),
+        (
+            "POST",
+            format!("/restore/{some_restore}/rollback"),
+            "{}".into(),
+            "backup.restore",
+        ),
+        ("GET", "/audit".into(), String::new(), "backup.view_logs"),
+    ];
+    let all = [
+        "backup.create",
+        "backup.download",
+        "backup.restore",
+        "backup.restore_full",
+        "backup.schedule",
+        "backup.upload",
+        "backup.view_logs",
+    ];
+    for (method, path, body, needed) in &guarded {
+        let template = path.replace(own, "{id}").replace(some_restore, "{id}");
+        assert!(paths.contains_key(&template), "{template} is documented");
+        let without: Vec<&str> = all.iter().filter(|p| *p != needed).copied().collect();
+        let secret = token(&env, "Solo Shop", &without.join(","));
+        let request = api
+            .client
+            .request(
+                method.parse().unwrap(),
+                format!("{}/api/v1{path}", server.url),
+            )
+            .bearer_auth(&secret)
+            .header(
+                "content-type",
+                if body == "x" {
+                    "application/octet-stream"
+                } else {
+                    "application/json"
+                },
+            )
+            .body(body.clone());
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "{method} {path} without {needed}"
+        );
+    }
+    // With every permission, another org's ids do not exist.
+    let secret = token(&env, "Solo Shop", "all");
+    for path in [
+        format!("/backup/{foreign}"),
+        format!("/backup/{foreign}/download"),
+        format!("/backup/{foreign}/progress"),
+    ] {
+        problem(api.get(&secret, &path).await, StatusCode::NOT_FOUND).await;
+    }
+    let analyze = api
+        .post(
+            &secret,
+            "/restore/analyze",
+            serde_json::json!({"backup_id": foreign}),
+            None,
+        )
+        .await;
+    problem(analyze, StatusCode::NOT_FOUND).await;
+    let start = api
+        .post(
+            &secret,
+            "/restore/start",
+            serde_json::json!({"backup_id": foreign}),
+            None,
+        )
+        .await;
+    problem(start, StatusCode::NOT_FOUND).await;
+    let log: serde_json::Value = api
+        .get(&secret, "/audit?outcome=denied")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        log["data"].as_array().unwrap().len(),
+        guarded.len(),
+        "{log}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The HTTP service: JSON API v1 (`/api/v1`), health checks. Each resource module has its own
 //! `router()`, merged here.
 
+mod audit_log;
 pub mod auth;
 mod backups;
 pub mod error;
@@ -23,11 +24,13 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/api/v1/openapi.json", get(openapi))
         .nest(
             "/api/v1",
             backups::router()
                 .merge(restores::router())
-                .merge(upload::router()),
+                .merge(upload::router())
+                .merge(audit_log::router()),
         )
         .with_state(state)
 }
@@ -39,4 +42,14 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
+}
+
+/// The OpenAPI document of API v1 (kept next to the routes it describes: docs/openapi.json).
+async fn openapi() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("../../../../docs/openapi.json"),
+    )
+        .into_response()
 }

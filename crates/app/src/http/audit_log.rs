@@ -1,0 +1,74 @@
+//! `GET /api/v1/audit`: the org's audit log, newest first, filterable by action and outcome.
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::Result;
+use crate::backups::org_transaction;
+use crate::permissions::Permission;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/audit", get(list))
+}
+
+#[derive(Deserialize)]
+struct Filter {
+    action: Option<String>,
+    outcome: Option<String>,
+    page: Option<u32>,
+    per_page: Option<u32>,
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct AuditEntry {
+    log_id: i64,
+    actor_user_id: Option<Uuid>,
+    actor_token_id: Option<Uuid>,
+    actor_label: String,
+    action: String,
+    entity_type: Option<String>,
+    entity_id: Option<String>,
+    outcome: String,
+    ip_address: Option<String>,
+    user_agent: Option<String>,
+    details: Value,
+    created_at: DateTime<Utc>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(filter): Query<Filter>,
+) -> Result<Json<Value>> {
+    caller
+        .require(&state, Permission::ViewLogs, "audit.view")
+        .await?;
+    let per_page = filter.per_page.unwrap_or(50).clamp(1, 200);
+    let page = filter.page.unwrap_or(1).max(1);
+    let org = caller.principal.org_id;
+    let mut tx = org_transaction(&state.pool, org).await?;
+    let entries: Vec<AuditEntry> = sqlx::query_as(
+        "SELECT log_id, actor_user_id, actor_token_id, actor_label, action, entity_type, entity_id, outcome,
+                host(ip_address) AS ip_address, user_agent, details, created_at
+           FROM backup_audit_logs
+          WHERE org_id = $1 AND ($2::text IS NULL OR action = $2) AND ($3::text IS NULL OR outcome = $3)
+          ORDER BY log_id DESC LIMIT $4 OFFSET $5",
+    )
+    .bind(org)
+    .bind(&filter.action)
+    .bind(&filter.outcome)
+    .bind(i64::from(per_page))
+    .bind(i64::from((page - 1) * per_page))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(
+        serde_json::json!({"data": entries, "page": page, "per_page": per_page}),
+    ))
+}
