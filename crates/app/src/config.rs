@@ -189,7 +189,12 @@ impl Settings {
                 .with_list_parse_key("tenancy.exclude_tables")
                 .try_parsing(true),
         );
-        Ok(builder.build()?.try_deserialize()?)
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        // A file that configures some plans keeps the defaults of the others.
+        for (name, limits) in crate::plans::default_plans() {
+            settings.plans.entry(name).or_insert(limits);
+        }
+        Ok(settings)
     }
 }
 
