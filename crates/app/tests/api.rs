@@ -901,3 +901,27 @@ async fn the_openapi_document_lists_every_route_and_the_matrix_of_permissions_ho
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn an_upload_larger_than_allowed_is_cut_off_with_413_and_leaves_nothing() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "100"]);
+    let config = env.dir.path().join("orgbackup.toml");
+    std::fs::write(&config, "[upload]\nmax_bytes = 1000\n").unwrap();
+    let server = serve_with(&env, &[("ORGBACKUP_CONFIG", config.to_str().unwrap())]);
+    let secret = token(&env, "Solo Shop", "all");
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/backup/upload", server.url))
+        .bearer_auth(&secret)
+        .body(vec![0u8; 50_000])
+        .send()
+        .await
+        .unwrap();
+    let body = problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
+    assert_eq!(body["code"], "too_large");
+    let org_dir = env.dir.path().join("backups").join(SOLO);
+    assert_eq!(
+        std::fs::read_dir(&org_dir).map(|d| d.count()).unwrap_or(0),
+        0
+    );
+}
