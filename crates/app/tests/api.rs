@@ -273,6 +273,26 @@ async fn missing_revoked_and_user_limited_tokens_are_refused() {
         .unwrap();
     let body = problem(anonymous, StatusCode::UNAUTHORIZED).await;
     assert_eq!(body["code"], "unauthorized");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Sign-in required"),
+        "{body}"
+    );
+    let arabic = api
+        .client
+        .get(format!("{}/api/v1/backup/list", server.url))
+        .header("accept-language", "ar-EG,ar;q=0.9,en;q=0.5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(arabic.headers()["content-language"], "ar");
+    let body = problem(arabic, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(
+        body["message"],
+        "يلزم تسجيل الدخول: أرسل رمز واجهة برمجية صالحًا."
+    );
     problem(
         api.get("obr_made_up", "/backup/list").await,
         StatusCode::UNAUTHORIZED,

@@ -5,6 +5,7 @@ mod audit_log;
 pub mod auth;
 mod backups;
 pub mod error;
+mod localize;
 mod restores;
 mod upload;
 
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(upload::router())
                 .merge(audit_log::router()),
         )
+        .layer(axum::middleware::from_fn(localize::localize))
         .with_state(state)
 }
 
