@@ -61,6 +61,19 @@ fn token(env: &Env, org: &str, permissions: &str) -> String {
     .to_string()
 }
 
+/// Job rows settle just after the rows they work on: waits until no job is queued or running.
+async fn jobs_settled(env: &Env) {
+    for _ in 0..100 {
+        if env.psql("SELECT count(*) FROM orgbackup.jobs WHERE status IN ('queued', 'running')")
+            == "0"
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("jobs did not settle");
+}
+
 struct Api {
     client: reqwest::Client,
     url: String,
@@ -391,6 +404,7 @@ async fn a_backup_created_through_the_api_is_made_by_a_worker_once_per_idempoten
         .unwrap();
     assert_eq!(shown["name"], "from the API");
     assert_eq!(shown["categories"], serde_json::json!(["posts"]));
+    jobs_settled(&env).await;
     assert_eq!(
         env.psql("SELECT count(*) FROM orgbackup.jobs WHERE status = 'succeeded' AND attempts = 1"),
         "1"
@@ -472,6 +486,7 @@ async fn two_workers_drain_one_queue_exactly_once() {
         assert_eq!(api.wait_for(secret, id).await["status"], "completed");
     }
     drop(workers);
+    jobs_settled(&env).await;
     assert_eq!(
         env.psql("SELECT count(*) FROM orgbackup.jobs WHERE status = 'succeeded' AND attempts = 1"),
         "9"
@@ -509,6 +524,7 @@ async fn a_job_whose_worker_died_is_taken_over_when_its_lease_expires() {
         .wait_for(&secret, created["backup_id"].as_str().unwrap())
         .await;
     assert_eq!(done["status"], "completed", "{done}");
+    jobs_settled(&env).await;
     assert_eq!(
         env.psql("SELECT status || ':' || attempts FROM orgbackup.jobs"),
         "succeeded:2"
@@ -587,7 +603,18 @@ async fn plan_limits_are_checked_before_queuing_and_enforced_while_streaming() {
         leftovers, 0,
         "a backup that outgrew the quota leaves no file, partial or not"
     );
-    assert_eq!(env.psql("SELECT status FROM orgbackup.jobs WHERE org_id = '00000000-0000-4000-8000-0000000000a2'"), "failed");
+    // The job row is settled just after the backup row: wait for it.
+    let job_status =
+        "SELECT status FROM orgbackup.jobs WHERE org_id = '00000000-0000-4000-8000-0000000000a2'";
+    let mut status = env.psql(job_status);
+    for _ in 0..50 {
+        if status != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        status = env.psql(job_status);
+    }
+    assert_eq!(status, "failed", "a size-limit failure is not retried");
 }
 
 #[tokio::test]
