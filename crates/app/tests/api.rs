@@ -15,6 +15,15 @@ struct Server {
     url: String,
 }
 
+impl Server {
+    fn api(&self) -> Api {
+        Api {
+            client: reqwest::Client::new(),
+            url: self.url.clone(),
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -156,10 +165,7 @@ async fn backups_are_listed_shown_downloaded_and_deleted_within_the_tokens_org_o
     let solo_backup = env.backup_json(&["--org", "Solo Shop"]);
     let delta_backup = env.backup_json(&["--org", "Delta Studio"]);
     let server = serve(&env);
-    let api = Api {
-        client: reqwest::Client::new(),
-        url: server.url.clone(),
-    };
+    let api = server.api();
     let all = token(&env, "Solo Shop", "all");
     let solo_id = solo_backup["backup_id"].as_str().unwrap();
     let delta_id = delta_backup["backup_id"].as_str().unwrap();
@@ -218,10 +224,7 @@ async fn every_guarded_route_refuses_a_token_without_its_permission_and_logs_the
     let backup = env.backup_json(&["--org", "Solo Shop"]);
     let id = backup["backup_id"].as_str().unwrap();
     let server = serve(&env);
-    let api = Api {
-        client: reqwest::Client::new(),
-        url: server.url.clone(),
-    };
+    let api = server.api();
     let everything_but = |missing: &str| {
         let names = [
             "backup.create",
@@ -274,10 +277,7 @@ async fn missing_revoked_and_user_limited_tokens_are_refused() {
     let backup = env.backup_json(&["--org", "Solo Shop"]);
     let id = backup["backup_id"].as_str().unwrap();
     let server = serve(&env);
-    let api = Api {
-        client: reqwest::Client::new(),
-        url: server.url.clone(),
-    };
+    let api = server.api();
     let anonymous = api
         .client
         .get(format!("{}/api/v1/backup/list", server.url))
@@ -364,10 +364,7 @@ async fn a_backup_created_through_the_api_is_made_by_a_worker_once_per_idempoten
     let env = Env::new();
     env.ok(&["demo", "--rows", "300"]);
     let server = serve(&env);
-    let api = Api {
-        client: reqwest::Client::new(),
-        url: server.url.clone(),
-    };
+    let api = server.api();
     let all = token(&env, "Cedar Labs", "all");
     let body = serde_json::json!({"name": "from the API", "categories": ["posts"]});
     let first = api
@@ -449,10 +446,7 @@ async fn two_workers_drain_one_queue_exactly_once() {
     let env = Env::new();
     env.ok(&["demo", "--rows", "300"]);
     let server = serve_with(&env, &[("ORGBACKUP__JOBS__WORKERS", "0")]);
-    let api = Api {
-        client: reqwest::Client::new(),
-        url: server.url.clone(),
-    };
+    let api = server.api();
     let mut queued = Vec::new();
     for org in ["Solo Shop", "Delta Studio", "Cedar Labs"] {
         env.ok(&["admin", "set-plan", "--org", org, "--plan", "pro"]);
@@ -499,10 +493,7 @@ async fn a_job_whose_worker_died_is_taken_over_when_its_lease_expires() {
     let env = Env::new();
     env.ok(&["demo", "--rows", "100"]);
     let server = serve_with(&env, &[("ORGBACKUP__JOBS__WORKERS", "0")]);
-    let api = Api {
-        client: reqwest::Client::new(),
-        url: server.url.clone(),
-    };
+    let api = server.api();
     let secret = token(&env, "Solo Shop", "all");
     let created: serde_json::Value = api
         .post(&secret, "/backup/create", serde_json::json!({}), None)
@@ -544,10 +535,7 @@ async fn plan_limits_are_checked_before_queuing_and_enforced_while_streaming() {
     )
     .unwrap();
     let server = serve_with(&env, &[("ORGBACKUP_CONFIG", config.to_str().unwrap())]);
-    let api = Api {
-        client: reqwest::Client::new(),
-        url: server.url.clone(),
-    };
+    let api = server.api();
     let free = token(&env, "Solo Shop", "all");
     for _ in 0..2 {
         let created = api
@@ -624,10 +612,7 @@ async fn a_restore_is_analyzed_started_as_a_job_followed_and_rolled_back_through
     let backup = env.backup_json(&["--org", "Delta Studio"]);
     let backup_id = backup["backup_id"].as_str().unwrap();
     let server = serve(&env);
-    let api = Api {
-        client: reqwest::Client::new(),
-        url: server.url.clone(),
-    };
+    let api = server.api();
     let delta = "00000000-0000-4000-8000-0000000000a4";
     env.psql(&format!(
         "UPDATE cmis.posts SET title = 'edited' WHERE org_id = '{delta}'"
@@ -725,10 +710,7 @@ async fn uploads_are_verified_before_they_are_kept_and_hostile_files_leave_nothi
     let solo_file = support::path_of(&env.backup_json(&["--org", "Solo Shop"]));
     let delta_file = support::path_of(&env.backup_json(&["--org", "Delta Studio"]));
     let server = serve(&env);
-    let api = Api {
-        client: reqwest::Client::new(),
-        url: server.url.clone(),
-    };
+    let api = server.api();
     let secret = token(&env, "Solo Shop", "all");
     let upload = |bytes: Vec<u8>, checksum: Option<String>| {
         let mut request = api
@@ -807,10 +789,7 @@ async fn the_openapi_document_lists_every_route_and_the_matrix_of_permissions_ho
     let solo = env.backup_json(&["--org", "Solo Shop"]);
     let delta = env.backup_json(&["--org", "Delta Studio"]);
     let server = serve(&env);
-    let api = Api {
-        client: reqwest::Client::new(),
-        url: server.url.clone(),
-    };
+    let api = server.api();
     let document: serde_json::Value = api
         .client
         .get(format!("{}/api/v1/openapi.json", server.url))

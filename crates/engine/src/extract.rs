@@ -85,7 +85,12 @@ pub async fn run_backup<W: Write + Send + 'static>(
         .execute(&mut *conn)
         .await?;
     let result = backup_in_snapshot(&mut conn, config, request, output, progress, started_at).await;
-    // Read only: ending the transaction either way changes nothing.
+    if result.is_err() {
+        // A failure can leave a COPY half read: such a connection must not go back to the pool.
+        let _ = conn.close().await;
+        return result;
+    }
+    // Read only: ending the transaction changes nothing.
     let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
     result
 }

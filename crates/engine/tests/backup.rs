@@ -265,4 +265,37 @@ async fn a_backup_over_the_size_limit_fails() {
         matches!(error, orgbackup_engine::Error::SizeLimitExceeded { .. }),
         "{error}"
     );
+    // A backup that fails in the middle of a large COPY closes its connection instead of returning
+    // it to the pool half read; with a one-connection pool, later backups must still work. (The
+    // poisoned-connection failure this guards against showed up in tests/api.rs plan_limits, about
+    // one run in four, before the fix; this test exercises the path, it did not reproduce it.)
+    db.execute("INSERT INTO app.task_notes (task_id, body) SELECT 1, repeat('x', 300) FROM generate_series(1, 20000)")
+        .await;
+    request.chunk_size = 4096;
+    let one = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&db.url)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let failed = run_backup(
+            &one,
+            &tricky_config(),
+            &request,
+            Vec::new(),
+            Arc::new(NoProgress),
+        )
+        .await;
+        assert!(failed.is_err());
+        let fine = BackupRequest::new("b6", ALPHA);
+        run_backup(
+            &one,
+            &tricky_config(),
+            &fine,
+            Vec::new(),
+            Arc::new(NoProgress),
+        )
+        .await
+        .expect("the pool still works after a failed backup");
+    }
 }

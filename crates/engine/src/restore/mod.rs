@@ -249,7 +249,9 @@ async fn run<R: Read + Seek + Send, W: Write + Send + 'static>(
             Ok(outcome)
         }
         Err(error) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            // A failure can leave a COPY half sent: close the connection rather than reuse it
+            // (closing ends the transaction, so nothing is written).
+            let _ = conn.close().await;
             Err(error)
         }
     }
