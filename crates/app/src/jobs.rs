@@ -249,10 +249,10 @@ async fn execute(pool: &PgPool, settings: &Settings, job: &Job) -> Result<(), (S
                 created_by,
                 max_archive_bytes: Some(usage.storage_left()),
             };
-            let progress = Arc::new(crate::progress_store::BackupProgressStore::start(
+            let progress = Arc::new(crate::progress_store::ProgressStore::start(
                 pool.clone(),
                 job.org_id,
-                backup_id,
+                crate::progress_store::ProgressRow::Backup(backup_id),
             ));
             let result =
                 backups::run_backup_row(pool, settings, &request, backup_id, progress.clone())
@@ -300,6 +300,11 @@ async fn execute_restore(
     let mut archive = crate::archives::open(settings, &file, None)
         .await
         .map_err(|e| fail(crate::terminal::error_chain(&e)))?;
+    let progress = Arc::new(crate::progress_store::ProgressStore::start(
+        pool.clone(),
+        org_id,
+        crate::progress_store::ProgressRow::Restore(restore_id),
+    ));
     let request = orgbackup_engine::RestoreRequest {
         target_org_id: Some(org_id.to_string()),
         categories: options.categories,
@@ -310,7 +315,7 @@ async fn execute_restore(
         files_root: settings.backup.files_root.clone(),
         ..Default::default()
     };
-    crate::restores::apply_restore_as(
+    let result = crate::restores::apply_restore_as(
         pool,
         settings,
         &mut archive,
@@ -318,11 +323,11 @@ async fn execute_restore(
         org_id,
         &request,
         restore_id,
-        Arc::new(orgbackup_engine::NoProgress),
+        progress.clone(),
     )
-    .await
-    .map(|_| ())
-    .map_err(|e| {
+    .await;
+    progress.stop().await;
+    result.map(|_| ()).map_err(|e| {
         let retryable =
             matches!(&e, crate::restores::RestoreError::Engine(engine) if engine.is_retryable());
         (e.to_string(), retryable)

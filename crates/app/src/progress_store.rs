@@ -1,28 +1,45 @@
-//! Progress of a backup run by a worker, stored on its row (at most twice a second) so the API
-//! can show it: percent of tables, current table, rows and bytes.
+//! Progress of a backup or restore run by a worker, stored on its row (at most twice a second) so
+//! the API can show it: percent of tables, phase, current table, rows and bytes.
 
 use crate::backups::org_transaction;
-use orgbackup_engine::{BackupProgress, Progress};
+use orgbackup_engine::{BackupProgress, Progress, RestoreProgress};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-pub struct BackupProgressStore {
+pub struct ProgressStore {
     latest: watch::Sender<Option<Value>>,
     writer: tokio::task::JoinHandle<()>,
 }
 
-impl BackupProgressStore {
-    pub fn start(pool: PgPool, org_id: Uuid, backup_id: Uuid) -> Self {
+/// The row progress is stored on.
+#[derive(Clone, Copy)]
+pub enum ProgressRow {
+    Backup(Uuid),
+    Restore(Uuid),
+}
+
+impl ProgressStore {
+    pub fn start(pool: PgPool, org_id: Uuid, row: ProgressRow) -> Self {
         let (latest, mut changes) = watch::channel(None::<Value>);
         let writer = tokio::spawn(async move {
             while changes.changed().await.is_ok() {
                 let value = changes.borrow_and_update().clone();
                 let stored = async {
                     let mut tx = org_transaction(&pool, org_id).await?;
-                    sqlx::query("UPDATE organization_backups SET progress = $2, updated_at = now() WHERE backup_id = $1 AND status = 'running'")
-                        .bind(backup_id)
+                    let (sql, id) = match row {
+                        ProgressRow::Backup(id) => (
+                            "UPDATE organization_backups SET progress = $2, updated_at = now() WHERE backup_id = $1 AND status = 'running'",
+                            id,
+                        ),
+                        ProgressRow::Restore(id) => (
+                            "UPDATE backup_restores SET progress = $2, updated_at = now() WHERE restore_id = $1 AND status = 'running'",
+                            id,
+                        ),
+                    };
+                    sqlx::query(sql)
+                        .bind(id)
                         .bind(value)
                         .execute(&mut *tx)
                         .await?;
@@ -30,7 +47,7 @@ impl BackupProgressStore {
                 }
                 .await;
                 if let Err(error) = stored {
-                    tracing::warn!(%error, "could not store backup progress");
+                    tracing::warn!(%error, "could not store progress");
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(500)).await;
             }
@@ -43,7 +60,7 @@ impl BackupProgressStore {
     }
 }
 
-impl Progress for BackupProgressStore {
+impl Progress for ProgressStore {
     fn backup(&self, p: &BackupProgress) {
         let percent = (p.tables_done * 100)
             .checked_div(p.tables_total)
@@ -55,6 +72,20 @@ impl Progress for BackupProgressStore {
             "current_table": p.current_table,
             "rows": p.rows,
             "bytes": p.bytes_read,
+        })));
+    }
+
+    fn restore(&self, p: &RestoreProgress) {
+        let percent = (p.tables_done * 100)
+            .checked_div(p.tables_total)
+            .unwrap_or(0);
+        let _ = self.latest.send(Some(json!({
+            "percent": percent,
+            "phase": p.phase,
+            "tables_done": p.tables_done,
+            "tables_total": p.tables_total,
+            "current_table": p.current_table,
+            "rows": p.rows,
         })));
     }
 }

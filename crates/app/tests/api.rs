@@ -670,6 +670,15 @@ async fn a_restore_is_analyzed_started_as_a_job_followed_and_rolled_back_through
     assert_eq!(state["status"], "completed", "{state}");
     assert_eq!(env.psql(&edited), "0");
     assert!(state["rollback_until"].is_string(), "{state}");
+    assert!(
+        state.get("progress").is_some(),
+        "the status reports progress (null once done): {state}"
+    );
+    assert_eq!(
+        state["plan"]["tables"].as_array().unwrap().len(),
+        10,
+        "{state}"
+    );
 
     let rolled = api
         .post(

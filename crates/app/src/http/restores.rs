@@ -152,6 +152,7 @@ async fn start(
 struct StatusRow {
     status: String,
     plan: Option<Value>,
+    progress: Option<Value>,
     error_message: Option<String>,
     rollback_expires_at: Option<chrono::DateTime<chrono::Utc>>,
     rollback_path: Option<String>,
@@ -168,7 +169,7 @@ async fn status(
     let org = caller.principal.org_id;
     let mut tx = org_transaction(&state.pool, org).await?;
     let row: Option<StatusRow> = sqlx::query_as(
-        "SELECT status, plan, error_message, rollback_expires_at, rollback_path FROM backup_restores WHERE org_id = $1 AND restore_id = $2",
+        "SELECT status, plan, progress, error_message, rollback_expires_at, rollback_path FROM backup_restores WHERE org_id = $1 AND restore_id = $2",
     )
     .bind(org)
     .bind(id)
@@ -178,6 +179,7 @@ async fn status(
     let StatusRow {
         status,
         plan,
+        progress,
         error_message: error,
         rollback_expires_at: expires,
         rollback_path: path,
@@ -186,6 +188,7 @@ async fn status(
         "restore_id": id,
         "status": status,
         "plan": plan,
+        "progress": progress,
         "error": error,
         "rollback_until": if path.is_some() { expires } else { None },
     })))
