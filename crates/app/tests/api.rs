@@ -960,3 +960,75 @@ async fn an_upload_larger_than_allowed_is_cut_off_with_413_and_leaves_nothing() 
         0
     );
 }
+
+#[tokio::test]
+async fn a_worker_killed_in_the_middle_of_a_backup_is_replaced_and_the_backup_completes() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "150000"]);
+    env.ok(&["admin", "set-plan", "--org", "Acme Global", "--plan", "pro"]);
+    let server = serve_with(&env, &[("ORGBACKUP__JOBS__WORKERS", "0")]);
+    let api = server.api();
+    let secret = token(&env, "Acme Global", "all");
+    let created: serde_json::Value = api
+        .post(&secret, "/backup/create", serde_json::json!({}), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let backup_id = created["backup_id"].as_str().unwrap().to_string();
+    let worker = |name: &str| {
+        let mut command = env.command(&["worker", "--id", name]);
+        command.env("ORGBACKUP__JOBS__LEASE_SECONDS", "2");
+        Server {
+            child: command.spawn().unwrap(),
+            url: String::new(),
+        }
+    };
+    let mut first = worker("doomed");
+    // Kill it once the backup is under way (progress stored), before it finishes.
+    let mut killed_mid_job = false;
+    for _ in 0..200 {
+        let state: serde_json::Value = api
+            .get(&secret, &format!("/backup/{backup_id}/progress"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if state["status"] == "running" {
+            first.child.kill().unwrap();
+            killed_mid_job = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(killed_mid_job, "the backup should have started");
+    let _second = worker("replacement");
+    let done = api.wait_for(&secret, &backup_id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    jobs_settled(&env).await;
+    assert_eq!(
+        env.psql(
+            "SELECT locked_by IS NULL AND status = 'succeeded' AND attempts = 2 FROM orgbackup.jobs"
+        ),
+        "t"
+    );
+    let org_dir = env
+        .dir
+        .path()
+        .join("backups")
+        .join("00000000-0000-4000-8000-0000000000a1");
+    let names: Vec<String> = std::fs::read_dir(&org_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.ends_with(".partial")),
+        "no partial file is left: {names:?}"
+    );
+    assert_eq!(
+        api.get(&secret, &format!("/backup/{backup_id}/download"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
