@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds orgbackup, creates the demo database (five orgs of very different sizes, media files),
-# backs up the largest org twice (plain and encrypted), then inspects and verifies the files.
+# backs up the largest org twice (plain and encrypted), inspects and verifies the files, then
+# serves the API (with workers) on 127.0.0.1:8080 and prints a token to call it with.
 # DEMO_ROWS sets the size of the largest org (default 200000 analytics rows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,3 +19,14 @@ latest=$(ls -t var/backups/*/*.tar.zst | head -n1)
 $bin inspect "$latest"
 $bin verify "$latest"
 for file in var/backups/*/*.enc; do $bin verify "$file"; done
+token=$($bin admin create-token --org "Acme Global" --name demo --permissions all)
+listen=${ORGBACKUP_LISTEN:-127.0.0.1:8080}
+cat <<EOT
+
+API token for Acme Global (all permissions): $token
+Try:  curl -s -H "Authorization: Bearer $token" http://$listen/api/v1/backup/list
+      curl -s -H "Authorization: Bearer $token" -H 'content-type: application/json' -d '{"categories":["posts"]}' http://$listen/api/v1/backup/create
+OpenAPI: http://$listen/api/v1/openapi.json   (Ctrl-C stops the server)
+EOT
+$bin admin set-plan --org "Acme Global" --plan pro >/dev/null
+exec $bin serve --listen "$listen"
