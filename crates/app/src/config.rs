@@ -29,12 +29,17 @@ pub struct Settings {
 pub struct UploadSettings {
     /// The largest backup file accepted by upload (the plan's storage left applies too).
     pub max_bytes: u64,
+    /// An upload whose manifest declares more than this many bytes of content per byte of file
+    /// is refused before anything is decompressed (a decompression bomb). Real backups compress
+    /// COPY text 5-15x; raise it for unusually repetitive data.
+    pub max_expansion: u64,
 }
 
 impl Default for UploadSettings {
     fn default() -> Self {
         Self {
             max_bytes: 10_000_000_000,
+            max_expansion: 100,
         }
     }
 }

@@ -650,10 +650,37 @@ async fn a_restore_is_analyzed_started_as_a_job_followed_and_rolled_back_through
     );
 
     let super_admin = token(&env, "Delta Studio", "backup.restore,backup.restore_full");
-    let started = api.post(&super_admin, "/restore/start", full, None).await;
+    let started = api
+        .post(
+            &super_admin,
+            "/restore/start",
+            full.clone(),
+            Some("restore-1"),
+        )
+        .await;
     assert_eq!(started.status(), StatusCode::ACCEPTED);
     let started: serde_json::Value = started.json().await.unwrap();
     let restore_id = started["restore_id"].as_str().unwrap();
+    // A retried start with the same key is answered, not queued again; another body is refused.
+    let retried: serde_json::Value = api
+        .post(&super_admin, "/restore/start", full, Some("restore-1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(retried, started);
+    let reused = problem(
+        api.post(
+            &super_admin,
+            "/restore/start",
+            serde_json::json!({"backup_id": backup_id}),
+            Some("restore-1"),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(reused["code"], "idempotency_key_reused");
     let mut state = serde_json::Value::Null;
     for _ in 0..300 {
         state = api
@@ -712,6 +739,21 @@ async fn a_restore_is_analyzed_started_as_a_job_followed_and_rolled_back_through
     .await;
 }
 
+/// A well-formed archive of the same org whose one entry is 512 MiB of zeros (a few KB of file).
+fn decompression_bomb(genuine: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let reader =
+        orgbackup_archive::ArchiveReader::open(std::io::Cursor::new(genuine), &|_: &str| None)
+            .unwrap();
+    let metadata = reader.manifest().backup.clone();
+    let mut writer = orgbackup_archive::ArchiveWriter::new(Vec::new(), Default::default()).unwrap();
+    let size = 512u64 << 20;
+    writer
+        .add_entry("files/zeros.bin", size, &mut std::io::repeat(0).take(size))
+        .unwrap();
+    writer.finish(metadata).unwrap().0
+}
+
 #[tokio::test]
 async fn uploads_are_verified_before_they_are_kept_and_hostile_files_leave_nothing() {
     let env = Env::new();
@@ -765,6 +807,7 @@ async fn uploads_are_verified_before_they_are_kept_and_hostile_files_leave_nothi
         ),
         (std::fs::read(&delta_file).unwrap(), None, "foreign_backup"),
         (good.clone(), Some("0".repeat(64)), "checksum_mismatch"),
+        (decompression_bomb(&good), None, "decompression_bomb"),
     ];
     for (bytes, checksum, code) in cases {
         let body = problem(

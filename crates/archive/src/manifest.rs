@@ -39,6 +39,13 @@ impl ArchiveManifest {
         self.entries.iter().find(|e| e.path == path)
     }
 
+    /// Bytes of every entry's content: what reading the whole archive decompresses.
+    pub fn unpacked_size(&self) -> u64 {
+        self.entries
+            .iter()
+            .fold(0u64, |total, e| total.saturating_add(e.size))
+    }
+
     /// Checks what a reader must not take on trust: version, paths, and that the entries tile
     /// the stream from byte 0 up to the manifest's own frame.
     pub(crate) fn validate(&self, manifest_offset: u64) -> Result<()> {

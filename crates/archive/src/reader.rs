@@ -247,11 +247,19 @@ impl<R: Read + Seek> ArchiveReader<R> {
             progress(hashing.position, total);
         }
         // What is left before the trailer is the end of the tar stream: zero blocks only.
+        // Bounded: a hostile file could put gigabytes of zeros here.
         let mut end = Vec::new();
-        zstd::stream::read::Decoder::new(&mut hashing)
-            .and_then(|mut d| d.read_to_end(&mut end))
+        let mut decoder = frame_decoder(&mut hashing).map_err(|e| corrupt("end of archive", e))?;
+        (&mut decoder)
+            .take(END_OF_TAR_MAX + 1)
+            .read_to_end(&mut end)
             .map_err(|e| corrupt("end of archive", e))?;
-        if end.iter().any(|&b| b != 0) || end.len() < 1024 {
+        let after_end = io::copy(&mut decoder.finish(), &mut io::sink())?;
+        if end.iter().any(|&b| b != 0)
+            || end.len() < 1024
+            || end.len() as u64 > END_OF_TAR_MAX
+            || after_end != 0
+        {
             return Err(Error::Layout {
                 detail: "unexpected data between the manifest and the trailer".into(),
             });
@@ -319,8 +327,16 @@ impl<R: Read + Seek> Read for EntryReader<'_, R> {
 
 type FrameDecoder<R> = zstd::stream::read::Decoder<'static, BufReader<R>>;
 
+/// The largest zstd window a reader accepts (16 MiB): the writer's levels use at most 8 MiB, and
+/// a hostile frame asking for more (up to zstd's 2 GiB) is refused instead of allocated.
+const MAX_WINDOW_LOG: u32 = 24;
+/// tar ends with two zero blocks, padded to its 10 KiB record size by some writers.
+const END_OF_TAR_MAX: u64 = 10 * 1024;
+
 fn frame_decoder<R: Read>(frame: R) -> io::Result<FrameDecoder<R>> {
-    Ok(zstd::stream::read::Decoder::new(frame)?.single_frame())
+    let mut decoder = zstd::stream::read::Decoder::new(frame)?.single_frame();
+    decoder.window_log_max(MAX_WINDOW_LOG)?;
+    Ok(decoder)
 }
 
 struct HashingReader<R> {
@@ -425,4 +441,31 @@ fn read_manifest<R: Read + Seek>(
         serde_json::from_slice(&json).map_err(|e| damaged(e.to_string()))?;
     manifest.validate(trailer.manifest_offset)?;
     Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_frame_asking_for_a_window_larger_than_16_mib_is_refused_not_allocated() {
+        let frame_with_window = |window_log: u32| {
+            let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+            encoder.window_log(window_log).unwrap();
+            encoder.write_all(&[7u8; 4096]).unwrap();
+            encoder.finish().unwrap()
+        };
+        let mut out = Vec::new();
+        frame_decoder(&frame_with_window(MAX_WINDOW_LOG)[..])
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, vec![7u8; 4096]);
+        let error = frame_decoder(&frame_with_window(27)[..])
+            .unwrap()
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(error.to_string().contains("memory"), "{error}");
+    }
 }

@@ -125,7 +125,8 @@ impl<W: Write> ArchiveWriter<W> {
                 hasher: Sha256::new(),
             },
             entries: Vec::new(),
-            compression_level: options.compression_level,
+            // zstd's "ultra" levels (20-22) need windows larger than readers accept.
+            compression_level: options.compression_level.clamp(1, 19),
             created_at: Utc::now(),
             key_id,
             buffer: vec![0; COPY_BUFFER],

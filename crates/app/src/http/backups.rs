@@ -3,6 +3,7 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{AppError, Result};
+use super::idempotency::IdempotencyKey;
 use crate::audit::{self, Entry, Outcome};
 use crate::backups::org_transaction;
 use crate::permissions::Permission;
@@ -205,7 +206,7 @@ async fn delete(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: Option<String>,
@@ -268,30 +269,12 @@ async fn create(
             message: limit.to_string(),
         });
     }
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let request_hash = format!("{:?}|{:?}|{}", body.name, body.categories, body.encrypt);
+    let idempotency = IdempotencyKey::from_headers(&headers, "backup.create", &body)?;
     let mut tx = org_transaction(&state.pool, org).await?;
-    if let Some(key) = &key {
-        let saved: Option<(String, i32, serde_json::Value)> =
-            sqlx::query_as("SELECT request_hash, status_code, response FROM idempotency_keys WHERE org_id = $1 AND key = $2")
-                .bind(org)
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some((hash, status, response)) = saved {
-            if hash != request_hash {
-                return Err(AppError::Invalid {
-                    code: "idempotency_key_reused",
-                    message: "this Idempotency-Key was used for a different request".into(),
-                });
-            }
-            let status = axum::http::StatusCode::from_u16(status as u16)
-                .unwrap_or(axum::http::StatusCode::ACCEPTED);
-            return Ok((status, Json(response)));
-        }
+    if let Some(key) = &idempotency
+        && let Some(replayed) = key.replay(&mut tx, org).await?
+    {
+        return Ok(replayed);
     }
     let backup_id = Uuid::new_v4();
     let request = crate::backups::CreateBackup {
@@ -312,13 +295,8 @@ async fn create(
     let job_id = crate::jobs::enqueue(&mut tx, org, &payload).await?;
     let response =
         serde_json::json!({"backup_id": backup_id, "job_id": job_id, "status": "pending"});
-    if let Some(key) = &key {
-        sqlx::query("INSERT INTO idempotency_keys (org_id, key, request_hash, status_code, response) VALUES ($1, $2, $3, 202, $4)")
-            .bind(org)
-            .bind(key)
-            .bind(&request_hash)
-            .bind(&response)
-            .execute(&mut *tx)
+    if let Some(key) = &idempotency {
+        key.save(&mut tx, org, axum::http::StatusCode::ACCEPTED, &response)
             .await?;
     }
     tx.commit().await?;

@@ -7,26 +7,98 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 
+/// The English and Arabic message of every problem code the API answers with.
+const MESSAGES: &[(&str, &str, &str)] = &[
+    (
+        "unauthorized",
+        "Sign-in required: send a valid API token.",
+        "يلزم تسجيل الدخول: أرسل رمز واجهة برمجية صالحًا.",
+    ),
+    (
+        "forbidden",
+        "You do not have permission to do this.",
+        "ليس لديك إذن للقيام بذلك.",
+    ),
+    ("not_found", "Not found.", "غير موجود."),
+    (
+        "conflict",
+        "This cannot be done in the current state.",
+        "لا يمكن تنفيذ ذلك في الحالة الحالية.",
+    ),
+    ("too_large", "The file is too large.", "الملف كبير جدًا."),
+    (
+        "internal",
+        "Something went wrong on our side. Please try again later.",
+        "حدث خطأ من جانبنا. يرجى المحاولة لاحقًا.",
+    ),
+    (
+        "invalid_body",
+        "The request body is not valid JSON of the expected shape.",
+        "نص الطلب ليس JSON صالحًا بالشكل المتوقع.",
+    ),
+    (
+        "plan_backup_limit",
+        "Your plan's monthly backup limit is reached.",
+        "تم بلوغ الحد الشهري للنسخ الاحتياطية في خطتك.",
+    ),
+    (
+        "plan_storage_full",
+        "Your plan's backup storage is full.",
+        "مساحة تخزين النسخ الاحتياطية في خطتك ممتلئة.",
+    ),
+    (
+        "unknown_category",
+        "One of the chosen categories does not exist.",
+        "إحدى الفئات المختارة غير موجودة.",
+    ),
+    (
+        "encryption_unavailable",
+        "Encrypted backups are not available on this service.",
+        "النسخ الاحتياطية المشفرة غير متاحة في هذه الخدمة.",
+    ),
+    (
+        "invalid_idempotency_key",
+        "The Idempotency-Key header is not valid.",
+        "ترويسة Idempotency-Key غير صالحة.",
+    ),
+    (
+        "idempotency_key_reused",
+        "This Idempotency-Key was already used for a different request.",
+        "مفتاح Idempotency-Key هذا استُخدم من قبل لطلب مختلف.",
+    ),
+    (
+        "upload_interrupted",
+        "The upload was interrupted. Please upload the file again.",
+        "انقطع الرفع. يرجى رفع الملف مرة أخرى.",
+    ),
+    (
+        "checksum_mismatch",
+        "The file was damaged on the way: its checksum does not match. Please upload it again.",
+        "تلف الملف أثناء النقل: مجموعه الاختباري غير مطابق. يرجى رفعه مرة أخرى.",
+    ),
+    (
+        "invalid_backup",
+        "The file is not a valid backup, or it is damaged.",
+        "الملف ليس نسخة احتياطية صالحة، أو أنه تالف.",
+    ),
+    (
+        "decompression_bomb",
+        "The file would unpack to far more data than a backup of its size can hold; it was refused.",
+        "سيُفك الملف إلى بيانات أكبر بكثير مما تحمله نسخة احتياطية بحجمه؛ لذلك رُفض.",
+    ),
+    (
+        "foreign_backup",
+        "This backup belongs to another organization.",
+        "هذه النسخة الاحتياطية تخص مؤسسة أخرى.",
+    ),
+];
+
 fn message(code: &str, arabic: bool) -> &'static str {
-    match (code, arabic) {
-        ("unauthorized", false) => "Sign-in required: send a valid API token.",
-        ("unauthorized", true) => "يلزم تسجيل الدخول: أرسل رمز واجهة برمجية صالحًا.",
-        ("forbidden", false) => "You do not have permission to do this.",
-        ("forbidden", true) => "ليس لديك إذن للقيام بذلك.",
-        ("not_found", false) => "Not found.",
-        ("not_found", true) => "غير موجود.",
-        ("conflict", false) => "This cannot be done in the current state.",
-        ("conflict", true) => "لا يمكن تنفيذ ذلك في الحالة الحالية.",
-        ("too_large", false) => "The file is too large.",
-        ("too_large", true) => "الملف كبير جدًا.",
-        ("plan_backup_limit", false) => "Your plan's monthly backup limit is reached.",
-        ("plan_backup_limit", true) => "تم بلوغ الحد الشهري للنسخ الاحتياطية في خطتك.",
-        ("plan_storage_full", false) => "Your plan's backup storage is full.",
-        ("plan_storage_full", true) => "مساحة تخزين النسخ الاحتياطية في خطتك ممتلئة.",
-        ("internal", false) => "Something went wrong on our side. Please try again later.",
-        ("internal", true) => "حدث خطأ من جانبنا. يرجى المحاولة لاحقًا.",
-        (_, false) => "The request cannot be accepted as it is.",
-        (_, true) => "لا يمكن قبول الطلب بصيغته الحالية.",
+    match MESSAGES.iter().find(|(known, _, _)| *known == code) {
+        Some((_, english, _)) if !arabic => english,
+        Some((_, _, arabic)) => arabic,
+        None if arabic => "لا يمكن قبول الطلب بصيغته الحالية.",
+        None => "The request cannot be accepted as it is.",
     }
 }
 
@@ -66,4 +138,66 @@ pub async fn localize(request: Request, next: Next) -> Response {
     }
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(problem.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MESSAGES;
+
+    /// The string literal that `rest` starts with (after whitespace), if it looks like a code.
+    fn code_at(rest: &str) -> Option<&str> {
+        let literal = rest.trim_start().strip_prefix('"')?.split('"').next()?;
+        let is_code =
+            !literal.is_empty() && literal.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        is_code.then_some(literal)
+    }
+
+    /// Every code the HTTP modules answer with, read from their source: `code: "…"`,
+    /// `rejected("…", …)` and the `(StatusCode::…, "…")` pairs of the error type.
+    fn codes_in_source() -> Vec<String> {
+        let sources = [
+            include_str!("error.rs"),
+            include_str!("backups.rs"),
+            include_str!("restores.rs"),
+            include_str!("upload.rs"),
+            include_str!("idempotency.rs"),
+            include_str!("audit_log.rs"),
+            include_str!("auth.rs"),
+        ];
+        let mut codes = Vec::new();
+        for source in sources {
+            for marker in ["code: ", "rejected("] {
+                for (at, _) in source.match_indices(marker) {
+                    codes.extend(code_at(&source[at + marker.len()..]));
+                }
+            }
+            for line in source.lines().filter(|l| l.contains("(StatusCode::")) {
+                if let Some((_, rest)) = line.split_once(", ") {
+                    codes.extend(code_at(rest));
+                }
+            }
+        }
+        let mut codes: Vec<String> = codes.into_iter().map(str::to_string).collect();
+        codes.sort();
+        codes.dedup();
+        codes
+    }
+
+    #[test]
+    fn every_problem_code_has_an_english_and_an_arabic_message() {
+        let codes = codes_in_source();
+        assert!(codes.len() >= 15, "the scan found too few codes: {codes:?}");
+        for code in &codes {
+            let entry = MESSAGES.iter().find(|(known, _, _)| known == code);
+            let (_, english, arabic) =
+                entry.unwrap_or_else(|| panic!("problem code `{code}` has no message in MESSAGES"));
+            assert!(!english.is_empty() && !arabic.is_empty(), "{code}");
+            assert!(
+                arabic
+                    .chars()
+                    .any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)),
+                "the Arabic message of `{code}` is not in Arabic"
+            );
+        }
+    }
 }

@@ -5,6 +5,7 @@ mod audit_log;
 pub mod auth;
 mod backups;
 pub mod error;
+mod idempotency;
 mod localize;
 mod restores;
 mod upload;

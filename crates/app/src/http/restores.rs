@@ -3,6 +3,7 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{AppError, Result};
+use super::idempotency::IdempotencyKey;
 use crate::audit::{self, Entry, Outcome};
 use crate::backups::org_transaction;
 use crate::jobs::{self, JobPayload, RestoreOptions};
@@ -13,7 +14,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orgbackup_engine::{BackupMetadata, RestoreMode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -85,7 +86,7 @@ async fn analyze(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct StartBody {
     backup_id: Uuid,
@@ -93,9 +94,12 @@ struct StartBody {
     options: RestoreOptions,
 }
 
+/// Queues a restore (202 with its id); a worker runs it. With an `Idempotency-Key` header, a
+/// repeated request returns the first response instead of queuing again.
 async fn start(
     State(state): State<AppState>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
     body: Body<StartBody>,
 ) -> Result<(StatusCode, Json<Value>)> {
     caller
@@ -109,8 +113,14 @@ async fn start(
     }
     let org = caller.principal.org_id;
     backup_file(&state, org, body.backup_id).await?;
-    let restore_id = Uuid::new_v4();
+    let idempotency = IdempotencyKey::from_headers(&headers, "restore.start", &body)?;
     let mut tx = org_transaction(&state.pool, org).await?;
+    if let Some(key) = &idempotency
+        && let Some(replayed) = key.replay(&mut tx, org).await?
+    {
+        return Ok(replayed);
+    }
+    let restore_id = Uuid::new_v4();
     sqlx::query(
         "INSERT INTO backup_restores (restore_id, org_id, backup_id, restore_type, conflict_resolution, selected_categories,
                                       status, decisions, created_by)
@@ -136,16 +146,18 @@ async fn start(
         },
     )
     .await?;
+    let response = json!({"restore_id": restore_id, "job_id": job_id, "status": "pending"});
+    if let Some(key) = &idempotency {
+        key.save(&mut tx, org, StatusCode::ACCEPTED, &response)
+            .await?;
+    }
     tx.commit().await?;
     audit::record(
         &state.pool,
         &Entry::new(&caller, "restore.start", Outcome::Success).entity("restore", restore_id),
     )
     .await;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"restore_id": restore_id, "job_id": job_id, "status": "pending"})),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(response)))
 }
 
 #[derive(sqlx::FromRow)]

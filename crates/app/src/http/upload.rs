@@ -93,6 +93,7 @@ async fn upload(
     writer.flush().map_err(|e| AppError::Internal(e.into()))?;
     let partial_path = partial.path().to_path_buf();
     let settings = state.settings.clone();
+    let max_expansion = settings.upload.max_expansion;
     // Opening and verifying read the whole file: off the async threads.
     let checked = {
         let ring =
@@ -111,6 +112,16 @@ async fn upload(
                         format!("the file is not a usable backup: {e}"),
                     )
                 })?;
+                let unpacked = archive.manifest().unpacked_size();
+                if unpacked > size.saturating_mul(max_expansion) {
+                    return Err(rejected(
+                        "decompression_bomb",
+                        format!(
+                            "the file's manifest declares {unpacked} bytes of content in a {size}-byte file, more than \
+                             {max_expansion} times its size; it was not unpacked (raise upload.max_expansion if the backup is genuine)"
+                        ),
+                    ));
+                }
                 archive.verify(&mut |_, _| {}).map_err(|e| {
                     rejected(
                         "invalid_backup",
