@@ -9,6 +9,7 @@ use sqlx::PgPool;
 #[derive(Clone, Copy, Debug)]
 pub enum Outcome {
     Success,
+    Failure,
     Denied,
 }
 
@@ -16,13 +17,20 @@ impl Outcome {
     fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",
+            Outcome::Failure => "failure",
             Outcome::Denied => "denied",
         }
     }
 }
 
+/// Who did it: an API caller, or the service itself (scheduler, retention, CLI) under a label.
+enum Actor<'a> {
+    Caller(&'a Caller),
+    System { org_id: uuid::Uuid, label: String },
+}
+
 pub struct Entry<'a> {
-    caller: &'a Caller,
+    actor: Actor<'a>,
     action: String,
     outcome: Outcome,
     entity: Option<(&'static str, String)>,
@@ -32,7 +40,21 @@ pub struct Entry<'a> {
 impl<'a> Entry<'a> {
     pub fn new(caller: &'a Caller, action: &str, outcome: Outcome) -> Self {
         Self {
-            caller,
+            actor: Actor::Caller(caller),
+            action: action.to_string(),
+            outcome,
+            entity: None,
+            details: Map::new(),
+        }
+    }
+
+    /// An operation of the service itself, e.g. `label` = "scheduler" or "retention".
+    pub fn system(org_id: uuid::Uuid, label: &str, action: &str, outcome: Outcome) -> Self {
+        Self {
+            actor: Actor::System {
+                org_id,
+                label: label.to_string(),
+            },
             action: action.to_string(),
             outcome,
             entity: None,
@@ -52,26 +74,36 @@ impl<'a> Entry<'a> {
 }
 
 pub async fn record(pool: &PgPool, entry: &Entry<'_>) {
-    let principal = &entry.caller.principal;
+    let (org_id, user_id, token_id, label, ip, user_agent) = match &entry.actor {
+        Actor::Caller(caller) => (
+            caller.principal.org_id,
+            caller.principal.user_id,
+            caller.principal.token_id,
+            caller.principal.label.as_str(),
+            caller.ip.as_deref(),
+            caller.user_agent.as_deref(),
+        ),
+        Actor::System { org_id, label } => (*org_id, None, None, label.as_str(), None, None),
+    };
     let result = async {
-        let mut tx = org_transaction(pool, principal.org_id).await?;
+        let mut tx = org_transaction(pool, org_id).await?;
         sqlx::query(
             "INSERT INTO backup_audit_logs (org_id, actor_user_id, actor_token_id, actor_label, action, entity_type,
                                             entity_id, outcome, ip_address, user_agent, details)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11)",
         )
-        .bind(principal.org_id)
-        .bind(principal.user_id)
-        .bind(principal.token_id)
-        .bind(&principal.label)
+        .bind(org_id)
+        .bind(user_id)
+        .bind(token_id)
+        .bind(label)
         .bind(&entry.action)
         .bind(entry.entity.as_ref().map(|e| e.0))
         .bind(entry.entity.as_ref().map(|e| e.1.clone()))
         .bind(entry.outcome.as_str())
-        .bind(entry.caller.ip.as_deref())
-        .bind(entry.caller.user_agent.as_deref())
+        .bind(ip)
+        .bind(user_agent)
         .bind(Value::Object(entry.details.clone()))
-        .execute(&mut *tx)
+    .execute(&mut *tx)
         .await?;
         tx.commit().await
     }

@@ -68,6 +68,9 @@ enum Command {
     /// Restore an organization from a backup: analyze, plan, apply, roll back.
     #[command(subcommand)]
     Restore(restore_cli::RestoreCommand),
+    /// Retention: what expires (plan), delete expired backups now (run), an org's own retention (set).
+    #[command(subcommand)]
+    Retention(crate::retention_cli::RetentionCommand),
 }
 
 #[derive(Args)]
@@ -110,6 +113,18 @@ enum BackupCommand {
     Create(CreateArgs),
     /// List an organization's backups.
     List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Keep a backup whatever its age: retention never deletes a pinned backup.
+    Pin {
+        backup_id: uuid::Uuid,
+        #[arg(long)]
+        org: String,
+    },
+    /// Let retention apply to a pinned backup again.
+    Unpin {
+        backup_id: uuid::Uuid,
         #[arg(long)]
         org: String,
     },
@@ -170,6 +185,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(BackupCommand::List { org }) => run_backup_list(&settings, &org).await?,
         Command::Keys(command) => run_keys(&settings, command).await?,
         Command::Restore(command) => return restore_cli::run(&settings, command).await,
+        Command::Retention(command) => crate::retention_cli::run(&settings, command).await?,
+        Command::Backup(BackupCommand::Pin { backup_id, org }) => {
+            crate::retention_cli::pin(&settings, &org, backup_id, true).await?
+        }
+        Command::Backup(BackupCommand::Unpin { backup_id, org }) => {
+            crate::retention_cli::pin(&settings, &org, backup_id, false).await?
+        }
         Command::Admin(command) => admin_cli::run(&settings, command).await?,
         Command::Serve { listen } => {
             let pool = db::connect_migrated(&settings).await?;
@@ -190,6 +212,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     shutdown.clone(),
                 ));
             }
+            tokio::spawn(crate::housekeeping::run_housekeeping(
+                pool.clone(),
+                settings.clone(),
+                shutdown.clone(),
+            ));
             let state = http::AppState { pool, settings };
             http::serve(listener, state).await?;
         }
@@ -198,7 +225,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (stop, shutdown) = tokio::sync::watch::channel(false);
             let name = id.unwrap_or_else(worker_name);
             eprintln!("worker {name} started");
-            let worker = tokio::spawn(jobs::run_worker(pool, Arc::new(settings), name, shutdown));
+            let settings = Arc::new(settings);
+            tokio::spawn(crate::housekeeping::run_housekeeping(
+                pool.clone(),
+                settings.clone(),
+                shutdown.clone(),
+            ));
+            let worker = tokio::spawn(jobs::run_worker(pool, settings, name, shutdown));
             tokio::signal::ctrl_c().await?;
             let _ = stop.send(true);
             let _ = worker.await;

@@ -18,10 +18,66 @@ pub struct Settings {
     pub backup: BackupSettings,
     pub encryption: EncryptionSettings,
     pub restore: RestoreSettings,
+    pub retention: RetentionSettings,
     pub jobs: JobSettings,
     pub upload: UploadSettings,
+    pub notifications: NotificationSettings,
     /// Plan name -> limits; defaults: free, basic, pro, enterprise as in the spec.
     pub plans: std::collections::BTreeMap<String, crate::plans::PlanLimits>,
+}
+
+/// Email (SMTP) and webhook delivery of notifications; see `crate::notifications`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// SMTP server; unset = email deliveries fail with a clear error (webhooks and in-app work).
+    pub smtp_host: Option<String>,
+    /// Default: 25 for `none`, 587 for `starttls`, 465 for `tls`.
+    pub smtp_port: Option<u16>,
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<SecretString>,
+    /// The From address of notification emails.
+    pub from: String,
+    /// How often `serve` and `worker` send due deliveries (0 = never; use
+    /// `orgbackup notifications deliver`).
+    pub dispatch_interval_seconds: u64,
+    pub webhook_timeout_seconds: u64,
+    pub smtp_timeout_seconds: u64,
+    /// A failed delivery is retried after `retry_base_seconds * 2^(attempts - 1)`, at most
+    /// `retry_max_seconds`, until the delivery's max_attempts.
+    pub retry_base_seconds: u64,
+    pub retry_max_seconds: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain SMTP: only for a relay on a trusted network (e.g. localhost).
+    None,
+    /// STARTTLS required (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self {
+            smtp_host: None,
+            smtp_port: None,
+            smtp_tls: SmtpTls::default(),
+            smtp_username: None,
+            smtp_password: None,
+            from: "orgbackup <orgbackup@localhost>".into(),
+            dispatch_interval_seconds: 10,
+            webhook_timeout_seconds: 10,
+            smtp_timeout_seconds: 30,
+            retry_base_seconds: 30,
+            retry_max_seconds: 3600,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +128,22 @@ pub struct RestoreSettings {
 impl Default for RestoreSettings {
     fn default() -> Self {
         Self { rollback_hours: 24 }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// How often `serve` and `worker` delete expired backups and rollback archives (0 = never;
+    /// run `orgbackup retention run` from cron instead).
+    pub interval_seconds: u64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            interval_seconds: 3600,
+        }
     }
 }
 
@@ -126,8 +198,10 @@ impl Default for Settings {
             backup: BackupSettings::default(),
             encryption: EncryptionSettings::default(),
             restore: RestoreSettings::default(),
+            retention: RetentionSettings::default(),
             jobs: JobSettings::default(),
             upload: UploadSettings::default(),
+            notifications: NotificationSettings::default(),
             plans: crate::plans::default_plans(),
         }
     }

@@ -5,6 +5,7 @@
 
 use crate::backups::{self, CreateBackup};
 use crate::config::Settings;
+use crate::job_events::JobEnd;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -200,8 +201,23 @@ pub async fn try_execute_one(
             }
         })
     };
+    let payload: Option<JobPayload> = serde_json::from_value(job.payload.clone()).ok();
+    // Announced once: a retry or a takeover continues the same operation.
+    if let Some(payload) = payload.as_ref().filter(|_| job.attempts <= 1) {
+        crate::job_events::announce(pool, job.org_id, payload, JobEnd::Started).await;
+    }
     let result = execute(pool, settings, &job).await;
     heartbeat.abort();
+    if let Some(payload) = &payload {
+        let end = match &result {
+            Ok(()) => Some(JobEnd::Completed),
+            Err((_, retryable)) if *retryable && job.attempts < job.max_attempts => None,
+            Err((error, _)) => Some(JobEnd::Failed(error)),
+        };
+        if let Some(end) = end {
+            crate::job_events::announce(pool, job.org_id, payload, end).await;
+        }
+    }
     let outcome = match result {
         Ok(()) => {
             set_outcome(pool, &job, worker, "UPDATE jobs SET status = 'succeeded', locked_by = NULL, lease_expires_at = NULL, last_error = $3, updated_at = now() WHERE job_id = $1 AND locked_by = $2", None).await?;

@@ -9,7 +9,9 @@ mod cli;
 mod config;
 mod db;
 mod demo;
+mod housekeeping;
 mod http;
+mod job_events;
 mod jobs;
 mod keys;
 mod orgs;
@@ -18,6 +20,8 @@ mod plans;
 mod progress_store;
 mod restore_cli;
 mod restores;
+mod retention;
+mod retention_cli;
 mod storage;
 mod terminal;
 

@@ -345,10 +345,10 @@ pub async fn cleanup_expired_rollbacks(
     .fetch_all(&mut *tx)
     .await?;
     let storage = LocalStorage::new(&settings.storage.local_root);
-    for (_, path) in &expired {
-        let file = storage.absolute(path);
-        let _ = std::fs::remove_file(&file);
-        let _ = std::fs::remove_file(format!("{}.sha256", file.display()));
+    for (restore_id, path) in &expired {
+        if let Err(error) = storage.remove(path) {
+            tracing::warn!(%restore_id, error = %error, "could not remove an expired rollback archive");
+        }
     }
     tx.commit().await?;
     Ok(expired.len() as u64)

@@ -58,6 +58,21 @@ impl LocalStorage {
         self.root.join(relative)
     }
 
+    /// Removes an archive and its `.sha256` companion; a file already gone is not an error.
+    pub fn remove(&self, relative: &str) -> Result<(), StorageError> {
+        let file = self.absolute(relative);
+        let sidecar = PathBuf::from(format!("{}.sha256", file.display()));
+        for path in [&file, &sidecar] {
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_error(path)(e));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Opens `<relative>.partial` for writing.
     pub fn create(&self, relative: &str) -> Result<(PartialFile, BufWriter<File>), StorageError> {
         let target = self.absolute(relative);

@@ -191,10 +191,11 @@ async fn delete(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    if let Some(path) = path {
-        let file = LocalStorage::new(&state.settings.storage.local_root).absolute(&path);
-        let _ = std::fs::remove_file(&file);
-        let _ = std::fs::remove_file(format!("{}.sha256", file.display()));
+    if let Some(path) = path
+        && let Err(error) = LocalStorage::new(&state.settings.storage.local_root).remove(&path)
+    {
+        // The row says deleted: a file left behind is only wasted space, not a visible backup.
+        tracing::warn!(backup_id = %id, error = %error, "could not remove a deleted backup's file");
     }
     audit::record(
         &state.pool,
