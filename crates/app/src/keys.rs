@@ -28,6 +28,16 @@ pub enum KeyError {
         "the organization key {key_id} cannot be unwrapped with the configured master key (was the master key changed?)"
     )]
     CannotUnwrap { key_id: String },
+    #[error(
+        "custom encryption keys are an Enterprise feature and this organization is on the {plan} plan; upgrade it, or let backups use the service's master key"
+    )]
+    NotOnPlan { plan: String },
+    #[error("this organization has no key {0} (see `orgbackup keys list`)")]
+    KeyNotFound(Uuid),
+    #[error("key {0} is already revoked")]
+    AlreadyRevoked(Uuid),
+    #[error(transparent)]
+    Plan(#[from] crate::plans::LimitError),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
 }
@@ -64,6 +74,8 @@ pub struct OrgKeyInfo {
     pub fingerprint: String,
     pub status: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Completed backups sealed with this key.
+    pub backups: i64,
 }
 
 impl OrgKeyInfo {
@@ -80,6 +92,10 @@ pub async fn create_org_key(
     org_id: Uuid,
     name: &str,
 ) -> Result<OrgKeyInfo, KeyError> {
+    let usage = crate::plans::usage(pool, &settings.plans, org_id).await?;
+    if !usage.limits.custom_keys {
+        return Err(KeyError::NotOnPlan { plan: usage.plan });
+    }
     let master = required_master_key(settings)?;
     let key = KeyEncryptionKey::generate();
     let key_uuid = Uuid::new_v4();
@@ -96,7 +112,7 @@ pub async fn create_org_key(
          VALUES ($1, $2, $3,
                  (SELECT coalesce(max(version), 0) + 1 FROM backup_encryption_keys WHERE org_id = $2),
                  $4, $5)
-         RETURNING key_id, name, version, fingerprint, status, created_at",
+         RETURNING key_id, name, version, fingerprint, status, created_at, 0::bigint AS backups",
     )
     .bind(key_uuid)
     .bind(org_id)
@@ -109,11 +125,69 @@ pub async fn create_org_key(
     Ok(info)
 }
 
+/// What revoking a key destroyed.
+#[derive(Debug, serde::Serialize)]
+pub struct RevokedKey {
+    pub key_id: Uuid,
+    pub version: i32,
+    pub fingerprint: String,
+    /// Completed backups sealed with the key: unreadable from now on.
+    pub backups_unreadable: i64,
+}
+
+/// Revokes one of an org's keys by destroying it (crypto-shredding): its wrapped bytes are erased,
+/// so neither this service nor anyone holding the master key can open the backups it sealed. If
+/// it was the active key, new encrypted backups fall back to the master key until a new one is
+/// created. Irreversible.
+pub async fn revoke_org_key(
+    pool: &PgPool,
+    org_id: Uuid,
+    key_uuid: Uuid,
+) -> Result<RevokedKey, KeyError> {
+    let mut tx = org_transaction(pool, org_id).await?;
+    let key: Option<(String, i32, String)> = sqlx::query_as(
+        "SELECT status, version, fingerprint FROM backup_encryption_keys WHERE org_id = $1 AND key_id = $2 FOR UPDATE",
+    )
+    .bind(org_id)
+    .bind(key_uuid)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (status, version, fingerprint) = key.ok_or(KeyError::KeyNotFound(key_uuid))?;
+    if status == "revoked" {
+        return Err(KeyError::AlreadyRevoked(key_uuid));
+    }
+    sqlx::query(
+        "UPDATE backup_encryption_keys SET status = 'revoked', revoked_at = now(), wrapped_key = ''::bytea
+          WHERE org_id = $1 AND key_id = $2",
+    )
+    .bind(org_id)
+    .bind(key_uuid)
+    .execute(&mut *tx)
+    .await?;
+    let backups_unreadable: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM organization_backups WHERE org_id = $1 AND encryption_key_id = $2 AND status = 'completed'",
+    )
+    .bind(org_id)
+    .bind(org_key_id(org_id, key_uuid))
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(RevokedKey {
+        key_id: key_uuid,
+        version,
+        fingerprint,
+        backups_unreadable,
+    })
+}
+
 pub async fn list_org_keys(pool: &PgPool, org_id: Uuid) -> Result<Vec<OrgKeyInfo>, KeyError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let keys = sqlx::query_as(
-        "SELECT key_id, name, version, fingerprint, status, created_at
-           FROM backup_encryption_keys WHERE org_id = $1 ORDER BY version",
+        "SELECT k.key_id, k.name, k.version, k.fingerprint, k.status, k.created_at,
+                (SELECT count(*) FROM organization_backups b
+                  WHERE b.org_id = k.org_id AND b.status = 'completed'
+                    AND b.encryption_key_id = 'org:' || k.org_id || ':' || k.key_id) AS backups
+           FROM backup_encryption_keys k WHERE k.org_id = $1 ORDER BY k.version",
     )
     .bind(org_id)
     .fetch_all(&mut *tx)

@@ -14,6 +14,9 @@ pub struct PlanLimits {
     pub backups_per_month: Option<u32>,
     pub storage_bytes: u64,
     pub retention_days: u32,
+    /// The org may have its own encryption keys (create, rotate, revoke).
+    #[serde(default)]
+    pub custom_keys: bool,
 }
 
 const MB: u64 = 1_000_000;
@@ -24,12 +27,19 @@ pub fn default_plans() -> BTreeMap<String, PlanLimits> {
         backups_per_month: backups,
         storage_bytes,
         retention_days,
+        custom_keys: false,
     };
     BTreeMap::from([
         ("free".to_string(), plan(Some(2), 500 * MB, 7)),
         ("basic".to_string(), plan(Some(10), 5 * GB, 30)),
         ("pro".to_string(), plan(None, 50 * GB, 90)),
-        ("enterprise".to_string(), plan(None, 500 * GB, 365)),
+        (
+            "enterprise".to_string(),
+            PlanLimits {
+                custom_keys: true,
+                ..plan(None, 500 * GB, 365)
+            },
+        ),
     ])
 }
 

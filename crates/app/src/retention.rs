@@ -50,6 +50,14 @@ pub struct RetainedBackup {
     pub expiry_notice_sent_at: Option<DateTime<Utc>>,
 }
 
+/// A backup past retention that is kept, and why.
+#[derive(Debug, Serialize)]
+pub struct KeptBackup {
+    #[serde(flatten)]
+    pub backup: RetainedBackup,
+    pub reason: &'static str,
+}
+
 /// What retention does to one org now (the dry-run view).
 #[derive(Debug, Serialize)]
 pub struct RetentionPlan {
@@ -60,7 +68,7 @@ pub struct RetentionPlan {
     /// Deleted by this run.
     pub expire: Vec<RetainedBackup>,
     /// Past retention but kept: pinned, or the newest completed backup.
-    pub kept: Vec<(RetainedBackup, &'static str)>,
+    pub kept: Vec<KeptBackup>,
     /// Expiring within the org's notice period (a `backup_expiring` notice is due once for each).
     pub expiring_soon: Vec<RetainedBackup>,
     pub bytes_freed: u64,
@@ -139,9 +147,15 @@ fn classify(
         let is_newest = index == 0;
         if expires_at <= now {
             if backup.pinned {
-                plan.kept.push((backup, "pinned"));
+                plan.kept.push(KeptBackup {
+                    backup,
+                    reason: "pinned",
+                });
             } else if is_newest {
-                plan.kept.push((backup, "newest completed backup"));
+                plan.kept.push(KeptBackup {
+                    backup,
+                    reason: "newest completed backup",
+                });
             } else {
                 plan.bytes_freed += backup.file_size.unwrap_or(0).max(0) as u64;
                 plan.expire.push(backup);
@@ -355,7 +369,7 @@ mod tests {
         let plan = classify(Uuid::nil(), &retention(7, None), backups, now);
         assert_eq!(names(&plan.expire), ["10 days ago", "30 days ago"]);
         assert_eq!(plan.kept.len(), 1);
-        assert_eq!(plan.kept[0].1, "pinned");
+        assert_eq!(plan.kept[0].reason, "pinned");
         assert_eq!(names(&plan.expiring_soon), ["5 days ago"]);
         assert_eq!(plan.bytes_freed, 200);
     }
@@ -366,8 +380,8 @@ mod tests {
         let backups = vec![backup(40, false, now), backup(20, false, now)];
         let plan = classify(Uuid::nil(), &retention(7, None), backups, now);
         assert_eq!(names(&plan.expire), ["40 days ago"]);
-        assert_eq!(plan.kept[0].1, "newest completed backup");
-        assert_eq!(plan.kept[0].0.name, "20 days ago");
+        assert_eq!(plan.kept[0].reason, "newest completed backup");
+        assert_eq!(plan.kept[0].backup.name, "20 days ago");
     }
 
     #[test]

@@ -71,7 +71,7 @@ fn print_plan(plan: &RetentionPlan) {
             backup.name
         );
     }
-    for (backup, reason) in &plan.kept {
+    for retention::KeptBackup { backup, reason } in &plan.kept {
         println!(
             "  keep    {}  {}  {} ({reason})",
             backup.backup_id,

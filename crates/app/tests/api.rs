@@ -902,6 +902,44 @@ async fn the_openapi_document_lists_every_route_and_the_matrix_of_permissions_ho
             "backup.restore",
         ),
         ("GET", "/audit".into(), String::new(), "backup.view_logs"),
+        ("GET", "/keys".into(), String::new(), "backup.schedule"),
+        ("POST", "/keys".into(), "{}".into(), "backup.schedule"),
+        (
+            "POST",
+            format!("/keys/{some_restore}/revoke"),
+            "{}".into(),
+            "backup.schedule",
+        ),
+        (
+            "POST",
+            format!("/keys/{some_restore}/revoke"),
+            "{}".into(),
+            "backup.restore_full",
+        ),
+        (
+            "GET",
+            "/retention".into(),
+            String::new(),
+            "backup.view_logs",
+        ),
+        (
+            "PUT",
+            "/retention".into(),
+            "{\"retention_days\": 3}".into(),
+            "backup.schedule",
+        ),
+        (
+            "POST",
+            format!("/backup/{own}/pin"),
+            String::new(),
+            "backup.create",
+        ),
+        (
+            "DELETE",
+            format!("/backup/{own}/pin"),
+            String::new(),
+            "backup.create",
+        ),
     ];
     let all = [
         "backup.create",
@@ -1074,4 +1112,131 @@ async fn a_worker_killed_in_the_middle_of_a_backup_is_replaced_and_the_backup_co
             .status(),
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn keys_rotate_and_revoke_and_retention_and_pins_through_the_api() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "100"]);
+    let solo = env.backup_json(&["--org", "Solo Shop"]);
+    let delta = env.backup_json(&["--org", "Delta Studio"]);
+    let server = serve(&env);
+    let api = server.api();
+    let secret = token(&env, "Solo Shop", "all");
+    let send = |method: &str, path: &str, body: serde_json::Value| {
+        api.client
+            .request(method.parse().unwrap(), format!("{}/api/v1{path}", api.url))
+            .bearer_auth(&secret)
+            .json(&body)
+            .send()
+    };
+
+    // Custom keys: Enterprise only, then rotate and revoke with the fingerprint as confirmation.
+    let refused = problem(
+        send("POST", "/keys", serde_json::json!({})).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(refused["code"], "plan_feature_unavailable", "{refused}");
+    env.ok(&[
+        "admin",
+        "set-plan",
+        "--org",
+        "Solo Shop",
+        "--plan",
+        "enterprise",
+    ]);
+    let first = send("POST", "/keys", serde_json::json!({"name": "first"}))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: serde_json::Value = first.json().await.unwrap();
+    send("POST", "/keys", serde_json::json!({"name": "second"}))
+        .await
+        .unwrap();
+    let listed: serde_json::Value = api.get(&secret, "/keys").await.json().await.unwrap();
+    let statuses: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["retired", "active"]);
+    let revoke = format!("/keys/{}/revoke", first["key_id"].as_str().unwrap());
+    let unconfirmed = problem(
+        send("POST", &revoke, serde_json::json!({"confirm": "wrong"}))
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(unconfirmed["code"], "confirmation_required");
+    let revoked = send(
+        "POST",
+        &revoke,
+        serde_json::json!({"confirm": first["fingerprint"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let again = send(
+        "POST",
+        &revoke,
+        serde_json::json!({"confirm": first["fingerprint"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+
+    // Retention: shorter than the plan is allowed, longer is not.
+    let shown: serde_json::Value = api.get(&secret, "/retention").await.json().await.unwrap();
+    assert_eq!(shown["retention_days"], 365, "{shown}");
+    let longer = problem(
+        send(
+            "PUT",
+            "/retention",
+            serde_json::json!({"retention_days": 400}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(longer["code"], "retention_longer_than_plan");
+    let set: serde_json::Value = send(
+        "PUT",
+        "/retention",
+        serde_json::json!({"retention_days": 30}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(set["retention_days"], 30);
+
+    // Pins: the org's own backups only.
+    let own = solo["backup_id"].as_str().unwrap();
+    let pinned = send("POST", &format!("/backup/{own}/pin"), serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(pinned.status(), StatusCode::OK);
+    assert_eq!(
+        env.psql(&format!(
+            "SELECT pinned FROM orgbackup.organization_backups WHERE backup_id = '{own}'"
+        )),
+        "t"
+    );
+    let foreign = delta["backup_id"].as_str().unwrap();
+    problem(
+        send(
+            "POST",
+            &format!("/backup/{foreign}/pin"),
+            serde_json::json!({}),
+        )
+        .await
+        .unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
 }

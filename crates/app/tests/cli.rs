@@ -202,10 +202,24 @@ fn encryption_without_a_master_key_is_refused_before_anything_is_written() {
 }
 
 #[test]
-fn an_org_custom_key_seals_new_backups_and_opens_them_again() {
+fn an_org_custom_key_seals_new_backups_rotates_and_is_revoked_by_destroying_it() {
     let env = Env::new();
     env.ok(&["demo", "--rows", "200"]);
     let before = path_of(&env.backup_json(&["--org", "Cedar Labs", "--encrypt"]));
+    // Custom keys are an Enterprise feature.
+    let refused = env.fails(&["keys", "create", "--org", "Cedar Labs", "--name", "first"]);
+    assert!(
+        refused.contains("Enterprise") && refused.contains("free plan"),
+        "{refused}"
+    );
+    env.ok(&[
+        "admin",
+        "set-plan",
+        "--org",
+        "Cedar Labs",
+        "--plan",
+        "enterprise",
+    ]);
     let created = env.ok(&["keys", "create", "--org", "Cedar Labs", "--name", "first"]);
     assert!(created.contains("version 1"), "{created}");
     let after = path_of(&env.backup_json(&["--org", "Cedar Labs", "--encrypt"]));
@@ -220,25 +234,50 @@ fn an_org_custom_key_seals_new_backups_and_opens_them_again() {
     env.ok(&["verify", after.to_str().unwrap()]);
 
     // Rotation: a second key becomes active; the first still opens what it sealed.
-    env.ok(&["keys", "create", "--org", "Cedar Labs", "--name", "second"]);
+    let rotated = env.ok(&["keys", "rotate", "--org", "Cedar Labs", "--name", "second"]);
+    assert!(rotated.contains("version 2"), "{rotated}");
+    let newest = path_of(&env.backup_json(&["--org", "Cedar Labs", "--encrypt"]));
     let list = env.ok(&["keys", "list", "--org", "Cedar Labs"]);
+    let first = list.lines().find(|l| l.contains(" v1 ")).unwrap();
     assert!(
-        list.contains("retired") && list.contains("active"),
+        first.contains("retired") && first.contains("1 backups"),
+        "{list}"
+    );
+    assert!(
+        list.lines()
+            .any(|l| l.contains(" v2 ") && l.contains("active")),
         "{list}"
     );
     env.ok(&["verify", after.to_str().unwrap()]);
+    let first_id = first.split_whitespace().next().unwrap().to_string();
 
-    // Revoked (crypto-shredded): the backup can no longer be opened, and the error says which key.
-    env.psql("UPDATE orgbackup.backup_encryption_keys SET status = 'revoked' WHERE version = 1");
+    // Revocation asks for confirmation and says what will be lost.
+    let unconfirmed = env.fails(&["keys", "revoke", "--org", "Cedar Labs", &first_id]);
+    assert!(
+        unconfirmed.contains("1 backups") && unconfirmed.contains("--yes"),
+        "{unconfirmed}"
+    );
+    env.ok(&["verify", after.to_str().unwrap()]);
+    let revoked = env.ok(&["keys", "revoke", "--org", "Cedar Labs", &first_id, "--yes"]);
+    assert!(
+        revoked.contains("1 backups can no longer be opened"),
+        "{revoked}"
+    );
+
+    // Crypto-shredded: the key's bytes are gone, its backup cannot be opened, the others can.
     let out = env.fails(&["verify", after.to_str().unwrap()]);
     assert!(out.contains("not available"), "{out}");
-    let stored = env.psql(
-        "SELECT count(*) FROM orgbackup.backup_encryption_keys WHERE length(wrapped_key) = 60",
-    );
+    env.ok(&["verify", newest.to_str().unwrap()]);
+    env.ok(&["verify", before.to_str().unwrap()]);
     assert_eq!(
-        stored, "2",
-        "keys are stored wrapped (nonce + 32-byte key + tag), never in the clear"
+        env.psql(
+            "SELECT length(wrapped_key) FROM orgbackup.backup_encryption_keys ORDER BY version"
+        ),
+        "0\n60",
+        "the revoked key is erased; the live one is stored wrapped (nonce + 32-byte key + tag)"
     );
+    let again = env.fails(&["keys", "revoke", "--org", "Cedar Labs", &first_id, "--yes"]);
+    assert!(again.contains("already revoked"), "{again}");
 }
 
 #[test]

@@ -34,10 +34,7 @@ fn ids(list: &serde_json::Value) -> Vec<String> {
     list.as_array()
         .unwrap()
         .iter()
-        .map(|b| {
-            let b = if b.is_array() { &b[0] } else { b };
-            b["backup_id"].as_str().unwrap().to_string()
-        })
+        .map(|b| b["backup_id"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -58,7 +55,7 @@ fn expired_backups_are_deleted_while_pinned_and_newest_ones_are_kept() {
     assert_eq!(dry["retention_days"], 7, "{dry}");
     assert_eq!(ids(&dry["expire"]), [old.as_str()]);
     assert_eq!(ids(&dry["kept"]), [pinned.as_str()]);
-    assert_eq!(dry["kept"][0][1], "pinned");
+    assert_eq!(dry["kept"][0]["reason"], "pinned");
     assert_eq!(ids(&dry["expiring_soon"]), [soon.as_str()]);
     assert!(old_file.exists());
     let text = env.ok(&["retention", "plan", "--org", "Solo Shop"]);

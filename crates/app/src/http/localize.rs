@@ -91,6 +91,26 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "This backup belongs to another organization.",
         "هذه النسخة الاحتياطية تخص مؤسسة أخرى.",
     ),
+    (
+        "plan_feature_unavailable",
+        "Your plan does not include this feature.",
+        "خطتك لا تتضمن هذه الميزة.",
+    ),
+    (
+        "confirmation_required",
+        "This cannot be undone: confirm it as the message explains.",
+        "لا يمكن التراجع عن هذا: أكّده كما توضح الرسالة.",
+    ),
+    (
+        "retention_longer_than_plan",
+        "Backups cannot be kept longer than your plan allows.",
+        "لا يمكن الاحتفاظ بالنسخ الاحتياطية مدة أطول مما تسمح به خطتك.",
+    ),
+    (
+        "invalid_retention",
+        "The retention period is not valid.",
+        "مدة الاحتفاظ غير صالحة.",
+    ),
 ];
 
 fn message(code: &str, arabic: bool) -> &'static str {
@@ -163,6 +183,8 @@ mod tests {
             include_str!("idempotency.rs"),
             include_str!("audit_log.rs"),
             include_str!("auth.rs"),
+            include_str!("keys.rs"),
+            include_str!("retention.rs"),
         ];
         let mut codes = Vec::new();
         for source in sources {

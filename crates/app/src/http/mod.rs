@@ -6,8 +6,10 @@ pub mod auth;
 mod backups;
 pub mod error;
 mod idempotency;
+mod keys;
 mod localize;
 mod restores;
+mod retention;
 mod upload;
 
 use crate::config::Settings;
@@ -32,7 +34,9 @@ pub fn router(state: AppState) -> Router {
             backups::router()
                 .merge(restores::router())
                 .merge(upload::router())
-                .merge(audit_log::router()),
+                .merge(audit_log::router())
+                .merge(keys::router())
+                .merge(retention::router()),
         )
         .layer(axum::middleware::from_fn(localize::localize))
         .with_state(state)
