@@ -71,6 +71,9 @@ enum Command {
     /// Retention: what expires (plan), delete expired backups now (run), an org's own retention (set).
     #[command(subcommand)]
     Retention(crate::retention_cli::RetentionCommand),
+    /// Notification settings, in-app notifications, delivery of emails and webhooks.
+    #[command(subcommand)]
+    Notifications(crate::notifications_cli::NotificationsCommand),
 }
 
 #[derive(Args)]
@@ -203,6 +206,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(command) => run_keys(&settings, command).await?,
         Command::Restore(command) => return restore_cli::run(&settings, command).await,
         Command::Retention(command) => crate::retention_cli::run(&settings, command).await?,
+        Command::Notifications(command) => {
+            crate::notifications_cli::run(&settings, command).await?
+        }
         Command::Backup(BackupCommand::Pin { backup_id, org }) => {
             crate::retention_cli::pin(&settings, &org, backup_id, true).await?
         }
@@ -234,6 +240,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.clone(),
                 shutdown.clone(),
             ));
+            tokio::spawn(crate::notifications::run_dispatcher(
+                pool.clone(),
+                settings.clone(),
+                shutdown.clone(),
+            ));
             let state = http::AppState { pool, settings };
             http::serve(listener, state).await?;
         }
@@ -244,6 +255,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("worker {name} started");
             let settings = Arc::new(settings);
             tokio::spawn(crate::housekeeping::run_housekeeping(
+                pool.clone(),
+                settings.clone(),
+                shutdown.clone(),
+            ));
+            tokio::spawn(crate::notifications::run_dispatcher(
                 pool.clone(),
                 settings.clone(),
                 shutdown.clone(),

@@ -14,6 +14,8 @@ mod http;
 mod job_events;
 mod jobs;
 mod keys;
+mod notifications;
+mod notifications_cli;
 mod orgs;
 mod permissions;
 mod plans;

@@ -902,6 +902,12 @@ async fn the_openapi_document_lists_every_route_and_the_matrix_of_permissions_ho
             "backup.restore",
         ),
         ("GET", "/audit".into(), String::new(), "backup.view_logs"),
+        (
+            "PUT",
+            "/notifications/settings".into(),
+            "{}".into(),
+            "backup.schedule",
+        ),
         ("GET", "/keys".into(), String::new(), "backup.schedule"),
         ("POST", "/keys".into(), "{}".into(), "backup.schedule"),
         (

@@ -92,6 +92,16 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "هذه النسخة الاحتياطية تخص مؤسسة أخرى.",
     ),
     (
+        "invalid_notification_settings",
+        "The notification settings are not valid: check the events, email addresses and webhook URL.",
+        "إعدادات الإشعارات غير صالحة: تحقق من الأحداث وعناوين البريد الإلكتروني وعنوان الويب هوك.",
+    ),
+    (
+        "webhook_unavailable",
+        "Webhooks are not available on this service: it has no master key to protect their secrets.",
+        "الويب هوك غير متاح في هذه الخدمة: لا يوجد مفتاح رئيسي لحماية أسراره.",
+    ),
+    (
         "plan_feature_unavailable",
         "Your plan does not include this feature.",
         "خطتك لا تتضمن هذه الميزة.",
@@ -183,6 +193,7 @@ mod tests {
             include_str!("idempotency.rs"),
             include_str!("audit_log.rs"),
             include_str!("auth.rs"),
+            include_str!("notifications.rs"),
             include_str!("keys.rs"),
             include_str!("retention.rs"),
         ];

@@ -8,6 +8,7 @@ pub mod error;
 mod idempotency;
 mod keys;
 mod localize;
+mod notifications;
 mod restores;
 mod retention;
 mod upload;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(restores::router())
                 .merge(upload::router())
                 .merge(audit_log::router())
+                .merge(notifications::router())
                 .merge(keys::router())
                 .merge(retention::router()),
         )
