@@ -1,9 +1,12 @@
 //! Periodic work for every org, run by `serve` and `worker` every `retention.interval_seconds`:
-//! retention (expired backups deleted, expiring notices sent) and expired rollback archives.
+//! retention (expired backups deleted, expiring notices sent, quota warning level lowered) and
+//! expired rollback archives.
 //! Several processes may run it at once: every deletion and notice is claimed by one of them.
 
 use crate::config::Settings;
+use crate::notifications::Event;
 use crate::retention::{self, RetentionError, RetentionOutcome};
+use serde_json::json;
 use sqlx::PgPool;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -15,6 +18,21 @@ pub async fn retain_org(
     org_id: Uuid,
 ) -> Result<RetentionOutcome, RetentionError> {
     let outcome = retention::apply(pool, settings, org_id).await?;
+    for backup in &outcome.notices_due {
+        let data = json!({
+            "backup_id": backup.backup_id,
+            "backup_name": backup.name,
+            "size_bytes": backup.file_size,
+            "expires_at": backup.expires_at,
+        });
+        crate::job_events::notify(pool, settings, org_id, Event::BackupExpiring, data).await;
+    }
+    if !outcome.expired.is_empty()
+        && let Err(error) = crate::notifications::check_storage_quota(pool, settings, org_id).await
+    {
+        // Freed storage lowers the remembered warning level, so a later climb warns again.
+        tracing::error!(%org_id, %error, "could not check the storage quota");
+    }
     Ok(outcome)
 }
 

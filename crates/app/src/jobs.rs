@@ -204,7 +204,7 @@ pub async fn try_execute_one(
     let payload: Option<JobPayload> = serde_json::from_value(job.payload.clone()).ok();
     // Announced once: a retry or a takeover continues the same operation.
     if let Some(payload) = payload.as_ref().filter(|_| job.attempts <= 1) {
-        crate::job_events::announce(pool, job.org_id, payload, JobEnd::Started).await;
+        crate::job_events::announce(pool, settings, job.org_id, payload, JobEnd::Started).await;
     }
     let result = execute(pool, settings, &job).await;
     heartbeat.abort();
@@ -215,7 +215,7 @@ pub async fn try_execute_one(
             Err((error, _)) => Some(JobEnd::Failed(error)),
         };
         if let Some(end) = end {
-            crate::job_events::announce(pool, job.org_id, payload, end).await;
+            crate::job_events::announce(pool, settings, job.org_id, payload, end).await;
         }
     }
     let outcome = match result {

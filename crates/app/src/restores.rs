@@ -322,6 +322,14 @@ pub async fn rollback(
     tx.commit().await?;
     let _ = std::fs::remove_file(&file);
     let _ = std::fs::remove_file(format!("{}.sha256", file.display()));
+    crate::job_events::notify(
+        pool,
+        settings,
+        org_id,
+        crate::notifications::Event::RestoreRolledBack,
+        serde_json::json!({"restore_id": restore_id}),
+    )
+    .await;
     Ok((changes, outcome.plan))
 }
 

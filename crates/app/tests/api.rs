@@ -603,6 +603,28 @@ async fn plan_limits_are_checked_before_queuing_and_enforced_while_streaming() {
         status = env.psql(job_status);
     }
     assert_eq!(status, "failed", "a size-limit failure is not retried");
+    // The org hears of it, in-app (and by email/webhook when configured), with the reason.
+    let inbox: serde_json::Value = api
+        .get(&basic, "/notifications")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let failed = &inbox["data"][0];
+    assert_eq!(failed["event"], "backup_failed", "{inbox}");
+    assert!(
+        failed["data"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("size limit"),
+        "{failed}"
+    );
+    assert_eq!(failed["data"]["org_name"], "Blue Harbor");
+    let audited = env.psql(
+        "SELECT actor_label || ' ' || action || ' ' || outcome FROM orgbackup.backup_audit_logs
+          WHERE org_id = '00000000-0000-4000-8000-0000000000a2' AND actor_label = 'worker'",
+    );
+    assert_eq!(audited, "worker backup.failed failure");
 }
 
 #[tokio::test]
@@ -717,6 +739,34 @@ async fn a_restore_is_analyzed_started_as_a_job_followed_and_rolled_back_through
         .await;
     assert_eq!(rolled.status(), StatusCode::OK);
     assert_eq!(env.psql(&edited), before);
+    // Every step was announced to the org and audited with the worker as the actor.
+    let inbox: serde_json::Value = api
+        .get(&super_admin, "/notifications")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let events: Vec<&str> = inbox["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "restore_rolled_back",
+            "restore_completed",
+            "restore_started"
+        ],
+        "{inbox}"
+    );
+    assert_eq!(inbox["data"][1]["data"]["restore_id"], restore_id);
+    let audited = env.psql(&format!(
+        "SELECT string_agg(action, ' ' ORDER BY log_id) FROM orgbackup.backup_audit_logs
+          WHERE actor_label = 'worker' AND entity_id = '{restore_id}'"
+    ));
+    assert_eq!(audited, "restore.started restore.completed");
     let again = problem(
         api.post(
             &super_admin,

@@ -74,6 +74,10 @@ fn expired_backups_are_deleted_while_pinned_and_newest_ones_are_kept() {
         "SELECT actor_label || ' ' || action || ' ' || entity_id FROM orgbackup.backup_audit_logs WHERE action = 'backup.expire'",
     );
     assert_eq!(audited, format!("retention backup.expire {old}"));
+    let notices = env.psql(
+        "SELECT event || ' ' || (data->>'backup_id') FROM orgbackup.notifications ORDER BY created_at",
+    );
+    assert_eq!(notices, format!("backup_expiring {soon}"));
 
     // A second run has nothing left to do and does not send the notice again.
     let again = env.ok(&["retention", "run", "--org", "Solo Shop"]);

@@ -197,6 +197,11 @@ async fn upload(
         &Entry::new(&caller, "backup.upload", Outcome::Success).entity("backup", backup_id),
     )
     .await;
+    if let Err(error) =
+        crate::notifications::check_storage_quota(&state.pool, &state.settings, org).await
+    {
+        tracing::error!(%org, %error, "could not check the storage quota");
+    }
     Ok((
         StatusCode::CREATED,
         Json(
