@@ -14,6 +14,7 @@ mod http;
 mod job_events;
 mod jobs;
 mod keys;
+mod locale;
 mod notifications;
 mod notifications_cli;
 mod orgs;
@@ -26,6 +27,7 @@ mod retention;
 mod retention_cli;
 mod storage;
 mod terminal;
+mod web;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -4,16 +4,9 @@ mod support;
 
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use support::Env;
+use support::{Env, Server, serve, serve_with, token};
 
 const SOLO: &str = "00000000-0000-4000-8000-0000000000a5";
-
-struct Server {
-    child: Child,
-    url: String,
-}
 
 impl Server {
     fn api(&self) -> Api {
@@ -22,52 +15,6 @@ impl Server {
             url: self.url.clone(),
         }
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(env: &Env) -> Server {
-    serve_with(env, &[])
-}
-
-fn serve_with(env: &Env, vars: &[(&str, &str)]) -> Server {
-    let mut command = env.command(&["serve", "--listen", "127.0.0.1:0"]);
-    command.envs(vars.iter().copied());
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("the server announces its address")
-        .to_string();
-    Server { child, url }
-}
-
-fn token(env: &Env, org: &str, permissions: &str) -> String {
-    env.ok(&[
-        "admin",
-        "create-token",
-        "--org",
-        org,
-        "--name",
-        "test",
-        "--permissions",
-        permissions,
-    ])
-    .trim()
-    .to_string()
 }
 
 /// Job rows settle just after the rows they work on: waits until no job is queued or running.

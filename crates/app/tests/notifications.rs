@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::Env;
+use support::{Env, serve, serve_with, token};
 
 const SOLO: &str = "00000000-0000-4000-8000-0000000000a5";
 
@@ -651,6 +651,7 @@ fn serve_sends_due_deliveries_in_the_background() {
         "ORGBACKUP__NOTIFICATIONS__DISPATCH_INTERVAL_SECONDS",
         "1".into(),
     ));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let _server = serve_with(&env, &vars);
     for _ in 0..100 {
         if let [message] = smtp.messages().as_slice() {
@@ -667,61 +668,6 @@ fn serve_sends_due_deliveries_in_the_background() {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("the server did not deliver the queued email");
-}
-
-// In-app notifications and settings through the API: see tests/api.rs for the server helper;
-// this file starts its own to keep the notification tests together.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(env: &Env) -> Server {
-    serve_with(env, &[])
-}
-
-fn serve_with(env: &Env, vars: &[(&str, String)]) -> Server {
-    let mut command = env.command(&["serve", "--listen", "127.0.0.1:0"]);
-    for (key, value) in vars {
-        command.env(key, value);
-    }
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("the server announces its address")
-        .to_string();
-    Server { child, url }
-}
-
-fn token(env: &Env, org: &str, permissions: &str) -> String {
-    env.ok(&[
-        "admin",
-        "create-token",
-        "--org",
-        org,
-        "--name",
-        "test",
-        "--permissions",
-        permissions,
-    ])
-    .trim()
-    .to_string()
 }
 
 #[tokio::test]

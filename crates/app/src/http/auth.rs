@@ -54,25 +54,31 @@ impl FromRequestParts<AppState> for Caller {
             .await
             .map_err(|e| AppError::Internal(e.into()))?
             .ok_or(AppError::Unauthorized)?;
-        let header_text = |name| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v: &header::HeaderValue| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let ip = header_text(header::HeaderName::from_static("x-forwarded-for"))
-            .and_then(|v| v.split(',').next().map(|s| s.trim().to_string()))
-            .or_else(|| {
-                parts
-                    .extensions
-                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                    .map(|c| c.0.ip().to_string())
-            });
+        let (ip, user_agent) = client_of(parts);
         Ok(Caller {
             principal,
             ip,
-            user_agent: header_text(header::USER_AGENT),
+            user_agent,
         })
     }
+}
+
+/// The client's IP address and user agent, as the audit log records them.
+pub fn client_of(parts: &Parts) -> (Option<String>, Option<String>) {
+    let header_text = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v: &header::HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let ip = header_text(header::HeaderName::from_static("x-forwarded-for"))
+        .and_then(|v| v.split(',').next().map(|s| s.trim().to_string()))
+        .or_else(|| {
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+        });
+    (ip, header_text(header::USER_AGENT))
 }

@@ -28,24 +28,24 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Serialize, sqlx::FromRow)]
-struct BackupView {
-    backup_id: Uuid,
-    name: String,
-    backup_type: String,
-    status: String,
-    whole: bool,
-    categories: Vec<String>,
-    file_size: Option<i64>,
-    checksum_sha256: Option<String>,
-    total_rows: Option<i64>,
-    row_counts: Option<serde_json::Value>,
-    is_encrypted: bool,
-    error_message: Option<String>,
-    created_at: DateTime<Utc>,
-    completed_at: Option<DateTime<Utc>>,
+pub(crate) struct BackupView {
+    pub backup_id: Uuid,
+    pub name: String,
+    pub backup_type: String,
+    pub status: String,
+    pub whole: bool,
+    pub categories: Vec<String>,
+    pub file_size: Option<i64>,
+    pub checksum_sha256: Option<String>,
+    pub total_rows: Option<i64>,
+    pub row_counts: Option<serde_json::Value>,
+    pub is_encrypted: bool,
+    pub error_message: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "backup_id, name, backup_type, status, whole, categories, file_size, checksum_sha256, total_rows,
+pub(crate) const COLUMNS: &str = "backup_id, name, backup_type, status, whole, categories, file_size, checksum_sha256, total_rows,
                        row_counts, is_encrypted, error_message, created_at, completed_at";
 
 #[derive(Deserialize)]
@@ -95,7 +95,11 @@ async fn list(
     }))
 }
 
-async fn find(state: &AppState, org: Uuid, id: Uuid) -> Result<(BackupView, Option<String>)> {
+pub(crate) async fn find(
+    state: &AppState,
+    org: Uuid,
+    id: Uuid,
+) -> Result<(BackupView, Option<String>)> {
     let mut tx = org_transaction(&state.pool, org).await?;
     let row: Option<BackupView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status <> 'deleted'"
@@ -124,7 +128,7 @@ async fn show(
     Ok(Json(find(&state, caller.principal.org_id, id).await?.0))
 }
 
-async fn download(
+pub(crate) async fn download(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
@@ -209,17 +213,17 @@ async fn delete(
 
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct CreateBody {
-    name: Option<String>,
+pub(crate) struct CreateBody {
+    pub name: Option<String>,
     #[serde(default)]
-    categories: Vec<String>,
+    pub categories: Vec<String>,
     #[serde(default)]
-    encrypt: bool,
+    pub encrypt: bool,
 }
 
 /// Queues a backup (202 with its id); a worker makes it. With an `Idempotency-Key` header, a
 /// repeated request returns the first response instead of queuing again.
-async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: axum::http::HeaderMap,

@@ -123,7 +123,7 @@ const MESSAGES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-fn message(code: &str, arabic: bool) -> &'static str {
+pub fn message(code: &str, arabic: bool) -> &'static str {
     match MESSAGES.iter().find(|(known, _, _)| *known == code) {
         Some((_, english, _)) if !arabic => english,
         Some((_, _, arabic)) => arabic,

@@ -3,7 +3,7 @@
 
 mod audit_log;
 pub mod auth;
-mod backups;
+pub(crate) mod backups;
 pub mod error;
 mod idempotency;
 mod keys;
@@ -19,6 +19,8 @@ use axum::routing::get;
 use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+pub use localize::message as problem_message;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -40,6 +42,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(keys::router())
                 .merge(retention::router()),
         )
+        .merge(crate::web::router())
         .layer(axum::middleware::from_fn(localize::localize))
         .with_state(state)
 }

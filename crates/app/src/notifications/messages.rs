@@ -7,34 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Locale {
-    #[default]
-    En,
-    Ar,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("unknown locale `{0}`; the locales are en and ar")]
-pub struct UnknownLocale(pub String);
-
-impl Locale {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Locale::En => "en",
-            Locale::Ar => "ar",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Self, UnknownLocale> {
-        match text.trim() {
-            "en" => Ok(Locale::En),
-            "ar" => Ok(Locale::Ar),
-            other => Err(UnknownLocale(other.to_string())),
-        }
-    }
-}
+pub use crate::locale::Locale;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {

@@ -1,8 +1,9 @@
 //! A fresh database and directories per test, and the `orgbackup` binary run against them.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 pub struct Env {
     pub database: String,
@@ -125,4 +126,57 @@ pub fn damaged_copy(source: &Path, name: &str, edit: impl FnOnce(&mut Vec<u8>)) 
     let target = source.with_file_name(name);
     std::fs::write(&target, bytes).unwrap();
     target
+}
+
+/// `orgbackup serve` on a free port; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn serve(env: &Env) -> Server {
+    serve_with(env, &[])
+}
+
+pub fn serve_with(env: &Env, vars: &[(&str, &str)]) -> Server {
+    let mut command = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    command.envs(vars.iter().copied());
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("the server announces its address")
+        .to_string();
+    Server { child, url }
+}
+
+/// An API token of `org` with `permissions` (comma separated, or `all`).
+pub fn token(env: &Env, org: &str, permissions: &str) -> String {
+    env.ok(&[
+        "admin",
+        "create-token",
+        "--org",
+        org,
+        "--name",
+        "test",
+        "--permissions",
+        permissions,
+    ])
+    .trim()
+    .to_string()
 }

@@ -1,0 +1,256 @@
+//! Backup pages: the list with the create form, one backup's details, its live progress and its
+//! download. Creating and downloading go through the API's own handlers, so the plan limits,
+//! permissions and audit entries are the same.
+
+use super::pages::BackupRow;
+use super::session::WebUser;
+use super::{Layout, Tr, WebError, WebResult, render};
+use crate::backups::org_transaction;
+use crate::http::AppState;
+use crate::http::backups::{self as api, BackupView, CreateBody};
+use crate::permissions::Permission;
+use askama::Template;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// A category offered by the create form, with what the last whole backup found in it.
+pub struct CategoryChoice {
+    pub name: String,
+    pub tables: i64,
+    /// Rows in the org's last completed backup, when there is one.
+    pub rows: Option<i64>,
+    /// The category's share of that backup's file size.
+    pub bytes: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "backups.html")]
+struct BackupsPage {
+    t: Tr,
+    l: Layout,
+    backups: Vec<BackupRow>,
+    categories: Vec<CategoryChoice>,
+    can_create: bool,
+    encryption_available: bool,
+}
+
+async fn category_choices(state: &AppState, org: Uuid) -> WebResult<Vec<CategoryChoice>> {
+    let schema = {
+        let mut conn = state.pool.acquire().await?;
+        orgbackup_engine::discover(&mut conn, &state.settings.tenancy)
+            .await
+            .map_err(|e| WebError::Internal(e.into()))?
+    };
+    let mut tx = org_transaction(&state.pool, org).await?;
+    let last: Option<(serde_json::Value, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT row_counts, total_rows, file_size FROM organization_backups
+          WHERE org_id = $1 AND status = 'completed' AND whole ORDER BY completed_at DESC LIMIT 1",
+    )
+    .bind(org)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let mut choices: BTreeMap<String, CategoryChoice> = BTreeMap::new();
+    for table in &schema.tables {
+        let choice = choices
+            .entry(table.category.clone())
+            .or_insert_with(|| CategoryChoice {
+                name: table.category.clone(),
+                tables: 0,
+                rows: last.as_ref().map(|_| 0),
+                bytes: None,
+            });
+        choice.tables += 1;
+        if let (Some(rows), Some((counts, _, _))) = (&mut choice.rows, &last) {
+            *rows += counts[table.name.to_string()].as_i64().unwrap_or(0);
+        }
+    }
+    if let Some((_, Some(total_rows), Some(size))) = last.filter(|l| l.1.unwrap_or(0) > 0) {
+        for choice in choices.values_mut() {
+            choice.bytes = choice.rows.map(|rows| size * rows / total_rows);
+        }
+    }
+    Ok(choices.into_values().collect())
+}
+
+pub async fn index(State(state): State<AppState>, user: WebUser) -> WebResult<Response> {
+    let org = user.org_id();
+    let mut tx = org_transaction(&state.pool, org).await?;
+    let backups: Vec<BackupRow> = sqlx::query_as(
+        "SELECT backup_id, name, status, file_size, total_rows, created_at, error_message
+           FROM organization_backups WHERE org_id = $1 AND status <> 'deleted'
+          ORDER BY created_at DESC LIMIT 100",
+    )
+    .bind(org)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let page = BackupsPage {
+        t: Tr::new(user.locale),
+        categories: category_choices(&state, org).await?,
+        can_create: user.can(Permission::Create),
+        encryption_available: state.settings.encryption.master_key.is_some(),
+        l: Layout::of(&state, &user, "backups").await?,
+        backups,
+    };
+    Ok(render(&page))
+}
+
+/// The create form: `categories` repeats (one per checked box).
+pub async fn create(
+    State(state): State<AppState>,
+    user: WebUser,
+    body: axum::body::Bytes,
+) -> WebResult<Response> {
+    let mut csrf = None;
+    let mut request = CreateBody {
+        name: None,
+        categories: Vec::new(),
+        encrypt: false,
+    };
+    // Repeated keys (`categories=a&categories=b`) are not supported by `Form` into a struct.
+    for (key, value) in form_urlencoded_pairs(&body) {
+        match key.as_str() {
+            "_csrf" => csrf = Some(value),
+            "name" if !value.trim().is_empty() => request.name = Some(value.trim().to_string()),
+            "categories" => request.categories.push(value),
+            "encrypt" => request.encrypt = value == "on",
+            _ => {}
+        }
+    }
+    user.check_csrf(csrf.as_deref())?;
+    let (_, Json(queued)) = api::create(
+        State(state),
+        user.caller,
+        HeaderMap::new(),
+        Ok(Json(request)),
+    )
+    .await?;
+    let id = queued["backup_id"].as_str().unwrap_or_default();
+    Ok(Redirect::to(&format!("/backups/{id}")).into_response())
+}
+
+fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// One table of a backup, from its row counts.
+pub struct TableRows {
+    pub table: String,
+    pub rows: i64,
+}
+
+#[derive(Template)]
+#[template(path = "backup.html")]
+struct BackupPage {
+    t: Tr,
+    l: Layout,
+    backup: BackupView,
+    tables: Vec<TableRows>,
+    can_download: bool,
+    running: bool,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<Uuid>,
+) -> WebResult<Response> {
+    let (backup, _) = api::find(&state, user.org_id(), id).await?;
+    let tables = backup
+        .row_counts
+        .as_ref()
+        .and_then(|v| v.as_object())
+        .map(|counts| {
+            counts
+                .iter()
+                .map(|(table, rows)| TableRows {
+                    table: table.clone(),
+                    rows: rows.as_i64().unwrap_or(0),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let page = BackupPage {
+        t: Tr::new(user.locale),
+        l: Layout::of(&state, &user, "backups").await?,
+        running: matches!(backup.status.as_str(), "pending" | "running"),
+        can_download: user.can(Permission::Download) && backup.status == "completed",
+        backup,
+        tables,
+    };
+    Ok(render(&page))
+}
+
+#[derive(Template)]
+#[template(path = "backup_progress.html")]
+struct ProgressFragment {
+    t: Tr,
+    status: String,
+    percent: i64,
+    table: String,
+    rows: i64,
+    bytes: i64,
+    error: String,
+}
+
+/// The progress box, polled by htmx every second while the backup runs. When the backup ends,
+/// the fragment stops polling and asks the page to reload (`HX-Refresh`) to show the result.
+pub async fn progress(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<Uuid>,
+) -> WebResult<Response> {
+    let org = user.org_id();
+    let mut tx = org_transaction(&state.pool, org).await?;
+    let row: Option<(String, Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
+        "SELECT status, progress, error_message FROM organization_backups
+          WHERE org_id = $1 AND backup_id = $2 AND status <> 'deleted'",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let (status, progress, error) = row.ok_or(WebError::NotFound)?;
+    let progress = progress.unwrap_or_default();
+    let number = |key: &str| progress[key].as_f64().unwrap_or(0.0) as i64;
+    let running = matches!(status.as_str(), "pending" | "running");
+    let fragment = ProgressFragment {
+        t: Tr::new(user.locale),
+        percent: if status == "completed" {
+            100
+        } else {
+            number("percent").clamp(0, 100)
+        },
+        table: progress["current_table"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        rows: number("rows"),
+        bytes: number("bytes"),
+        error: error.unwrap_or_default(),
+        status,
+    };
+    let mut response = render(&fragment);
+    if !running {
+        response
+            .headers_mut()
+            .insert("HX-Refresh", axum::http::HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+pub async fn download(
+    State(state): State<AppState>,
+    user: WebUser,
+    Path(id): Path<Uuid>,
+) -> WebResult<Response> {
+    Ok(api::download(State(state), user.caller, Path(id)).await?)
+}

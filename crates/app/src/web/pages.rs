@@ -1,0 +1,250 @@
+//! Sign-in, the org and language switches, and the dashboard.
+
+use super::session::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebUser};
+use super::{LANG_COOKIE, Layout, Tr, WebError, WebResult, page_locale, render};
+use crate::backups::org_transaction;
+use crate::http::AppState;
+use crate::locale::Locale;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    t: Tr,
+    csrf: String,
+    failed: bool,
+    email: String,
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    lang: Option<String>,
+}
+
+/// The sign-in form. `?lang=ar` switches its language (and remembers it in a cookie).
+pub async fn login_page(Query(query): Query<LoginQuery>) -> Response {
+    let locale = query
+        .lang
+        .as_deref()
+        .and_then(|l| Locale::parse(l).ok())
+        .unwrap_or_else(page_locale);
+    login_form(locale, false, String::new())
+}
+
+fn login_form(locale: Locale, failed: bool, email: String) -> Response {
+    let csrf = session::random_secret();
+    let page = LoginPage {
+        t: Tr::new(locale),
+        csrf: csrf.clone(),
+        failed,
+        email,
+    };
+    (
+        AppendHeaders([
+            (
+                header::SET_COOKIE,
+                session::set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600),
+            ),
+            (
+                header::SET_COOKIE,
+                session::set_cookie(LANG_COOKIE, locale.as_str(), 365 * 86400),
+            ),
+        ]),
+        render(&page),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    #[serde(rename = "_csrf")]
+    csrf: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    parts: Parts,
+    Form(form): Form<LoginForm>,
+) -> WebResult<Response> {
+    let expected = session::cookie(&parts, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !session::same_secret(&expected, &form.csrf) {
+        return Err(WebError::Csrf);
+    }
+    let Some(secret) = session::sign_in(&state, &form.email, &form.password).await? else {
+        tracing::info!("a sign-in failed");
+        return Ok(login_form(page_locale(), true, form.email));
+    };
+    Ok((
+        AppendHeaders([
+            (
+                header::SET_COOKIE,
+                session::set_cookie(SESSION_COOKIE, &secret, session::session_max_age()),
+            ),
+            (
+                header::SET_COOKIE,
+                session::set_cookie(LOGIN_CSRF_COOKIE, "", 0),
+            ),
+        ]),
+        Redirect::to("/"),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    user: WebUser,
+    Form(form): Form<CsrfForm>,
+) -> WebResult<Response> {
+    user.check_csrf(form.csrf.as_deref())?;
+    user.sign_out(&state.pool).await?;
+    Ok((
+        AppendHeaders([(
+            header::SET_COOKIE,
+            session::set_cookie(SESSION_COOKIE, "", 0),
+        )]),
+        Redirect::to("/login"),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct OrgForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+    org_id: Uuid,
+}
+
+pub async fn switch_org(
+    State(state): State<AppState>,
+    user: WebUser,
+    Form(form): Form<OrgForm>,
+) -> WebResult<Redirect> {
+    user.check_csrf(form.csrf.as_deref())?;
+    user.switch_org(&state.pool, form.org_id).await?;
+    Ok(Redirect::to("/"))
+}
+
+#[derive(Deserialize)]
+pub struct LocaleForm {
+    #[serde(rename = "_csrf")]
+    csrf: Option<String>,
+    locale: String,
+    /// Where to go back to (a path of this site only).
+    back: Option<String>,
+}
+
+pub async fn switch_locale(
+    State(state): State<AppState>,
+    user: WebUser,
+    Form(form): Form<LocaleForm>,
+) -> WebResult<Response> {
+    user.check_csrf(form.csrf.as_deref())?;
+    let locale = Locale::parse(&form.locale).map_err(|_| WebError::NotFound)?;
+    user.switch_locale(&state.pool, locale).await?;
+    // Only local paths: an open redirect would let a link send users anywhere.
+    let back = form
+        .back
+        .filter(|b| b.starts_with('/') && !b.starts_with("//"))
+        .unwrap_or_else(|| "/".into());
+    Ok((
+        AppendHeaders([(
+            header::SET_COOKIE,
+            session::set_cookie(LANG_COOKIE, locale.as_str(), 365 * 86400),
+        )]),
+        Redirect::to(&back),
+    )
+        .into_response())
+}
+
+/// One backup as the lists show it.
+#[derive(sqlx::FromRow)]
+pub struct BackupRow {
+    pub backup_id: Uuid,
+    pub name: String,
+    pub status: String,
+    pub file_size: Option<i64>,
+    pub total_rows: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub error_message: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct Dashboard {
+    t: Tr,
+    l: Layout,
+    recent: Vec<BackupRow>,
+    failures: Vec<BackupRow>,
+    plan: String,
+    used: i64,
+    quota: i64,
+    used_percent: i64,
+    next_run: Option<(String, DateTime<Utc>)>,
+}
+
+pub async fn dashboard(State(state): State<AppState>, user: WebUser) -> WebResult<Response> {
+    let org = user.org_id();
+    let usage = crate::plans::usage(&state.pool, &state.settings.plans, org)
+        .await
+        .map_err(|e| WebError::Internal(e.into()))?;
+    let mut tx = org_transaction(&state.pool, org).await?;
+    let recent: Vec<BackupRow> = sqlx::query_as(
+        "SELECT backup_id, name, status, file_size, total_rows, created_at, error_message
+           FROM organization_backups WHERE org_id = $1 AND status <> 'deleted'
+          ORDER BY created_at DESC LIMIT 5",
+    )
+    .bind(org)
+    .fetch_all(&mut *tx)
+    .await?;
+    let failures: Vec<BackupRow> = sqlx::query_as(
+        "SELECT backup_id, name, status, file_size, total_rows, created_at, error_message
+           FROM organization_backups WHERE org_id = $1 AND status = 'failed'
+            AND created_at > now() - interval '30 days'
+          ORDER BY created_at DESC LIMIT 5",
+    )
+    .bind(org)
+    .fetch_all(&mut *tx)
+    .await?;
+    let next_run: Option<(String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT name, next_run_at FROM backup_schedules
+          WHERE org_id = $1 AND is_active AND next_run_at IS NOT NULL ORDER BY next_run_at LIMIT 1",
+    )
+    .bind(org)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let quota = usage.limits.storage_bytes as i64;
+    let used = usage.storage_used as i64;
+    let page = Dashboard {
+        t: Tr::new(user.locale),
+        l: Layout::of(&state, &user, "dashboard").await?,
+        recent,
+        failures,
+        plan: usage.plan,
+        used,
+        quota,
+        used_percent: if quota > 0 {
+            (used * 100 / quota).min(100)
+        } else {
+            100
+        },
+        next_run,
+    };
+    Ok(render(&page))
+}
