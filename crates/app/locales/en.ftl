@@ -118,3 +118,199 @@ field-sha256 = SHA-256
 field-error = Error
 download = Download
 tables-title = Tables
+
+nav-restore = Restore
+restore-title = Restore
+restore-steps = Restore steps
+step-choose = Choose a backup
+step-analyze = Compatibility
+step-plan = Plan and conflicts
+step-confirm = Confirm
+step-result = Restore
+restore-choose-hint = Choose the backup to restore. Nothing changes until you confirm.
+restore-choose = Restore this backup
+col-category = Category
+compat-compatible = Compatible with today's schema
+compat-warnings = Compatible, with warnings
+compat-incompatible = Not compatible
+restore-options = What to restore
+restore-categories-hint = Leave every box empty to restore every category of the backup.
+restore-mode = Mode
+mode-merge = Merge: add what is missing, resolve conflicts, delete nothing
+mode-full = Full: make the organization's data exactly the backup's (deletes rows that are not in it)
+restore-conflicts = When a row exists with other values
+action-default = As chosen for all
+action-skip = Keep the current row
+action-replace = Replace it with the backup's row
+action-merge = Merge: keep current values, fill empty ones from the backup
+restore-show-plan = Show the plan
+col-insert = Added
+col-identical = Already identical
+col-conflict = Conflicts
+col-delete = Deleted
+col-not-written = Not written
+bulk-hint = This choice applies to every conflict; change single rows below.
+conflicts-count = { $count ->
+    [one] { $n } conflict shown
+   *[other] { $n } conflicts shown
+}
+col-column = Column
+col-backup-value = In the backup
+col-current-value = Now
+decision = Decision for this row
+restore-review = Review and confirm
+summary-title = What will change
+summary-insert = { $count ->
+    [one] { $n } row added
+   *[other] { $n } rows added
+}
+summary-replace = { $count ->
+    [one] { $n } row replaced
+   *[other] { $n } rows replaced
+}
+summary-merge = { $count ->
+    [one] { $n } row merged
+   *[other] { $n } rows merged
+}
+summary-skip = { $count ->
+    [one] { $n } conflicting row kept as it is
+   *[other] { $n } conflicting rows kept as they are
+}
+summary-delete = { $count ->
+    [one] { $n } row deleted
+   *[other] { $n } rows deleted
+}
+summary-rollback = The restore runs in one transaction: it applies completely or not at all. It can be rolled back for 24 hours.
+full-warning-title = Full restore
+full-warning = A full restore replaces the organization's data with the backup's. Rows that are not in the backup are deleted.
+full-confirm-failed = The organization's name or the password is not right. Nothing was changed.
+full-type-name = Type the organization's name ({ $name }) to confirm
+full-password = Your password
+restore-start = Start the restore
+restore-status-pending = Waiting
+restore-status-analyzing = Analyzing
+restore-status-awaiting_confirmation = Waiting for confirmation
+restore-status-running = Running
+restore-status-completed = Completed
+restore-status-failed = Failed
+restore-status-rolled_back = Rolled back
+rollback-until = You can roll this restore back until { $date }.
+rollback = Roll back
+
+audit-title = Audit log
+audit-action = Action
+audit-outcome = Outcome
+audit-any = Any
+audit-filter = Filter
+audit-empty = Nothing recorded matches.
+audit-when = When
+audit-who = Who
+audit-subject = Subject
+audit-ip = IP address
+audit-pages = Pages
+outcome-success = Done
+outcome-failure = Failed
+outcome-denied = Denied
+page-previous = Previous
+page-next = Next
+page-number = Page { $n }
+
+nav-notifications = Notifications
+notifications-title = Notifications
+notifications-empty = No notifications yet.
+unread-count = { $count ->
+    [0] Nothing unread
+    [one] { $n } unread
+   *[other] { $n } unread
+}
+mark-read = Mark as read
+event-backup_completed = Backup completed
+event-backup_failed = Backup failed
+event-restore_started = Restore started
+event-restore_completed = Restore completed
+event-restore_failed = Restore failed
+event-restore_rolled_back = Restore rolled back
+event-backup_expiring = Backup about to expire
+event-storage_quota_warning = Backup storage almost full
+event-storage_connection_expired = Storage connection needs reconnecting
+notification-settings-title = Notification settings
+settings-saved = Saved.
+webhook-secret-once = The webhook's signing secret. Copy it now: it is not shown again.
+settings-events = Notify me of
+settings-channels = How
+channel-in-app = In this app
+channel-email = Email recipients (one per line)
+channel-webhook = Webhook URL (signed with HMAC-SHA256)
+webhook-new-secret = Generate a new signing secret
+settings-language = Language of emails and webhooks
+settings-notice-days = Days of notice before a backup expires
+settings-save = Save
+settings-read-only = Changing these settings needs the backup.schedule permission.
+
+nav-keys = Encryption keys
+keys-title = Encryption keys
+keys-hint = Encrypted backups are sealed with the organization's active key. Rotating makes a new key active; older keys still open the backups they sealed.
+keys-none = This organization has no key of its own: encrypted backups use the service's master key.
+keys-plan = Keys of your own are part of the Enterprise plan.
+key-version = Version
+key-fingerprint = Fingerprint
+key-backups = Backups sealed
+key-status-active = Active
+key-status-retired = Retired
+key-status-revoked = Revoked (destroyed)
+key-name = Name of the new key
+key-create = Create a key
+key-rotate = Rotate: make a new key active
+key-revoke = Revoke and destroy
+key-revoke-warning = { $count ->
+    [one] { $n } backup sealed with this key will never open again. This cannot be undone.
+   *[other] { $n } backups sealed with this key will never open again. This cannot be undone.
+}
+key-revoke-type = Type the key's fingerprint to confirm
+key-revoke-unconfirmed = The fingerprint typed does not match: the key was not revoked.
+
+upload-title = Or restore from a file
+upload-hint = A backup file downloaded from this service. It is checked in full (every checksum, and that it is a backup of this organization) before anything else.
+upload-sha256 = Its SHA-256 (optional, checked when given)
+upload-file = Backup file
+upload-submit = Upload and analyze
+
+nav-schedules = Schedules
+schedules-title = Scheduled backups
+schedules-none = No backup is scheduled.
+schedules-plan = Your plan has no scheduled backups. Basic plans back up daily; Pro and Enterprise plans on any schedule.
+schedule-when = When
+schedule-next = Next runs
+schedule-last = Last run
+schedule-actions = Actions
+schedule-paused = Paused
+schedule-pause = Pause
+schedule-resume = Resume
+schedule-delete = Delete
+schedule-new = New schedule
+schedule-frequency = How often
+schedule-time = Time of day
+schedule-weekday = Day of the week (weekly)
+schedule-day-of-month = Day of the month (monthly; past the month's end means its last day)
+schedule-zone = Time zone
+schedule-cron = Cron expression (five fields)
+schedule-add = Add the schedule
+frequency-hourly = Every hour
+frequency-daily = Every day
+frequency-weekly = Every week
+frequency-monthly = Every month
+frequency-custom = Custom (cron)
+every-hour = Every hour at minute { $minute }
+every-day = at { $time }
+day-of-month = On day { $n } of the month
+weekday-0 = Sunday
+weekday-1 = Monday
+weekday-2 = Tuesday
+weekday-3 = Wednesday
+weekday-4 = Thursday
+weekday-5 = Friday
+weekday-6 = Saturday
+
+create-destination = Where to keep it
+destination-default = The organization's default
+destination-local = This server's disk

@@ -4,7 +4,7 @@
 
 use crate::config::Settings;
 use crate::keys::{self, KeyError};
-use crate::storage::{LocalStorage, StorageError};
+use crate::storage::{self, Destination, StorageError};
 use chrono::{DateTime, Utc};
 use orgbackup_archive::ArchiveSummary;
 use orgbackup_engine::{BackupMetadata, BackupOutcome, BackupRequest, Progress};
@@ -26,6 +26,18 @@ pub enum BackupError {
     Sql(#[from] sqlx::Error),
 }
 
+impl BackupError {
+    /// Whether the job queue should try again later (the database or a destination that is
+    /// down may come back; a refused destination or a missing key will not change by itself).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            BackupError::Engine(error) => error.is_retryable(),
+            BackupError::Storage(error) => error.is_retryable(),
+            BackupError::Key(_) | BackupError::Sql(_) => false,
+        }
+    }
+}
+
 /// What the user asked for.
 #[derive(Debug, Default)]
 pub struct CreateBackup {
@@ -36,11 +48,17 @@ pub struct CreateBackup {
     pub created_by: Option<Uuid>,
     /// The archive may not grow past this (what is left of the plan's storage).
     pub max_archive_bytes: Option<u64>,
+    /// The storage connection to write to ([`storage::connections::resolve`]); `None`: the
+    /// connection recorded on a queued row, else the local disk.
+    pub destination: Option<Uuid>,
+    /// The schedule that made this backup: queued as `scheduled` instead of `manual`.
+    pub schedule_id: Option<Uuid>,
 }
 
 #[derive(Debug)]
 pub struct CreatedBackup {
     pub backup_id: Uuid,
+    /// Where the archive is: a local path, or a URL such as `s3://bucket/key`.
     pub path: PathBuf,
     pub size: u64,
     pub sha256: String,
@@ -109,8 +127,10 @@ pub async fn queue_backup(
         .unwrap_or_else(|| format!("Backup {}", Utc::now().format("%Y-%m-%d %H:%M UTC")));
     sqlx::query(
         "INSERT INTO organization_backups
-            (backup_id, org_id, name, backup_type, status, whole, categories, storage_disk, is_encrypted, created_by)
-         VALUES ($1, $2, $3, 'manual', 'pending', $4, $5, 'local', $6, $7)",
+            (backup_id, org_id, name, backup_type, status, whole, categories, storage_disk, is_encrypted, created_by,
+             storage_connection_id, schedule_id)
+         VALUES ($1, $2, $3, CASE WHEN $9::uuid IS NULL THEN 'manual' ELSE 'scheduled' END, 'pending', $4, $5,
+                 coalesce((SELECT provider FROM storage_connections WHERE connection_id = $8), 'local'), $6, $7, $8, $9)",
     )
     .bind(backup_id)
     .bind(request.org_id)
@@ -119,6 +139,8 @@ pub async fn queue_backup(
     .bind(&request.categories)
     .bind(request.encrypt)
     .bind(request.created_by)
+    .bind(request.destination)
+    .bind(request.schedule_id)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -138,9 +160,16 @@ pub async fn run_backup_row(
     } else {
         None
     };
+    let destination = match open_destination(pool, settings, request, backup_id).await {
+        Ok(destination) => destination,
+        Err(error) => {
+            mark_failed(pool, request.org_id, backup_id, &error).await?;
+            return Err(error);
+        }
+    };
     let started_at = Utc::now();
-    let storage = LocalStorage::new(&settings.storage.local_root);
-    let relative = LocalStorage::backup_path(request.org_id, backup_id, encryption.is_some());
+    let relative =
+        storage::LocalStorage::backup_path(request.org_id, backup_id, encryption.is_some());
     let name = request
         .name
         .clone()
@@ -150,10 +179,11 @@ pub async fn run_backup_row(
     sqlx::query(
         "INSERT INTO organization_backups
             (backup_id, org_id, name, backup_type, status, whole, categories, storage_disk,
-             storage_path, is_encrypted, encryption_key_id, created_by, started_at)
-         VALUES ($1, $2, $3, 'manual', 'running', $4, $5, 'local', $6, $7, $8, $9, $10)
+             storage_path, is_encrypted, encryption_key_id, created_by, started_at, storage_connection_id)
+         VALUES ($1, $2, $3, 'manual', 'running', $4, $5, $11, $6, $7, $8, $9, $10, $12)
          ON CONFLICT (backup_id) DO UPDATE
             SET status = 'running', storage_path = excluded.storage_path, is_encrypted = excluded.is_encrypted,
+                storage_disk = excluded.storage_disk, storage_connection_id = excluded.storage_connection_id,
                 encryption_key_id = excluded.encryption_key_id, started_at = excluded.started_at,
                 error_message = NULL, updated_at = now()",
     )
@@ -167,6 +197,8 @@ pub async fn run_backup_row(
     .bind(encryption.as_ref().map(|e| e.key_id.clone()))
     .bind(request.created_by)
     .bind(started_at)
+    .bind(destination.provider().as_str())
+    .bind(destination.connection_id())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -182,7 +214,7 @@ pub async fn run_backup_row(
     let outcome = write_archive(
         pool,
         settings,
-        &storage,
+        &destination,
         &relative,
         &engine_request,
         progress,
@@ -244,20 +276,74 @@ pub async fn run_backup_row(
     }
 }
 
+/// The destination asked for, else the one recorded on a queued row, else the local disk.
+async fn open_destination(
+    pool: &PgPool,
+    settings: &Settings,
+    request: &CreateBackup,
+    backup_id: Uuid,
+) -> Result<Destination, BackupError> {
+    let connection_id = match request.destination {
+        Some(id) => Some(id),
+        None => {
+            let mut tx = org_transaction(pool, request.org_id).await?;
+            let queued: Option<Option<Uuid>> = sqlx::query_scalar(
+                "SELECT storage_connection_id FROM organization_backups WHERE backup_id = $1",
+            )
+            .bind(backup_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            queued.flatten()
+        }
+    };
+    Ok(storage::open(pool, settings, request.org_id, connection_id).await?)
+}
+
+/// Records a failure that happened before the archive was started (a queued row says why).
+async fn mark_failed(
+    pool: &PgPool,
+    org_id: Uuid,
+    backup_id: Uuid,
+    error: &BackupError,
+) -> Result<(), sqlx::Error> {
+    let mut tx = org_transaction(pool, org_id).await?;
+    sqlx::query(
+        "UPDATE organization_backups
+            SET status = 'failed', error_message = $2, storage_path = NULL, completed_at = now(), updated_at = now()
+          WHERE backup_id = $1",
+    )
+    .bind(backup_id)
+    .bind(error.to_string())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Streams the archive to the destination. On any failure nothing is left there; the
+/// destination's own error is preferred over the archive writer's, which only saw its output
+/// close.
 async fn write_archive(
     pool: &PgPool,
     settings: &Settings,
-    storage: &LocalStorage,
+    destination: &Destination,
     relative: &str,
     request: &BackupRequest,
     progress: Arc<dyn Progress>,
 ) -> Result<(PathBuf, ArchiveSummary, BackupMetadata), BackupError> {
-    let (partial, writer) = storage.create(relative)?;
-    let BackupOutcome {
-        output,
-        summary,
-        metadata,
-    } = orgbackup_engine::run_backup(pool, &settings.tenancy, request, writer, progress).await?;
-    let path = partial.commit(output, &summary.sha256)?;
-    Ok((path, summary, metadata))
+    let (upload, sink) = destination.create(relative).await?;
+    match orgbackup_engine::run_backup(pool, &settings.tenancy, request, sink, progress).await {
+        Ok(BackupOutcome {
+            output,
+            summary,
+            metadata,
+        }) => {
+            let location = upload.commit(output, summary.size, &summary.sha256).await?;
+            Ok((PathBuf::from(location), summary, metadata))
+        }
+        Err(error) => Err(match upload.abort().await {
+            Some(storage_error) => storage_error.into(),
+            None => error.into(),
+        }),
+    }
 }

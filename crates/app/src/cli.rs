@@ -74,6 +74,12 @@ enum Command {
     /// Notification settings, in-app notifications, delivery of emails and webhooks.
     #[command(subcommand)]
     Notifications(crate::notifications_cli::NotificationsCommand),
+    /// Backup schedules: create, list, show, update, delete; run-due runs one scheduler pass.
+    #[command(subcommand)]
+    Schedule(crate::schedule_cli::ScheduleCommand),
+    /// Storage destinations of an organization: S3 connections, the default destination.
+    #[command(subcommand)]
+    Storage(crate::storage_cli::StorageCommand),
 }
 
 #[derive(Args)]
@@ -163,6 +169,10 @@ struct CreateArgs {
     encrypt: bool,
     #[arg(long)]
     name: Option<String>,
+    /// Where to store it: a storage connection's name or id, or `local`; default: the org's
+    /// default destination (`orgbackup storage default`).
+    #[arg(long)]
+    destination: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -209,6 +219,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Notifications(command) => {
             crate::notifications_cli::run(&settings, command).await?
         }
+        Command::Storage(command) => crate::storage_cli::run(&settings, command).await?,
+        Command::Schedule(command) => crate::schedule_cli::run(&settings, command).await?,
         Command::Backup(BackupCommand::Pin { backup_id, org }) => {
             crate::retention_cli::pin(&settings, &org, backup_id, true).await?
         }
@@ -245,6 +257,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.clone(),
                 shutdown.clone(),
             ));
+            tokio::spawn(crate::schedules::scheduler::run_scheduler(
+                pool.clone(),
+                settings.clone(),
+                shutdown.clone(),
+            ));
             let state = http::AppState { pool, settings };
             http::serve(listener, state).await?;
         }
@@ -260,6 +277,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 shutdown.clone(),
             ));
             tokio::spawn(crate::notifications::run_dispatcher(
+                pool.clone(),
+                settings.clone(),
+                shutdown.clone(),
+            ));
+            tokio::spawn(crate::schedules::scheduler::run_scheduler(
                 pool.clone(),
                 settings.clone(),
                 shutdown.clone(),
@@ -360,6 +382,13 @@ async fn run_backup_create(settings: &Settings, args: CreateArgs) -> anyhow::Res
         created_by: None,
         // The operator's command line is not bound by plan limits.
         max_archive_bytes: None,
+        destination: crate::storage::connections::resolve(
+            &pool,
+            org.org_id,
+            args.destination.as_deref(),
+        )
+        .await?,
+        schedule_id: None,
     };
     let result = backups::create_backup(&pool, settings, &request, bar.clone()).await;
     bar.finish();

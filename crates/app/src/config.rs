@@ -22,6 +22,7 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub upload: UploadSettings,
     pub notifications: NotificationSettings,
+    pub scheduler: SchedulerSettings,
     /// Plan name -> limits; defaults: free, basic, pro, enterprise as in the spec.
     pub plans: std::collections::BTreeMap<String, crate::plans::PlanLimits>,
 }
@@ -131,6 +132,25 @@ impl Default for RestoreSettings {
     }
 }
 
+/// The schedule runner inside `serve` and `worker` (see `crate::schedules::scheduler`).
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// Off: schedules run only through `orgbackup schedule run-due` (e.g. from cron).
+    pub enabled: bool,
+    /// How often due schedules are looked for; a run starts at most this late.
+    pub interval_seconds: u64,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_seconds: 30,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionSettings {
@@ -168,6 +188,12 @@ impl std::fmt::Debug for DatabaseSettings {
 pub struct StorageSettings {
     /// Root directory of the local storage destination.
     pub local_root: PathBuf,
+    /// This service's Dropbox app (OAuth2 client), for orgs' Dropbox connections.
+    pub dropbox: crate::storage::DropboxSettings,
+    /// This service's Google OAuth client, for orgs' Google Drive connections.
+    pub google_drive: crate::storage::GoogleDriveSettings,
+    /// This service's Microsoft app registration, for orgs' OneDrive connections.
+    pub onedrive: crate::storage::OneDriveSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,6 +228,7 @@ impl Default for Settings {
             jobs: JobSettings::default(),
             upload: UploadSettings::default(),
             notifications: NotificationSettings::default(),
+            scheduler: SchedulerSettings::default(),
             plans: crate::plans::default_plans(),
         }
     }
@@ -220,6 +247,9 @@ impl Default for StorageSettings {
     fn default() -> Self {
         Self {
             local_root: PathBuf::from("var/backups"),
+            dropbox: crate::storage::DropboxSettings::default(),
+            google_drive: crate::storage::GoogleDriveSettings::default(),
+            onedrive: crate::storage::OneDriveSettings::default(),
         }
     }
 }

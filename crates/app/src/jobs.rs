@@ -264,6 +264,10 @@ async fn execute(pool: &PgPool, settings: &Settings, job: &Job) -> Result<(), (S
                 encrypt,
                 created_by,
                 max_archive_bytes: Some(usage.storage_left()),
+                // The destination was recorded on the queued row.
+                destination: None,
+                // So was the schedule.
+                schedule_id: None,
             };
             let progress = Arc::new(crate::progress_store::ProgressStore::start(
                 pool.clone(),
@@ -275,8 +279,7 @@ async fn execute(pool: &PgPool, settings: &Settings, job: &Job) -> Result<(), (S
                     .await;
             progress.stop().await;
             result.map(|_| ()).map_err(|e| {
-                let retryable =
-                    matches!(&e, backups::BackupError::Engine(engine) if engine.is_retryable());
+                let retryable = e.is_retryable();
                 (e.to_string(), retryable)
             })
         }
@@ -297,23 +300,20 @@ async fn execute_restore(
     options: RestoreOptions,
 ) -> Result<(), (String, bool)> {
     let fail = |message: String| (message, false);
-    let mut tx = crate::backups::org_transaction(pool, org_id)
+    let storage_failure = |e: crate::storage::StorageError| {
+        let retryable = e.is_retryable();
+        (e.to_string(), retryable)
+    };
+    let (destination, path) = crate::storage::locate(pool, settings, org_id, backup_id)
         .await
-        .map_err(|e| (e.to_string(), true))?;
-    let path: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT storage_path FROM organization_backups WHERE org_id = $1 AND backup_id = $2",
-    )
-    .bind(org_id)
-    .bind(backup_id)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(|e| (e.to_string(), true))?;
-    tx.commit().await.map_err(|e| (e.to_string(), true))?;
-    let file = settings.storage.local_root.join(
-        path.flatten()
-            .ok_or_else(|| fail(format!("backup {backup_id} has no file")))?,
-    );
-    let mut archive = crate::archives::open(settings, &file, None)
+        .map_err(storage_failure)?
+        .ok_or_else(|| fail(format!("backup {backup_id} has no file")))?;
+    // The archive reader seeks: a remote archive is fetched to a temporary file first.
+    let copy = destination
+        .fetch(settings, &path)
+        .await
+        .map_err(storage_failure)?;
+    let mut archive = crate::archives::open(settings, copy.path(), None)
         .await
         .map_err(|e| fail(crate::terminal::error_chain(&e)))?;
     let progress = Arc::new(crate::progress_store::ProgressStore::start(
@@ -335,7 +335,8 @@ async fn execute_restore(
         pool,
         settings,
         &mut archive,
-        &file,
+        // Recorded as the restore's source: where the backup is, not the temporary copy.
+        std::path::Path::new(&destination.location(&path)),
         org_id,
         &request,
         restore_id,

@@ -25,7 +25,10 @@ mod restore_cli;
 mod restores;
 mod retention;
 mod retention_cli;
+mod schedule_cli;
+mod schedules;
 mod storage;
+mod storage_cli;
 mod terminal;
 mod web;
 

@@ -2,6 +2,7 @@
 //! enforced while it streams (the archive may not outgrow what is left of the storage quota).
 
 use crate::backups::org_transaction;
+use crate::schedules::Frequency;
 use serde::Deserialize;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
@@ -17,27 +18,44 @@ pub struct PlanLimits {
     /// The org may have its own encryption keys (create, rotate, revoke).
     #[serde(default)]
     pub custom_keys: bool,
+    /// The schedule frequencies the org may use; empty (the default) = no schedules.
+    #[serde(default)]
+    pub schedule_frequencies: Vec<Frequency>,
+}
+
+impl PlanLimits {
+    pub fn allows_schedule(&self, frequency: Frequency) -> bool {
+        self.schedule_frequencies.contains(&frequency)
+    }
 }
 
 const MB: u64 = 1_000_000;
 const GB: u64 = 1_000 * MB;
 
 pub fn default_plans() -> BTreeMap<String, PlanLimits> {
-    let plan = |backups, storage_bytes, retention_days| PlanLimits {
+    use Frequency::{Custom, Daily, Hourly, Monthly, Weekly};
+    let plan = |backups, storage_bytes, retention_days, schedules: &[Frequency]| PlanLimits {
         backups_per_month: backups,
         storage_bytes,
         retention_days,
         custom_keys: false,
+        schedule_frequencies: schedules.to_vec(),
     };
+    let all = [Hourly, Daily, Weekly, Monthly];
     BTreeMap::from([
-        ("free".to_string(), plan(Some(2), 500 * MB, 7)),
-        ("basic".to_string(), plan(Some(10), 5 * GB, 30)),
-        ("pro".to_string(), plan(None, 50 * GB, 90)),
+        ("free".to_string(), plan(Some(2), 500 * MB, 7, &[])),
+        ("basic".to_string(), plan(Some(10), 5 * GB, 30, &[Daily])),
+        ("pro".to_string(), plan(None, 50 * GB, 90, &all)),
         (
             "enterprise".to_string(),
             PlanLimits {
                 custom_keys: true,
-                ..plan(None, 500 * GB, 365)
+                ..plan(
+                    None,
+                    500 * GB,
+                    365,
+                    &[Hourly, Daily, Weekly, Monthly, Custom],
+                )
             },
         ),
     ])
@@ -166,6 +184,38 @@ mod tests {
         assert!(error.contains("2 backups per month"), "{error}");
         assert!(usage("free", 0, 500 * MB).check_new_backup().is_err());
         assert_eq!(usage("free", 0, 100 * MB).storage_left(), 400 * MB);
+    }
+
+    #[test]
+    fn schedules_are_daily_on_basic_all_but_custom_on_pro_and_all_on_enterprise() {
+        let plans = default_plans();
+        assert!(
+            Frequency::ALL
+                .iter()
+                .all(|f| !plans["free"].allows_schedule(*f))
+        );
+        assert_eq!(plans["basic"].schedule_frequencies, [Frequency::Daily]);
+        assert!(plans["pro"].allows_schedule(Frequency::Hourly));
+        assert!(!plans["pro"].allows_schedule(Frequency::Custom));
+        assert!(
+            Frequency::ALL
+                .iter()
+                .all(|f| plans["enterprise"].allows_schedule(*f))
+        );
+    }
+
+    #[test]
+    fn a_configured_plan_without_schedule_frequencies_has_no_schedules() {
+        let limits: PlanLimits = serde_json::from_str(
+            r#"{"backups_per_month": 3, "storage_bytes": 1, "retention_days": 1}"#,
+        )
+        .unwrap();
+        assert!(limits.schedule_frequencies.is_empty());
+        let limits: PlanLimits = serde_json::from_str(
+            r#"{"backups_per_month": 3, "storage_bytes": 1, "retention_days": 1, "schedule_frequencies": ["daily", "custom"]}"#,
+        )
+        .unwrap();
+        assert!(limits.allows_schedule(Frequency::Custom));
     }
 
     #[test]

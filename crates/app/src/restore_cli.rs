@@ -122,11 +122,17 @@ pub async fn run(settings: &Settings, command: RestoreCommand) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-/// The backup file a source names: a path, or a backup id recorded in the service.
-async fn source_path(pool: &PgPool, settings: &Settings, source: &str) -> anyhow::Result<PathBuf> {
+/// The backup file a source names: a path, or a backup id recorded in the service. A backup kept
+/// at a remote destination is fetched to a temporary file; returns what to record as the source
+/// (a path or a URL) and the local copy to read.
+async fn source_path(
+    pool: &PgPool,
+    settings: &Settings,
+    source: &str,
+) -> anyhow::Result<(PathBuf, crate::storage::LocalCopy)> {
     let path = PathBuf::from(source);
     if path.exists() {
-        return Ok(path);
+        return Ok((path.clone(), crate::storage::LocalCopy::InPlace(path)));
     }
     let Ok(backup_id) = Uuid::parse_str(source) else {
         bail!("{source} is neither a backup file nor a backup id");
@@ -135,16 +141,20 @@ async fn source_path(pool: &PgPool, settings: &Settings, source: &str) -> anyhow
     sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
         .execute(&mut *tx)
         .await?;
-    let stored: Option<Option<String>> =
-        sqlx::query_scalar("SELECT storage_path FROM organization_backups WHERE backup_id = $1 AND status = 'completed'")
-            .bind(backup_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let stored: Option<(Uuid, Option<Uuid>, Option<String>)> = sqlx::query_as(
+        "SELECT org_id, storage_connection_id, storage_path FROM organization_backups
+          WHERE backup_id = $1 AND status = 'completed'",
+    )
+    .bind(backup_id)
+    .fetch_optional(&mut *tx)
+    .await?;
     tx.commit().await?;
-    match stored.flatten() {
-        Some(relative) => Ok(settings.storage.local_root.join(relative)),
-        None => bail!("backup {backup_id} does not exist or has no file (is it completed?)"),
-    }
+    let Some((org_id, connection_id, Some(relative))) = stored else {
+        bail!("backup {backup_id} does not exist or has no file (is it completed?)");
+    };
+    let destination = crate::storage::open(pool, settings, org_id, connection_id).await?;
+    let copy = destination.fetch(settings, &relative).await?;
+    Ok((PathBuf::from(destination.location(&relative)), copy))
 }
 
 async fn open_source(
@@ -152,8 +162,9 @@ async fn open_source(
     settings: &Settings,
     args: &SourceArgs,
 ) -> anyhow::Result<(PathBuf, FileArchive, BackupMetadata)> {
-    let path = source_path(pool, settings, &args.source).await?;
-    let archive = archives::open(settings, &path, args.key_file.as_deref()).await?;
+    let (path, copy) = source_path(pool, settings, &args.source).await?;
+    // The reader keeps the file open, so a fetched copy may be unlinked when `copy` drops here.
+    let archive = archives::open(settings, copy.path(), args.key_file.as_deref()).await?;
     let metadata: BackupMetadata = serde_json::from_value(archive.manifest().backup.clone())
         .context("the manifest's backup section is not an orgbackup backup description")?;
     Ok((path, archive, metadata))
@@ -207,6 +218,7 @@ async fn plan_or_apply(
         files_root: settings.backup.files_root.clone(),
         dry_run: args.dry_run,
         rollback_encryption: None,
+        conflict_samples: 0,
     };
     let bar = Arc::new(TableBar::new());
     if !apply {

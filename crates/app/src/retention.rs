@@ -10,7 +10,6 @@
 use crate::audit::{self, Entry, Outcome};
 use crate::backups::org_transaction;
 use crate::config::Settings;
-use crate::storage::LocalStorage;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -195,7 +194,6 @@ pub async fn apply(
     org_id: Uuid,
 ) -> Result<RetentionOutcome, RetentionError> {
     let plan = plan(pool, settings, org_id).await?;
-    let storage = LocalStorage::new(&settings.storage.local_root);
     let mut outcome = RetentionOutcome {
         org_id,
         expired: Vec::new(),
@@ -204,20 +202,23 @@ pub async fn apply(
     };
     for backup in &plan.expire {
         let mut tx = org_transaction(pool, org_id).await?;
-        let claimed: Option<Option<String>> = sqlx::query_scalar(
+        let claimed: Option<(Option<String>, Option<Uuid>)> = sqlx::query_as(
             "UPDATE organization_backups o SET status = 'expired', expired_at = now(), storage_path = NULL, updated_at = now()
                FROM (SELECT backup_id, storage_path FROM organization_backups WHERE backup_id = $2 FOR UPDATE) old
               WHERE o.org_id = $1 AND o.backup_id = old.backup_id AND o.status = 'completed' AND NOT o.pinned
-              RETURNING old.storage_path",
+              RETURNING old.storage_path, o.storage_connection_id",
         )
         .bind(org_id)
         .bind(backup.backup_id)
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
-        let Some(path) = claimed else { continue };
+        let Some((path, connection_id)) = claimed else {
+            continue;
+        };
+        // Deleted where the backup is kept: the local disk or its storage connection.
         if let Some(path) = path
-            && let Err(error) = storage.remove(&path)
+            && let Err(error) = remove_file(pool, settings, org_id, connection_id, &path).await
         {
             tracing::warn!(backup_id = %backup.backup_id, error = %error, "could not remove an expired backup's file");
         }
@@ -253,6 +254,19 @@ pub async fn apply(
         }
     }
     Ok(outcome)
+}
+
+async fn remove_file(
+    pool: &PgPool,
+    settings: &Settings,
+    org_id: Uuid,
+    connection_id: Option<Uuid>,
+    path: &str,
+) -> Result<(), crate::storage::StorageError> {
+    crate::storage::open(pool, settings, org_id, connection_id)
+        .await?
+        .remove(path)
+        .await
 }
 
 /// Every org that has completed backups (read with the RLS bypass: retention runs for all orgs).

@@ -943,6 +943,62 @@ async fn the_openapi_document_lists_every_route_and_the_matrix_of_permissions_ho
             String::new(),
             "backup.create",
         ),
+        (
+            "GET",
+            "/storage/connections".into(),
+            String::new(),
+            "backup.create",
+        ),
+        (
+            "POST",
+            "/storage/connections".into(),
+            "{}".into(),
+            "backup.schedule",
+        ),
+        (
+            "DELETE",
+            format!("/storage/connections/{some_restore}"),
+            String::new(),
+            "backup.schedule",
+        ),
+        (
+            "POST",
+            format!("/storage/connections/{some_restore}/test"),
+            String::new(),
+            "backup.schedule",
+        ),
+        (
+            "PUT",
+            "/storage/default".into(),
+            "{\"destination\": \"local\"}".into(),
+            "backup.schedule",
+        ),
+        (
+            "POST",
+            "/storage/oauth/start".into(),
+            "{\"provider\": \"dropbox\", \"name\": \"box\"}".into(),
+            "backup.schedule",
+        ),
+        ("GET", "/schedules".into(), String::new(), "backup.schedule"),
+        ("POST", "/schedules".into(), "{}".into(), "backup.schedule"),
+        (
+            "GET",
+            format!("/schedules/{some_restore}"),
+            String::new(),
+            "backup.schedule",
+        ),
+        (
+            "PUT",
+            format!("/schedules/{some_restore}"),
+            "{}".into(),
+            "backup.schedule",
+        ),
+        (
+            "DELETE",
+            format!("/schedules/{some_restore}"),
+            String::new(),
+            "backup.schedule",
+        ),
     ];
     let all = [
         "backup.create",

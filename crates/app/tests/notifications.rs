@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support::{Env, serve, serve_with, token};
+use support::{Env, free_port, serve, serve_with, token};
 
 const SOLO: &str = "00000000-0000-4000-8000-0000000000a5";
 
@@ -108,14 +108,6 @@ impl Drop for SmtpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Runs `orgbackup` with extra environment variables; expects success and returns stdout.
@@ -757,7 +749,7 @@ async fn in_app_notifications_and_settings_are_served_by_the_api_within_the_org(
         .unwrap();
     assert_eq!(
         settings["events"].as_array().unwrap().len(),
-        8,
+        9,
         "{settings}"
     );
     assert_eq!(settings["locale"], "en");

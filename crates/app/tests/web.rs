@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use support::{Env, Server, serve};
+use support::{Env, Server, free_port, serve};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -23,14 +23,6 @@ impl Drop for ChromeDriver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn chromedriver() -> ChromeDriver {
@@ -86,6 +78,15 @@ async fn screenshot(client: &Client, name: &str) {
 
 /// A user who is admin of Delta Studio and viewer of Solo Shop.
 fn user(env: &Env, email: &str) {
+    member(
+        env,
+        email,
+        &[("Delta Studio", "admin"), ("Solo Shop", "viewer")],
+    );
+}
+
+/// A user with a password and these roles.
+fn member(env: &Env, email: &str, roles: &[(&str, &str)]) {
     let mut create = env
         .command(&["admin", "create-user", "--email", email, "--password-stdin"])
         .stdin(Stdio::piped())
@@ -95,7 +96,7 @@ fn user(env: &Env, email: &str) {
     use std::io::Write;
     writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
     assert!(create.wait().unwrap().success());
-    for (org, role) in [("Delta Studio", "admin"), ("Solo Shop", "viewer")] {
+    for (org, role) in roles {
         env.ok(&[
             "admin", "set-role", "--org", org, "--email", email, "--role", role,
         ]);
@@ -114,27 +115,9 @@ async fn text(client: &Client, css: &str) -> String {
 
 async fn sign_in(client: &Client, server: &Server, email: &str, password: &str) {
     client.goto(&format!("{}/login", server.url)).await.unwrap();
-    client
-        .find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys(email)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(password)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(client, "#email", email).await;
+    type_into(client, "#password", password).await;
+    click(client, "#sign-in").await;
 }
 
 /// Waits until `css` matches (pages refresh themselves while work runs).
@@ -162,6 +145,7 @@ async fn a_user_signs_in_backs_up_watches_progress_downloads_and_reads_it_all_in
 
     // A wrong password says so and signs nobody in.
     sign_in(&client, &server, "ana@delta.test", "wrong").await;
+    wait_for(&client, ".error").await;
     assert!(
         text(&client, ".error")
             .await
@@ -171,6 +155,33 @@ async fn a_user_signs_in_backs_up_watches_progress_downloads_and_reads_it_all_in
     wait_for(&client, "#storage-meter").await;
     assert!(text(&client, ".org-name").await.contains("Delta Studio"));
     screenshot(&client, "dashboard-en").await;
+    // Keyboard: the first Tab reaches the skip link, and Enter moves to the content.
+    client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys(&fantoccini::key::Key::Tab.to_string())
+        .await
+        .unwrap();
+    let focused = client.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("class").await.unwrap().as_deref(),
+        Some("skip")
+    );
+    // Readable on a phone: the same page at 390 px wide.
+    client.set_window_size(390, 844).await.unwrap();
+    screenshot(&client, "dashboard-phone-en").await;
+    let overflow: bool = client
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth + 1",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap();
+    assert!(!overflow, "no horizontal scrolling on a phone");
+    client.set_window_size(1280, 1000).await.unwrap();
 
     // Back up the whole org from the backups page and watch it finish.
     client
@@ -231,7 +242,37 @@ async fn a_user_signs_in_backs_up_watches_progress_downloads_and_reads_it_all_in
         .unwrap();
     assert_eq!(forged.status(), reqwest::StatusCode::FORBIDDEN);
 
+    // The org heard of it in the app; its notification settings are changed on their page.
+    client
+        .goto(&format!("{}/notifications", server.url))
+        .await
+        .unwrap();
+    wait_for(&client, "#inbox li[data-event=backup_completed]").await;
+    screenshot(&client, "notifications-en").await;
+    client
+        .goto(&format!("{}/settings/notifications", server.url))
+        .await
+        .unwrap();
+    type_into(&client, "#email-recipients", "ops@delta.test").await;
+    type_into(&client, "#webhook-url", "https://hooks.delta.test/backups").await;
+    click(&client, "#save-settings").await;
+    wait_for(&client, "#saved").await;
+    assert!(text(&client, "#webhook-secret").await.starts_with("whsec_"));
+    screenshot(&client, "notification-settings-en").await;
+    assert_eq!(
+        env.psql(&format!(
+            "SELECT array_to_string(email_recipients, ',') || ' ' || webhook_url FROM orgbackup.backup_settings WHERE org_id = '{DELTA}'"
+        )),
+        "ops@delta.test https://hooks.delta.test/backups"
+    );
+    client.refresh().await.unwrap();
+    assert!(
+        client.find(Locator::Css("#webhook-secret")).await.is_err(),
+        "the secret is shown once"
+    );
+
     // The same pages in Arabic: right to left, Arabic words and digits.
+    client.goto(page_url.as_str()).await.unwrap();
     client
         .find(Locator::Css("#switch-language"))
         .await
@@ -276,6 +317,321 @@ async fn a_user_signs_in_backs_up_watches_progress_downloads_and_reads_it_all_in
         .await
         .unwrap();
     assert!(client.find(Locator::Css("#start-backup")).await.is_err());
+    client
+        .goto(&format!("{}/settings/notifications", server.url))
+        .await
+        .unwrap();
+    assert!(client.find(Locator::Css("#save-settings")).await.is_err());
 
+    client.close().await.unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn type_into(client: &Client, css: &str, value: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .send_keys(value)
+        .await
+        .unwrap();
+}
+
+const DELTA: &str = "00000000-0000-4000-8000-0000000000a4";
+const CEDAR: &str = "00000000-0000-4000-8000-0000000000a3";
+
+fn title_of(env: &Env, post: &str) -> String {
+    env.psql(&format!(
+        "SELECT title FROM cmis.posts WHERE post_id = '{post}'"
+    ))
+}
+
+#[tokio::test]
+async fn a_restore_is_planned_decided_per_record_confirmed_and_rolled_back_in_the_browser() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "2000"]);
+    member(&env, "ana@cedar.test", &[("Cedar Labs", "admin")]);
+    let posts = [
+        "00000000-0000-4000-8000-00000000c001".to_string(),
+        "00000000-0000-4000-8000-00000000c002".to_string(),
+    ];
+    for (n, post) in posts.iter().enumerate() {
+        env.psql(&format!(
+            "INSERT INTO cmis.posts (post_id, org_id, title, body) VALUES ('{post}', '{CEDAR}', 'launch post {n}', '')"
+        ));
+    }
+    let backup = env.backup_json(&["--org", "Cedar Labs"]);
+    let backup_id = backup["backup_id"].as_str().unwrap().to_string();
+    let original = title_of(&env, &posts[0]);
+    env.psql(&format!(
+        "UPDATE cmis.posts SET title = 'edited ' || post_id WHERE post_id IN ('{}', '{}')",
+        posts[0], posts[1]
+    ));
+    let server = serve(&env);
+    let driver = chromedriver().await;
+    let client = browser(&driver).await;
+    sign_in(&client, &server, "ana@cedar.test", PASSWORD).await;
+    wait_for(&client, "#storage-meter").await;
+
+    // Choose the backup, read the analysis: an admin is offered no full restore.
+    client
+        .goto(&format!("{}/restore", server.url))
+        .await
+        .unwrap();
+    click(&client, &format!("a[data-restore='{backup_id}']")).await;
+    wait_for(&client, "#compatibility.status-compatible").await;
+    assert!(client.find(Locator::Css("#mode-full")).await.is_err());
+    screenshot(&client, "restore-analysis-en").await;
+    click(&client, "#show-plan").await;
+
+    // Both edited posts are conflicts, shown with the backup's and today's title.
+    wait_for(&client, "#plan-counts").await;
+    let first = format!(".conflict:has(input[value*='{}'])", posts[0]);
+    let backup_value = text(&client, &format!("{first} .backup-value")).await;
+    assert!(backup_value.contains(&original), "{backup_value}");
+    let current_value = text(&client, &format!("{first} .current-value")).await;
+    assert!(current_value.contains("edited"), "{current_value}");
+    screenshot(&client, "restore-plan-en").await;
+    // Keep current rows by default, but take the backup's version of the first post.
+    click(&client, &format!("{first} input[value=replace]")).await;
+    click(&client, "#review").await;
+    wait_for(&client, "#summary").await;
+    let summary = text(&client, "#summary").await;
+    assert!(summary.contains("1 row replaced"), "{summary}");
+    assert!(summary.contains("1 conflicting row kept"), "{summary}");
+    screenshot(&client, "restore-confirm-en").await;
+    click(&client, "#start-restore").await;
+    wait_for(&client, "#restore-status.status-completed").await;
+    screenshot(&client, "restore-result-en").await;
+    assert_eq!(title_of(&env, &posts[0]), original);
+    assert!(title_of(&env, &posts[1]).starts_with("edited"));
+
+    // Roll back within the window: the first post is as it was before the restore.
+    click(&client, "#rollback").await;
+    wait_for(&client, "#restore-status.status-rolled_back").await;
+    assert!(title_of(&env, &posts[0]).starts_with("edited"));
+
+    // A backup file can be uploaded instead: checked, recorded, then analyzed like any backup.
+    client
+        .goto(&format!("{}/restore", server.url))
+        .await
+        .unwrap();
+    let file = support::path_of(&backup);
+    type_into(&client, "#upload-file", file.to_str().unwrap()).await;
+    click(&client, "#upload-submit").await;
+    wait_for(&client, "#compatibility.status-compatible").await;
+    assert_eq!(
+        env.psql(&format!(
+            "SELECT count(*) FROM orgbackup.organization_backups WHERE org_id = '{CEDAR}' AND backup_type = 'uploaded'"
+        )),
+        "1"
+    );
+
+    // A full restore cannot be reached by URL either.
+    client
+        .goto(&format!(
+            "{}/restore/{backup_id}/plan?mode=full&conflicts=skip",
+            server.url
+        ))
+        .await
+        .unwrap();
+    let refused = text(&client, ".error").await;
+    assert!(refused.contains("permission"), "{refused}");
+    assert_eq!(text(&client, ".detail").await, "backup.restore_full");
+
+    // The audit log page shows the restore, its rollback and the refusal, filterable.
+    client
+        .goto(&format!("{}/audit?outcome=denied", server.url))
+        .await
+        .unwrap();
+    let denied = text(&client, "#audit tbody").await;
+    assert!(
+        denied.contains("restore.full") && !denied.contains("restore.start"),
+        "{denied}"
+    );
+    client.goto(&format!("{}/audit", server.url)).await.unwrap();
+    let all = text(&client, "#audit tbody").await;
+    for action in ["restore.start", "restore.rollback", "restore.completed"] {
+        assert!(all.contains(action), "{action} in {all}");
+    }
+    screenshot(&client, "audit-en").await;
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_full_restore_needs_the_orgs_name_and_the_password_typed_again() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "2000"]);
+    let mut create = env
+        .command(&[
+            "admin",
+            "create-user",
+            "--email",
+            "root@delta.test",
+            "--password-stdin",
+            "--super-admin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(create.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    }
+    assert!(create.wait().unwrap().success());
+    env.ok(&[
+        "admin",
+        "set-role",
+        "--org",
+        "Delta Studio",
+        "--email",
+        "root@delta.test",
+        "--role",
+        "owner",
+    ]);
+    let backup = env.backup_json(&["--org", "Delta Studio"]);
+    let backup_id = backup["backup_id"].as_str().unwrap().to_string();
+    let rows = format!("SELECT count(*) FROM cmis.posts WHERE org_id = '{DELTA}'");
+    let before = env.psql(&rows);
+    env.psql(&format!(
+        "INSERT INTO cmis.posts (post_id, org_id, title, body) VALUES (gen_random_uuid(), '{DELTA}', 'added later', '')"
+    ));
+    let server = serve(&env);
+    let driver = chromedriver().await;
+    let client = browser(&driver).await;
+    sign_in(&client, &server, "root@delta.test", PASSWORD).await;
+    wait_for(&client, "#storage-meter").await;
+    client
+        .goto(&format!("{}/restore/{backup_id}", server.url))
+        .await
+        .unwrap();
+    click(&client, "#mode-full").await;
+    click(&client, "#show-plan").await;
+    wait_for(&client, "#plan-counts").await;
+    click(&client, "#review").await;
+    wait_for(&client, "#summary").await;
+    assert!(text(&client, "#summary").await.contains("1 row deleted"));
+    // Wrong name: refused, nothing changed.
+    type_into(&client, "#confirm-org", "Delta").await;
+    type_into(&client, "#confirm-password", PASSWORD).await;
+    click(&client, "#start-restore").await;
+    wait_for(&client, "#confirm-failed").await;
+    assert_ne!(env.psql(&rows), before);
+    screenshot(&client, "restore-full-confirm-en").await;
+    // Name and password right: the restore runs and the added post is gone.
+    type_into(&client, "#confirm-org", "Delta Studio").await;
+    type_into(&client, "#confirm-password", PASSWORD).await;
+    click(&client, "#start-restore").await;
+    wait_for(&client, "#restore-status.status-completed").await;
+    assert_eq!(env.psql(&rows), before);
+
+    // Keys: an Enterprise feature; rotate twice, then revoke the first with its fingerprint.
+    client.goto(&format!("{}/keys", server.url)).await.unwrap();
+    wait_for(&client, "#keys-plan").await;
+    env.ok(&[
+        "admin",
+        "set-plan",
+        "--org",
+        "Delta Studio",
+        "--plan",
+        "enterprise",
+    ]);
+    client.refresh().await.unwrap();
+    click(&client, "#rotate-key").await;
+    wait_for(&client, "#keys tr[data-status=active]").await;
+    click(&client, "#rotate-key").await;
+    wait_for(&client, "#keys tr[data-status=retired]").await;
+    let first = client
+        .find(Locator::Css("#keys tr[data-status=retired]"))
+        .await
+        .unwrap()
+        .attr("data-key")
+        .await
+        .unwrap()
+        .unwrap();
+    let fingerprint = text(&client, "#keys tr[data-status=retired] code").await;
+    click(&client, "#keys details summary").await;
+    type_into(&client, &format!("#confirm-{first}"), "not it").await;
+    click(
+        &client,
+        &format!("form[action='/keys/{first}/revoke'] button"),
+    )
+    .await;
+    wait_for(&client, "#keys-error").await;
+    click(&client, "#keys details summary").await;
+    type_into(&client, &format!("#confirm-{first}"), &fingerprint).await;
+    click(
+        &client,
+        &format!("form[action='/keys/{first}/revoke'] button"),
+    )
+    .await;
+    wait_for(
+        &client,
+        &format!("#keys tr[data-key='{first}'][data-status=revoked]"),
+    )
+    .await;
+    screenshot(&client, "keys-en").await;
+
+    // Schedules: a daily backup in Riyadh's time zone shows its next runs; a bad zone is refused
+    // on the form with the reason; a schedule can be paused.
+    client
+        .goto(&format!("{}/schedules", server.url))
+        .await
+        .unwrap();
+    type_into(&client, "#schedule-name", "Nightly").await;
+    client
+        .find(Locator::Css("#schedule-frequency"))
+        .await
+        .unwrap()
+        .select_by_value("daily")
+        .await
+        .unwrap();
+    let zone = client.find(Locator::Css("#schedule-zone")).await.unwrap();
+    zone.clear().await.unwrap();
+    zone.send_keys("Asia/Riyadh").await.unwrap();
+    click(&client, "#add-schedule").await;
+    wait_for(
+        &client,
+        "#schedules tr[data-schedule=Nightly][data-active=true]",
+    )
+    .await;
+    let runs = text(&client, "#schedules tr[data-schedule=Nightly] ul.runs").await;
+    assert_eq!(runs.lines().count(), 3, "{runs}");
+    assert!(
+        runs.contains(", 23:00 UTC"),
+        "02:00 in Riyadh is 23:00 UTC: {runs}"
+    );
+    screenshot(&client, "schedules-en").await;
+    type_into(&client, "#schedule-name", "Broken").await;
+    let zone = client.find(Locator::Css("#schedule-zone")).await.unwrap();
+    zone.clear().await.unwrap();
+    zone.send_keys("Mars/Olympus").await.unwrap();
+    click(&client, "#add-schedule").await;
+    wait_for(&client, "#schedule-error").await;
+    assert!(
+        text(&client, "#schedule-error")
+            .await
+            .contains("Mars/Olympus")
+    );
+    click(
+        &client,
+        "#schedules tr[data-schedule=Nightly] button[value=pause]",
+    )
+    .await;
+    wait_for(
+        &client,
+        "#schedules tr[data-schedule=Nightly][data-active=false]",
+    )
+    .await;
     client.close().await.unwrap();
 }

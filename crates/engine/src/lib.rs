@@ -24,7 +24,7 @@ pub use ident::{QualifiedName, quote_ident};
 pub use metadata::{BackupMetadata, DATA_FORMAT, FileRecord, OrgInfo, SourceInfo, TableRecord};
 pub use progress::{BackupProgress, NoProgress, Progress};
 pub use restore::{
-    ConflictAction, RecordDecision, RestoreMode, RestoreOutcome, RestorePlan, RestoreProgress,
-    RestoreRequest, TablePlan,
+    ConflictAction, ConflictRecord, RecordDecision, RestoreMode, RestoreOutcome, RestorePlan,
+    RestoreProgress, RestoreRequest, TablePlan,
 };
 pub use tenancy::{FileReference, TenancyConfig};

@@ -542,3 +542,42 @@ async fn a_table_that_no_longer_fits_is_refused_with_the_analysis_reason() {
     };
     restore(&db, &bytes, &people).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_plan_shows_each_conflicting_row_with_the_backup_and_current_values() {
+    let db = TestDb::new().await;
+    db.execute(TRICKY_SCHEMA).await;
+    db.execute("UPDATE app.projects SET owner_id = NULL WHERE project_id = 1")
+        .await;
+    let bytes = backup_bytes(&db, ALPHA).await;
+    db.execute("UPDATE app.projects SET title = 'current', owner_id = 2, country = NULL WHERE project_id = 1").await;
+    let request = RestoreRequest {
+        conflict_samples: 10,
+        ..Default::default()
+    };
+    let plan = plan(
+        &db.pool,
+        &tricky_config(),
+        &mut reader(&bytes),
+        &request,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap();
+    let [record] = plan.conflicts.as_slice() else {
+        panic!("one conflict expected: {:#?}", plan.conflicts);
+    };
+    assert_eq!(record.table, "app.projects");
+    assert_eq!(record.key["project_id"], "1");
+    assert_eq!(record.backup["title"].as_deref(), Some("alpha one"));
+    assert_eq!(record.current["title"].as_deref(), Some("current"));
+    assert_eq!(record.backup["country"].as_deref(), Some("DE"));
+    assert_eq!(record.current["country"], None);
+    assert_eq!(record.differs, ["country", "owner_id", "title"]);
+    // The plan changed nothing.
+    let title: String = sqlx::query_scalar("SELECT title FROM app.projects WHERE project_id = 1")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(title, "current");
+}

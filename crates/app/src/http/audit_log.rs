@@ -17,28 +17,28 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/audit", get(list))
 }
 
-#[derive(Deserialize)]
-struct Filter {
-    action: Option<String>,
-    outcome: Option<String>,
-    page: Option<u32>,
-    per_page: Option<u32>,
+#[derive(Deserialize, Default)]
+pub(crate) struct Filter {
+    pub action: Option<String>,
+    pub outcome: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
 }
 
 #[derive(Serialize, sqlx::FromRow)]
-struct AuditEntry {
-    log_id: i64,
-    actor_user_id: Option<Uuid>,
-    actor_token_id: Option<Uuid>,
-    actor_label: String,
-    action: String,
-    entity_type: Option<String>,
-    entity_id: Option<String>,
-    outcome: String,
-    ip_address: Option<String>,
-    user_agent: Option<String>,
-    details: Value,
-    created_at: DateTime<Utc>,
+pub(crate) struct AuditEntry {
+    pub log_id: i64,
+    pub actor_user_id: Option<Uuid>,
+    pub actor_token_id: Option<Uuid>,
+    pub actor_label: String,
+    pub action: String,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub outcome: String,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub details: Value,
+    pub created_at: DateTime<Utc>,
 }
 
 async fn list(
@@ -46,12 +46,25 @@ async fn list(
     caller: Caller,
     Query(filter): Query<Filter>,
 ) -> Result<Json<Value>> {
+    let (entries, page, per_page) = entries(&state, &caller, &filter).await?;
+    Ok(Json(
+        serde_json::json!({"data": entries, "page": page, "per_page": per_page}),
+    ))
+}
+
+/// One page of the caller's org's audit log, newest first (needs `backup.view_logs`).
+pub(crate) async fn entries(
+    state: &AppState,
+    caller: &Caller,
+    filter: &Filter,
+) -> Result<(Vec<AuditEntry>, u32, u32)> {
     caller
-        .require(&state, Permission::ViewLogs, "audit.view")
+        .require(state, Permission::ViewLogs, "audit.view")
         .await?;
     let per_page = filter.per_page.unwrap_or(50).clamp(1, 200);
     let page = filter.page.unwrap_or(1).max(1);
     let org = caller.principal.org_id;
+    let blank = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
     let mut tx = org_transaction(&state.pool, org).await?;
     let entries: Vec<AuditEntry> = sqlx::query_as(
         "SELECT log_id, actor_user_id, actor_token_id, actor_label, action, entity_type, entity_id, outcome,
@@ -61,14 +74,12 @@ async fn list(
           ORDER BY log_id DESC LIMIT $4 OFFSET $5",
     )
     .bind(org)
-    .bind(&filter.action)
-    .bind(&filter.outcome)
+    .bind(blank(&filter.action))
+    .bind(blank(&filter.outcome))
     .bind(i64::from(per_page))
     .bind(i64::from((page - 1) * per_page))
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Json(
-        serde_json::json!({"data": entries, "page": page, "per_page": per_page}),
-    ))
+    Ok((entries, page, per_page))
 }

@@ -10,6 +10,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 /// The caller, with where the request came from (for the audit log).
+#[derive(Clone)]
 pub struct Caller {
     pub principal: Principal,
     pub ip: Option<String>,

@@ -7,7 +7,6 @@ use super::idempotency::IdempotencyKey;
 use crate::audit::{self, Entry, Outcome};
 use crate::backups::org_transaction;
 use crate::permissions::Permission;
-use crate::storage::LocalStorage;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
@@ -137,28 +136,25 @@ pub(crate) async fn download(
         .require(&state, Permission::Download, "backup.download")
         .await?;
     let (backup, path) = find(&state, caller.principal.org_id, id).await?;
-    let (Some(path), "completed") = (path, backup.status.as_str()) else {
+    let (Some(_), "completed") = (path, backup.status.as_str()) else {
         return Err(AppError::Conflict(format!(
             "backup {id} is {} and has no file to download",
             backup.status
         )));
     };
-    let file_path = LocalStorage::new(&state.settings.storage.local_root).absolute(&path);
-    let file = tokio::fs::File::open(&file_path)
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("opening {}: {e}", file_path.display())))?;
-    let length = file
-        .metadata()
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?
-        .len();
+    // Streamed from wherever the backup is (local disk or a storage connection), never buffered.
+    let (destination, path) =
+        crate::storage::locate(&state.pool, &state.settings, caller.principal.org_id, id)
+            .await?
+            .ok_or(AppError::NotFound("backup"))?;
+    let (length, stream) = destination.read(&path).await?;
     audit::record(
         &state.pool,
         &Entry::new(&caller, "backup.download", Outcome::Success).entity("backup", id),
     )
     .await;
     let name = path.rsplit('/').next().unwrap_or("backup").to_string();
-    let mut response = Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
+    let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -182,21 +178,25 @@ async fn delete(
     caller
         .require(&state, Permission::Create, "backup.delete")
         .await?;
-    let (backup, path) = find(&state, caller.principal.org_id, id).await?;
+    let (backup, _) = find(&state, caller.principal.org_id, id).await?;
     if backup.status == "running" || backup.status == "pending" {
         return Err(AppError::Conflict(format!(
             "backup {id} is {}; wait for it to finish",
             backup.status
         )));
     }
+    // Opened before the row forgets the path: a destination that cannot be opened (connection
+    // expired, master key changed) refuses the delete rather than leave an unreachable file.
+    let stored =
+        crate::storage::locate(&state.pool, &state.settings, caller.principal.org_id, id).await?;
     let mut tx = org_transaction(&state.pool, caller.principal.org_id).await?;
     sqlx::query("UPDATE organization_backups SET status = 'deleted', storage_path = NULL, updated_at = now() WHERE backup_id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    if let Some(path) = path
-        && let Err(error) = LocalStorage::new(&state.settings.storage.local_root).remove(&path)
+    if let Some((destination, path)) = stored
+        && let Err(error) = destination.remove(&path).await
     {
         // The row says deleted: a file left behind is only wasted space, not a visible backup.
         tracing::warn!(backup_id = %id, error = %error, "could not remove a deleted backup's file");
@@ -219,6 +219,9 @@ pub(crate) struct CreateBody {
     pub categories: Vec<String>,
     #[serde(default)]
     pub encrypt: bool,
+    /// A storage connection's id or name, or `local`; default: the org's default destination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
 }
 
 /// Queues a backup (202 with its id); a worker makes it. With an `Idempotency-Key` header, a
@@ -274,6 +277,8 @@ pub(crate) async fn create(
             message: limit.to_string(),
         });
     }
+    let destination =
+        crate::storage::connections::resolve(&state.pool, org, body.destination.as_deref()).await?;
     let idempotency = IdempotencyKey::from_headers(&headers, "backup.create", &body)?;
     let mut tx = org_transaction(&state.pool, org).await?;
     if let Some(key) = &idempotency
@@ -289,6 +294,8 @@ pub(crate) async fn create(
         encrypt: body.encrypt,
         created_by: caller.principal.user_id,
         max_archive_bytes: None,
+        destination,
+        schedule_id: None,
     };
     crate::backups::queue_backup(&mut tx, &request, backup_id).await?;
     let payload = crate::jobs::JobPayload::ProcessBackup {

@@ -29,6 +29,10 @@ pub enum AppError {
     /// 413: the body is larger than allowed.
     #[error("{0}")]
     TooLarge(String),
+    /// 503: a storage destination cannot be used now (down, full, refusing, or its connection
+    /// expired); the detail says which and why.
+    #[error("{0}")]
+    StorageUnavailable(String),
     /// 500: logged; the client gets a generic message.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -43,6 +47,9 @@ impl AppError {
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Invalid { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
             AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            AppError::StorageUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+            }
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -121,6 +121,36 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "The retention period is not valid.",
         "مدة الاحتفاظ غير صالحة.",
     ),
+    (
+        "invalid_schedule",
+        "The schedule is not valid: check its frequency, time, day, time zone or cron expression.",
+        "الجدول الزمني غير صالح: تحقق من التكرار أو الوقت أو اليوم أو المنطقة الزمنية أو تعبير cron.",
+    ),
+    (
+        "plan_schedule_unavailable",
+        "Your plan does not include schedules of this frequency.",
+        "خطتك لا تتضمن جداول زمنية بهذا التكرار.",
+    ),
+    (
+        "storage_unavailable",
+        "The storage destination cannot be used right now (unreachable, full, refusing access, or its connection expired).",
+        "لا يمكن استخدام وجهة التخزين حاليًا (تعذّر الوصول إليها، أو امتلأت، أو رفضت الوصول، أو انتهت صلاحية اتصالها).",
+    ),
+    (
+        "unknown_destination",
+        "This storage destination does not exist for your organization.",
+        "وجهة التخزين هذه غير موجودة لمؤسستك.",
+    ),
+    (
+        "invalid_storage_settings",
+        "The storage settings are not valid: check the bucket, region, endpoint and keys.",
+        "إعدادات التخزين غير صالحة: تحقق من الحاوية والمنطقة ونقطة الاتصال والمفاتيح.",
+    ),
+    (
+        "storage_connections_unavailable",
+        "Storage connections are not available on this service: it has no master key to protect their credentials.",
+        "اتصالات التخزين غير متاحة في هذه الخدمة: لا يوجد مفتاح رئيسي لحماية بيانات اعتمادها.",
+    ),
 ];
 
 pub fn message(code: &str, arabic: bool) -> &'static str {
@@ -196,6 +226,8 @@ mod tests {
             include_str!("notifications.rs"),
             include_str!("keys.rs"),
             include_str!("retention.rs"),
+            include_str!("storage.rs"),
+            include_str!("schedules.rs"),
         ];
         let mut codes = Vec::new();
         for source in sources {

@@ -1,7 +1,7 @@
 //! The HTTP service: JSON API v1 (`/api/v1`), health checks. Each resource module has its own
 //! `router()`, merged here.
 
-mod audit_log;
+pub(crate) mod audit_log;
 pub mod auth;
 pub(crate) mod backups;
 pub mod error;
@@ -9,9 +9,11 @@ mod idempotency;
 mod keys;
 mod localize;
 mod notifications;
-mod restores;
+pub(crate) mod restores;
 mod retention;
-mod upload;
+mod schedules;
+mod storage;
+pub(crate) mod upload;
 
 use crate::config::Settings;
 use axum::Router;
@@ -40,7 +42,9 @@ pub fn router(state: AppState) -> Router {
                 .merge(audit_log::router())
                 .merge(notifications::router())
                 .merge(keys::router())
-                .merge(retention::router()),
+                .merge(retention::router())
+                .merge(storage::router())
+                .merge(schedules::router()),
         )
         .merge(crate::web::router())
         .layer(axum::middleware::from_fn(localize::localize))

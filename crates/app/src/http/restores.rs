@@ -27,7 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/restore/{id}/rollback", post(rollback))
 }
 
-type Body<T> = std::result::Result<Json<T>, axum::extract::rejection::JsonRejection>;
+pub(crate) type Body<T> = std::result::Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,23 +35,27 @@ struct AnalyzeBody {
     backup_id: Uuid,
 }
 
-/// The stored file of one of the caller's org's completed backups.
-pub(super) async fn backup_file(
+/// Where one of the caller's org's completed backups is: its destination and path there.
+pub(crate) async fn stored_backup(
     state: &AppState,
     org: Uuid,
     backup_id: Uuid,
-) -> Result<std::path::PathBuf> {
+) -> Result<(crate::storage::Destination, String)> {
     let mut tx = org_transaction(&state.pool, org).await?;
-    let path: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT storage_path FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status = 'completed'",
+    let completed: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status = 'completed')",
     )
     .bind(org)
     .bind(backup_id)
-    .fetch_optional(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    let relative = path.flatten().ok_or(AppError::NotFound("backup"))?;
-    Ok(state.settings.storage.local_root.join(relative))
+    if !completed {
+        return Err(AppError::NotFound("backup"));
+    }
+    crate::storage::locate(&state.pool, &state.settings, org, backup_id)
+        .await?
+        .ok_or(AppError::NotFound("backup"))
 }
 
 async fn analyze(
@@ -63,8 +67,11 @@ async fn analyze(
         .require(&state, Permission::Restore, "restore.analyze")
         .await?;
     let Json(body) = body?;
-    let file = backup_file(&state, caller.principal.org_id, body.backup_id).await?;
-    let archive = crate::archives::open(&state.settings, &file, None)
+    let (destination, path) =
+        stored_backup(&state, caller.principal.org_id, body.backup_id).await?;
+    // The manifest is read with seeks: a remote archive is fetched to a temporary file first.
+    let copy = destination.fetch(&state.settings, &path).await?;
+    let archive = crate::archives::open(&state.settings, copy.path(), None)
         .await
         .map_err(AppError::Internal)?;
     let metadata: BackupMetadata = serde_json::from_value(archive.manifest().backup.clone())
@@ -88,15 +95,15 @@ async fn analyze(
 
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-struct StartBody {
-    backup_id: Uuid,
+pub(crate) struct StartBody {
+    pub backup_id: Uuid,
     #[serde(default)]
-    options: RestoreOptions,
+    pub options: RestoreOptions,
 }
 
 /// Queues a restore (202 with its id); a worker runs it. With an `Idempotency-Key` header, a
 /// repeated request returns the first response instead of queuing again.
-async fn start(
+pub(crate) async fn start(
     State(state): State<AppState>,
     caller: Caller,
     headers: axum::http::HeaderMap,
@@ -112,7 +119,7 @@ async fn start(
             .await?;
     }
     let org = caller.principal.org_id;
-    backup_file(&state, org, body.backup_id).await?;
+    stored_backup(&state, org, body.backup_id).await?;
     let idempotency = IdempotencyKey::from_headers(&headers, "restore.start", &body)?;
     let mut tx = org_transaction(&state.pool, org).await?;
     if let Some(key) = &idempotency
@@ -170,7 +177,7 @@ struct StatusRow {
     rollback_path: Option<String>,
 }
 
-async fn status(
+pub(crate) async fn status(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
@@ -208,12 +215,12 @@ async fn status(
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RollbackBody {
+pub(crate) struct RollbackBody {
     #[serde(default)]
-    force: bool,
+    pub force: bool,
 }
 
-async fn rollback(
+pub(crate) async fn rollback(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,

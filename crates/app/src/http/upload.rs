@@ -36,8 +36,28 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>)> {
+    let expected = headers
+        .get("x-checksum-sha256")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let received = receive(&state, &caller, body.into_data_stream(), expected).await?;
+    Ok((StatusCode::CREATED, Json(received)))
+}
+
+/// Takes an uploaded backup file from `stream` (the API's request body, or the web form's file
+/// field), checks it as described above and records it; answers its id, size and checksum.
+pub(crate) async fn receive<S, E>(
+    state: &AppState,
+    caller: &Caller,
+    mut stream: S,
+    expected_sha256: Option<String>,
+) -> Result<Value>
+where
+    S: futures::Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     caller
-        .require(&state, Permission::Upload, "backup.upload")
+        .require(state, Permission::Upload, "backup.upload")
         .await?;
     let org = caller.principal.org_id;
     let usage = crate::plans::usage(&state.pool, &state.settings.plans, org)
@@ -52,7 +72,6 @@ async fn upload(
         .map_err(|e| AppError::Internal(e.into()))?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
-    let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
             rejected(
@@ -64,8 +83,7 @@ async fn upload(
         if size > limit {
             audit::record(
                 &state.pool,
-                &Entry::new(&caller, "backup.upload", Outcome::Denied)
-                    .detail("reason", "too_large"),
+                &Entry::new(caller, "backup.upload", Outcome::Denied).detail("reason", "too_large"),
             )
             .await;
             return Err(AppError::TooLarge(format!(
@@ -78,9 +96,7 @@ async fn upload(
             .map_err(|e| AppError::Internal(e.into()))?;
     }
     let sha256 = hex::encode(hasher.finalize());
-    if let Some(expected) = headers
-        .get("x-checksum-sha256")
-        .and_then(|v| v.to_str().ok())
+    if let Some(expected) = expected_sha256.as_deref().filter(|e| !e.trim().is_empty())
         && !expected.trim().eq_ignore_ascii_case(&sha256)
     {
         return Err(rejected(
@@ -150,7 +166,7 @@ async fn upload(
         Err(error) => {
             audit::record(
                 &state.pool,
-                &Entry::new(&caller, "backup.upload", Outcome::Denied)
+                &Entry::new(caller, "backup.upload", Outcome::Denied)
                     .detail("reason", error.to_string()),
             )
             .await;
@@ -194,7 +210,7 @@ async fn upload(
     tx.commit().await?;
     audit::record(
         &state.pool,
-        &Entry::new(&caller, "backup.upload", Outcome::Success).entity("backup", backup_id),
+        &Entry::new(caller, "backup.upload", Outcome::Success).entity("backup", backup_id),
     )
     .await;
     if let Err(error) =
@@ -202,10 +218,7 @@ async fn upload(
     {
         tracing::error!(%org, %error, "could not check the storage quota");
     }
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({"backup_id": backup_id, "size": size, "sha256": sha256, "rows": metadata.total_rows()}),
-        ),
-    ))
+    Ok(
+        json!({"backup_id": backup_id, "size": size, "sha256": sha256, "rows": metadata.total_rows()}),
+    )
 }

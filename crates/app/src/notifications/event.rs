@@ -14,9 +14,11 @@ pub enum Event {
     RestoreRolledBack,
     BackupExpiring,
     StorageQuotaWarning,
+    /// A storage connection's provider refused its tokens (revoked, expired): reconnect it.
+    StorageConnectionExpired,
 }
 
-pub const ALL: [Event; 8] = [
+pub const ALL: [Event; 9] = [
     Event::BackupCompleted,
     Event::BackupFailed,
     Event::RestoreStarted,
@@ -25,11 +27,12 @@ pub const ALL: [Event; 8] = [
     Event::RestoreRolledBack,
     Event::BackupExpiring,
     Event::StorageQuotaWarning,
+    Event::StorageConnectionExpired,
 ];
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "unknown notification event `{0}`; the events are backup_completed, backup_failed, restore_started, restore_completed, restore_failed, restore_rolled_back, backup_expiring, storage_quota_warning"
+    "unknown notification event `{0}`; the events are backup_completed, backup_failed, restore_started, restore_completed, restore_failed, restore_rolled_back, backup_expiring, storage_quota_warning, storage_connection_expired"
 )]
 pub struct UnknownEvent(pub String);
 
@@ -44,6 +47,7 @@ impl Event {
             Event::RestoreRolledBack => "restore_rolled_back",
             Event::BackupExpiring => "backup_expiring",
             Event::StorageQuotaWarning => "storage_quota_warning",
+            Event::StorageConnectionExpired => "storage_connection_expired",
         }
     }
 
@@ -76,7 +80,8 @@ mod tests {
 
     #[test]
     fn the_events_are_the_default_of_the_settings_table() {
-        let migration = include_str!("../../migrations/0001_app_tables.sql");
+        // 0007 added storage_connection_expired to the default of 0001.
+        let migration = include_str!("../../migrations/0007_storage.sql");
         let names: Vec<&str> = ALL.iter().map(|e| e.as_str()).collect();
         assert!(
             migration.contains(&format!("DEFAULT '{{{}}}'", names.join(","))),

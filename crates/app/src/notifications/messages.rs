@@ -73,6 +73,14 @@ fn texts(event: Event, locale: Locale) -> (&'static str, &'static str) {
             "نسخة احتياطية ستنتهي قريبًا",
             "ستحذف سياسة الاحتفاظ هذه النسخة الاحتياطية ما لم تُثبَّت.",
         ),
+        (Locale::En, StorageConnectionExpired) => (
+            "Storage connection needs reconnecting",
+            "The storage provider no longer accepts this connection (access revoked or expired). Backups to it fail until you connect it again.",
+        ),
+        (Locale::Ar, StorageConnectionExpired) => (
+            "اتصال التخزين يحتاج إلى إعادة ربط",
+            "لم يعد مزوّد التخزين يقبل هذا الاتصال (أُلغي الوصول أو انتهت صلاحيته). ستفشل النسخ الاحتياطية إليه حتى تعيد ربطه.",
+        ),
         (Locale::Ar, StorageQuotaWarning) => (
             "تحذير من سعة التخزين",
             "تستخدم نسخك الاحتياطية جزءًا كبيرًا من مساحة التخزين في خطتك. احذف النسخ القديمة أو رقِّ خطتك.",
@@ -208,6 +216,7 @@ pub fn render(event: Event, locale: Locale, data: &Value) -> Message {
     subject.push_str(title);
     let subject_detail = match event {
         Event::StorageQuotaWarning => percent.clone(),
+        Event::StorageConnectionExpired => text(data, "connection"),
         _ => text(data, "backup_name"),
     };
     if let Some(detail) = subject_detail {

@@ -15,7 +15,7 @@ mod settings;
 mod webhook;
 
 pub use dispatcher::{deliver_due, run_dispatcher};
-pub use event::Event;
+pub use event::{ALL as ALL_EVENTS, Event};
 pub use inbox::{Page, list as list_in_app, mark_read};
 pub use settings::{OrgSettings, SettingsChange, get as get_settings, update as update_settings};
 

@@ -36,6 +36,7 @@ struct BackupsPage {
     categories: Vec<CategoryChoice>,
     can_create: bool,
     encryption_available: bool,
+    destinations: Vec<crate::storage::connections::Connection>,
 }
 
 async fn category_choices(state: &AppState, org: Uuid) -> WebResult<Vec<CategoryChoice>> {
@@ -94,6 +95,12 @@ pub async fn index(State(state): State<AppState>, user: WebUser) -> WebResult<Re
         categories: category_choices(&state, org).await?,
         can_create: user.can(Permission::Create),
         encryption_available: state.settings.encryption.master_key.is_some(),
+        destinations: crate::storage::connections::list(&state.pool, org)
+            .await
+            .map_err(|e| WebError::Internal(e.into()))?
+            .into_iter()
+            .filter(|c| c.status == "active")
+            .collect(),
         l: Layout::of(&state, &user, "backups").await?,
         backups,
     };
@@ -111,14 +118,16 @@ pub async fn create(
         name: None,
         categories: Vec::new(),
         encrypt: false,
+        destination: None,
     };
     // Repeated keys (`categories=a&categories=b`) are not supported by `Form` into a struct.
-    for (key, value) in form_urlencoded_pairs(&body) {
+    for (key, value) in super::form::pairs(&body) {
         match key.as_str() {
             "_csrf" => csrf = Some(value),
             "name" if !value.trim().is_empty() => request.name = Some(value.trim().to_string()),
             "categories" => request.categories.push(value),
             "encrypt" => request.encrypt = value == "on",
+            "destination" if !value.is_empty() => request.destination = Some(value),
             _ => {}
         }
     }
@@ -132,12 +141,6 @@ pub async fn create(
     .await?;
     let id = queued["backup_id"].as_str().unwrap_or_default();
     Ok(Redirect::to(&format!("/backups/{id}")).into_response())
-}
-
-fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(body)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
 }
 
 /// One table of a backup, from its row counts.

@@ -10,6 +10,7 @@ use crate::locale::Locale;
 use chrono::{DateTime, Utc};
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
+use orgbackup_engine::Compatibility;
 use std::sync::OnceLock;
 
 const ENGLISH: &str = include_str!("../../locales/en.ftl");
@@ -56,6 +57,12 @@ impl Value<i64> for i64 {
 
 impl Value<DateTime<Utc>> for DateTime<Utc> {
     fn get(&self) -> DateTime<Utc> {
+        *self
+    }
+}
+
+impl Value<Compatibility> for Compatibility {
+    fn get(&self) -> Compatibility {
         *self
     }
 }
@@ -205,6 +212,19 @@ impl Tr {
         at.get().map(|at| self.date(at)).unwrap_or_default()
     }
 
+    /// `compatible`, `warnings` or `incompatible`: the CSS class and message key of a status.
+    pub fn compat_key(&self, status: impl Value<Compatibility>) -> &'static str {
+        match status.get() {
+            Compatibility::Compatible => "compatible",
+            Compatibility::Warnings => "warnings",
+            Compatibility::Incompatible => "incompatible",
+        }
+    }
+
+    pub fn compat(&self, status: impl Value<Compatibility>) -> String {
+        self.of("compat", self.compat_key(status))
+    }
+
     /// The message `<family>-<value>`, e.g. `status-completed`: for values stored as text.
     pub fn of(&self, family: &str, value: &str) -> String {
         self.t(&format!("{family}-{value}"))
@@ -282,6 +302,37 @@ mod tests {
             "bytes-tb",
         ];
         used.extend(families.map(str::to_string));
+        let prefixed: [(&str, &[&str]); 7] = [
+            ("compat", &["compatible", "warnings", "incompatible"]),
+            ("action", &["default", "skip", "replace", "merge"]),
+            (
+                "restore-status",
+                &[
+                    "pending",
+                    "analyzing",
+                    "awaiting_confirmation",
+                    "running",
+                    "completed",
+                    "failed",
+                    "rolled_back",
+                ],
+            ),
+            ("outcome", &["success", "failure", "denied"]),
+            ("key-status", &["active", "retired", "revoked"]),
+            (
+                "frequency",
+                &["hourly", "daily", "weekly", "monthly", "custom"],
+            ),
+            ("weekday", &["0", "1", "2", "3", "4", "5", "6"]),
+        ];
+        for (prefix, values) in prefixed {
+            used.extend(values.iter().map(|v| format!("{prefix}-{v}")));
+        }
+        used.extend(
+            crate::notifications::ALL_EVENTS
+                .iter()
+                .map(|e| format!("event-{}", e.as_str())),
+        );
         used.extend((1..=12).map(|m| format!("month-{m}")));
         for locale in Locale::ALL {
             for key in &used {

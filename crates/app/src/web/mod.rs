@@ -2,9 +2,15 @@
 //! service, permissions and audit log as the API. Live progress is htmx polling a fragment;
 //! every asset is embedded in the binary (no CDN).
 
+mod audit;
 mod backups;
+mod form;
 mod i18n;
+mod keys;
+mod notifications;
 mod pages;
+mod restore;
+mod schedules;
 pub mod session;
 
 use crate::http::AppState;
@@ -28,6 +34,30 @@ pub fn router() -> Router<AppState> {
         .route("/backups/{id}", get(backups::show))
         .route("/backups/{id}/progress", get(backups::progress))
         .route("/backups/{id}/download", get(backups::download))
+        .route("/restore", get(restore::choose))
+        .route(
+            "/restore/upload",
+            // The upload enforces its own limits (plan storage, upload.max_bytes) while streaming.
+            post(restore::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/restore/{backup_id}", get(restore::analyze))
+        .route("/restore/{backup_id}/plan", get(restore::plan))
+        .route("/restore/{backup_id}/confirm", post(restore::confirm))
+        .route("/restore/{backup_id}/start", post(restore::start))
+        .route("/restores/{id}", get(restore::status))
+        .route("/restores/{id}/progress", get(restore::progress))
+        .route("/restores/{id}/rollback", post(restore::rollback))
+        .route("/audit", get(audit::index))
+        .route("/schedules", get(schedules::index).post(schedules::create))
+        .route("/schedules/{id}", post(schedules::change))
+        .route("/keys", get(keys::index).post(keys::rotate))
+        .route("/keys/{id}/revoke", post(keys::revoke))
+        .route("/notifications", get(notifications::inbox))
+        .route("/notifications/{id}/read", post(notifications::mark_read))
+        .route(
+            "/settings/notifications",
+            get(notifications::settings).post(notifications::save_settings),
+        )
         .route("/assets/{name}", get(asset))
         .layer(axum::middleware::from_fn(with_page_locale))
 }
@@ -81,6 +111,12 @@ impl From<sqlx::Error> for WebError {
     }
 }
 
+impl From<crate::keys::KeyError> for WebError {
+    fn from(error: crate::keys::KeyError) -> Self {
+        WebError::App(error.into())
+    }
+}
+
 impl From<crate::accounts::AccountError> for WebError {
     fn from(error: crate::accounts::AccountError) -> Self {
         WebError::Internal(error.into())
@@ -118,6 +154,11 @@ impl IntoResponse for WebError {
             WebError::App(AppError::TooLarge(message)) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "too_large", message.clone())
             }
+            WebError::App(AppError::StorageUnavailable(message)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                message.clone(),
+            ),
             WebError::App(AppError::Unauthorized) => {
                 return Redirect::to("/login").into_response();
             }
@@ -159,6 +200,8 @@ pub struct Layout {
     pub org_id: uuid::Uuid,
     pub orgs: Vec<crate::orgs::Org>,
     pub can_view_logs: bool,
+    pub can_restore: bool,
+    pub can_schedule: bool,
     pub current: &'static str,
 }
 
@@ -171,6 +214,8 @@ impl Layout {
             org_id: user.org_id(),
             orgs: session::user_orgs(state, user_id).await?,
             can_view_logs: user.can(Permission::ViewLogs),
+            can_restore: user.can(Permission::Restore),
+            can_schedule: user.can(Permission::Schedule),
             current,
         })
     }

@@ -223,20 +223,11 @@ pub async fn sign_in(state: &AppState, email: &str, password: &str) -> WebResult
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
-    let stored = user
-        .as_ref()
-        .and_then(|(_, hash, _)| hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.to_string());
-    let password = password.to_string();
-    let verified = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&stored).is_ok_and(|parsed| {
-            argon2::Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-    })
-    .await
-    .map_err(|e| WebError::Internal(e.into()))?;
+    let verified = verify(
+        user.as_ref().and_then(|(_, hash, _)| hash.clone()),
+        password,
+    )
+    .await?;
     let Some((user_id, _, locale)) = user.filter(|_| verified) else {
         return Ok(None);
     };
@@ -265,6 +256,37 @@ pub async fn sign_in(state: &AppState, email: &str, password: &str) -> WebResult
         .await?;
     tx.commit().await?;
     Ok(Some(secret))
+}
+
+/// Checks `password` against a stored argon2 hash, off the async threads. A missing hash (unknown
+/// user, or one without a password) costs the same work and fails.
+async fn verify(stored: Option<String>, password: &str) -> WebResult<bool> {
+    let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&stored).is_ok_and(|parsed| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+    })
+    .await
+    .map_err(|e| WebError::Internal(e.into()))
+}
+
+/// Whether `password` is the signed-in user's (asked again before a full restore).
+pub async fn password_matches(state: &AppState, user_id: Uuid, password: &str) -> WebResult<bool> {
+    let mut tx = state.pool.begin().await?;
+    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
+        .execute(&mut *tx)
+        .await?;
+    let stored: Option<Option<String>> =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    verify(stored.flatten(), password).await
 }
 
 pub fn session_max_age() -> i64 {

@@ -180,3 +180,12 @@ pub fn token(env: &Env, org: &str, permissions: &str) -> String {
     .trim()
     .to_string()
 }
+
+/// A TCP port free on 127.0.0.1 right now (for servers the tests start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -416,6 +416,7 @@ pub(super) async fn count(
             .count() as u64,
         tables,
         unmatched_decisions: unmatched,
+        conflicts: Vec::new(),
     })
 }
 
@@ -435,4 +436,88 @@ pub(super) fn deletion_filter(current: &TenantSchema, target: &Target) -> String
 /// Whether rows of a full-scope table without key are re-inserted (they are all deleted first).
 pub(super) fn reinserts_identical(target: &Target) -> bool {
     target.full_scope && target.key.is_none()
+}
+
+/// Up to `limit` conflicting rows per table, ordered by key, with the staged (backup) and live
+/// (current) values as text. Values go through `row_to_json` so any number of columns works.
+pub(super) async fn conflict_samples(
+    conn: &mut PgConnection,
+    current: &TenantSchema,
+    targets: &[Target],
+    limit: usize,
+) -> Result<Vec<super::ConflictRecord>, Error> {
+    let mut records = Vec::new();
+    for target in targets {
+        let (Some(key), Some(matched)) = (&target.key, key_match(target, "t")) else {
+            continue;
+        };
+        let table = &current.tables[target.index];
+        let columns: Vec<&str> = target.loaded().map(|c| c.name.as_str()).collect();
+        let pick = |alias: &str, value: &dyn Fn(&str) -> String| {
+            let fields: Vec<String> = columns
+                .iter()
+                .map(|c| format!("({})::text AS {}", value(c), quote_ident(c)))
+                .collect();
+            format!(
+                "(SELECT row_to_json(x) FROM (SELECT {}) x) AS {alias}",
+                fields.join(", ")
+            )
+        };
+        let key_fields: Vec<String> = key
+            .iter()
+            .map(|k| format!("({})::text AS {}", staged(target, k), quote_ident(k)))
+            .collect();
+        let sql = format!(
+            "SELECT (SELECT row_to_json(k) FROM (SELECT {keys}) k) AS key, {backup}, {current}
+               FROM {stg} s JOIN {live} t ON {matched}
+              WHERE s._class = 'conflict' AND {org}
+              ORDER BY {order} LIMIT {limit}",
+            keys = key_fields.join(", "),
+            backup = pick("backup", &|c| staged(target, c)),
+            current = pick("current", &|c| format!("t.{}", quote_ident(c))),
+            stg = target.staging,
+            live = table.name.quoted(),
+            org = current.org_filter(target.index, "t"),
+            order = key
+                .iter()
+                .map(|k| staged(target, k))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        let rows: Vec<(serde_json::Value, serde_json::Value, serde_json::Value)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut *conn)
+                .await?;
+        let text_map =
+            |value: &serde_json::Value| -> std::collections::BTreeMap<String, Option<String>> {
+                value
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string)))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+        for (key, backup, live) in rows {
+            let backup = text_map(&backup);
+            let live = text_map(&live);
+            let differs = backup
+                .iter()
+                .filter(|(column, value)| live.get(*column) != Some(value))
+                .map(|(column, _)| column.clone())
+                .collect();
+            records.push(super::ConflictRecord {
+                table: table.name.to_string(),
+                key: text_map(&key)
+                    .into_iter()
+                    .map(|(k, v)| (k, v.unwrap_or_default()))
+                    .collect(),
+                backup,
+                current: live,
+                differs,
+            });
+        }
+    }
+    Ok(records)
 }

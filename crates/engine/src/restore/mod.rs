@@ -88,6 +88,9 @@ pub struct RestoreRequest {
     pub dry_run: bool,
     /// How the rollback archive is encrypted (it holds the org's data too).
     pub rollback_encryption: Option<EncryptionSetup>,
+    /// A plan also lists up to this many conflicting rows per table, with the backup's and the
+    /// current values side by side (for a per-record decision).
+    pub conflict_samples: usize,
 }
 
 /// The plan of one table, counted in staging. After an apply, `applied` says what was done.
@@ -125,6 +128,20 @@ pub struct RestorePlan {
     /// Decisions that matched no conflicting row.
     pub unmatched_decisions: u64,
     pub files: u64,
+    /// Conflicting rows with both versions (only when asked for with `conflict_samples`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<ConflictRecord>,
+}
+
+/// One conflicting row: its key, the backup's values and the current ones (as text), and the
+/// columns that differ.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConflictRecord {
+    pub table: String,
+    pub key: BTreeMap<String, String>,
+    pub backup: BTreeMap<String, Option<String>>,
+    pub current: BTreeMap<String, Option<String>>,
+    pub differs: Vec<String>,
 }
 
 impl RestorePlan {
@@ -285,7 +302,7 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
     staging::load(conn, archive, &targets, &mut state, &*progress).await?;
     classify::check_org_ids(conn, &current, &targets, &backup.org.id, target).await?;
     classify::classify(conn, &current, &targets, request).await?;
-    let plan = classify::count(conn, &current, &targets, backup, request, target).await?;
+    let mut plan = classify::count(conn, &current, &targets, backup, request, target).await?;
     if target != backup.org.id {
         let clashes = plan.total(|t| t.other_org);
         if clashes > 0 {
@@ -295,6 +312,11 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
         }
     }
     if !apply_changes {
+        if request.conflict_samples > 0 {
+            plan.conflicts =
+                classify::conflict_samples(conn, &current, &targets, request.conflict_samples)
+                    .await?;
+        }
         return Ok(RestoreOutcome {
             plan,
             committed: false,

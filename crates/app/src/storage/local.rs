@@ -2,22 +2,13 @@
 //! into place only once complete and synced, so a crash or failure never leaves a file that looks
 //! like a finished backup. Next to each archive, `<name>.sha256` is written in `sha256sum` format.
 
+use super::StorageError;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error("storage at {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
+pub(super) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
     move |source| StorageError::Io {
         path: path.to_path_buf(),
         source,
