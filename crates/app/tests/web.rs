@@ -635,3 +635,125 @@ async fn a_full_restore_needs_the_orgs_name_and_the_password_typed_again() {
     .await;
     client.close().await.unwrap();
 }
+
+/// Dropbox's authorize page as a browser meets it (consent granted at once: back to
+/// `redirect_uri` with a code and the state) and its token endpoint.
+async fn fake_dropbox() -> String {
+    use axum::extract::Query;
+    use axum::response::{IntoResponse, Redirect};
+    use std::collections::HashMap;
+    let app = axum::Router::new()
+        .route(
+            "/oauth2/authorize",
+            axum::routing::get(|Query(q): Query<HashMap<String, String>>| async move {
+                let back = format!(
+                    "{}?code=browser-code&state={}",
+                    q["redirect_uri"],
+                    form_urlencoded::byte_serialize(q["state"].as_bytes()).collect::<String>()
+                );
+                Redirect::to(&back).into_response()
+            }),
+        )
+        .route(
+            "/oauth2/token",
+            axum::routing::post(|body: String| async move {
+                let form: HashMap<String, String> = form_urlencoded::parse(body.as_bytes())
+                    .into_owned()
+                    .collect();
+                if form.get("code").map(String::as_str) != Some("browser-code") {
+                    return (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        axum::Json(serde_json::json!({"error": "invalid_grant"})),
+                    );
+                }
+                (
+                    axum::http::StatusCode::OK,
+                    axum::Json(serde_json::json!({
+                        "access_token": "secret-access", "token_type": "bearer",
+                        "expires_in": 14400, "refresh_token": "secret-refresh"
+                    })),
+                )
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_destinations_are_added_made_default_removed_and_connected_with_oauth() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "500"]);
+    user(&env, "ana@delta.test");
+    let dropbox = fake_dropbox().await;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let callback = format!("http://{listen}/api/v1/storage/oauth/callback");
+    let authorize = format!("{dropbox}/oauth2/authorize");
+    let server = support::serve_at(
+        &env,
+        &listen,
+        &[
+            ("ORGBACKUP__STORAGE__DROPBOX__APP_KEY", "appkey"),
+            ("ORGBACKUP__STORAGE__DROPBOX__APP_SECRET", "appsecret"),
+            ("ORGBACKUP__STORAGE__DROPBOX__AUTHORIZE_URL", &authorize),
+            ("ORGBACKUP__STORAGE__DROPBOX__API_URL", &dropbox),
+            ("ORGBACKUP__STORAGE__DROPBOX__CONTENT_URL", &dropbox),
+            ("ORGBACKUP__STORAGE__DROPBOX__REDIRECT_URI", &callback),
+        ],
+    );
+    let driver = chromedriver().await;
+    let client = browser(&driver).await;
+    sign_in(&client, &server, "ana@delta.test", PASSWORD).await;
+    wait_for(&client, "#storage-meter").await;
+    client
+        .goto(&format!("{}/settings/storage", server.url))
+        .await
+        .unwrap();
+
+    // An S3 bucket (not tested now: there is no S3 server in this test), made the default.
+    for (css, value) in [
+        ("#s3-name", "Archive bucket"),
+        ("#s3-bucket", "delta-backups"),
+        ("#s3-key", "AKIAEXAMPLE"),
+        ("#s3-secret", "not-in-the-page"),
+    ] {
+        type_into(&client, css, value).await;
+    }
+    click(&client, "#s3-test").await;
+    click(&client, "#add-s3-submit").await;
+    wait_for(&client, "#storage-notice").await;
+    let row = "#connections tr[data-connection='Archive bucket']";
+    wait_for(&client, &format!("{row}[data-status=active]")).await;
+    click(&client, &format!("{row} button[value=default]")).await;
+    wait_for(&client, &format!("{row} .status-completed")).await;
+    assert!(!client.source().await.unwrap().contains("not-in-the-page"));
+
+    // Dropbox through its consent page and back to this page.
+    type_into(&client, "#oauth-name", "Team Dropbox").await;
+    click(&client, "#connect-account").await;
+    wait_for(
+        &client,
+        "#connections tr[data-connection='Team Dropbox'][data-status=active]",
+    )
+    .await;
+    assert!(
+        text(&client, "#storage-notice")
+            .await
+            .contains("Team Dropbox")
+    );
+    screenshot(&client, "storage-en").await;
+    let stored = env.psql(
+        "SELECT count(*) FROM orgbackup.storage_connections
+          WHERE position('secret-refresh' in convert_from(encrypted_credentials, 'LATIN1')) > 0
+             OR position('not-in-the-page' in convert_from(encrypted_credentials, 'LATIN1')) > 0",
+    );
+    assert_eq!(stored, "0", "credentials are stored sealed");
+
+    // Removing the S3 bucket.
+    click(&client, &format!("{row} button[value=remove]")).await;
+    wait_for(&client, "#storage-notice").await;
+    assert!(client.find(Locator::Css(row)).await.is_err());
+    client.close().await.unwrap();
+}

@@ -268,22 +268,43 @@ struct CallbackQuery {
 }
 
 /// Where the provider sends the browser back: no token, the sealed `state` names the org and
-/// the connection (and expires after an hour).
+/// the connection (and expires after an hour). A browser (`Accept: text/html`) is sent on to the
+/// storage settings page, or shown the error as a page; other clients get JSON.
 async fn oauth_callback(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     axum::extract::Query(query): axum::extract::Query<CallbackQuery>,
-) -> Result<(StatusCode, Json<Value>)> {
-    let (Some(code), Some(oauth_state)) = (query.code, query.state) else {
-        return Err(AppError::Invalid {
-            code: "invalid_storage_settings",
-            message: format!(
-                "the provider did not grant access ({})",
-                query.error.unwrap_or_else(|| "no code".into())
-            ),
-        });
-    };
-    let connection =
-        connections::complete_oauth(&state.pool, &state.settings, &oauth_state, &code, None)
-            .await?;
-    Ok((StatusCode::CREATED, Json(json!(connection))))
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let browser = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let result = async {
+        let (Some(code), Some(oauth_state)) = (query.code, query.state) else {
+            return Err(AppError::Invalid {
+                code: "invalid_storage_settings",
+                message: format!(
+                    "the provider did not grant access ({})",
+                    query.error.unwrap_or_else(|| "no code".into())
+                ),
+            });
+        };
+        Ok(
+            connections::complete_oauth(&state.pool, &state.settings, &oauth_state, &code, None)
+                .await?,
+        )
+    }
+    .await;
+    match (result, browser) {
+        (Ok(connection), true) => {
+            let name: String =
+                form_urlencoded::byte_serialize(connection.name.as_bytes()).collect();
+            axum::response::Redirect::to(&format!("/settings/storage?connected={name}"))
+                .into_response()
+        }
+        (Ok(connection), false) => (StatusCode::CREATED, Json(json!(connection))).into_response(),
+        (Err(error), true) => crate::web::WebError::App(error).into_response(),
+        (Err(error), false) => error.into_response(),
+    }
 }

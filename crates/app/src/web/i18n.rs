@@ -250,6 +250,19 @@ mod tests {
     }
 
     #[test]
+    fn no_message_is_defined_twice() {
+        for (name, source) in [("en", ENGLISH), ("ar", ARABIC)] {
+            let mut seen = BTreeSet::new();
+            for line in source.lines() {
+                if !line.starts_with([' ', '#', '\t']) && line.contains(" =") {
+                    let key = line.split(" =").next().unwrap().trim();
+                    assert!(seen.insert(key), "`{key}` is defined twice in {name}.ftl");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn both_languages_have_exactly_the_same_messages() {
         let (en, ar) = (keys(ENGLISH), keys(ARABIC));
         assert!(en.len() > 50, "{} messages", en.len());
@@ -302,7 +315,7 @@ mod tests {
             "bytes-tb",
         ];
         used.extend(families.map(str::to_string));
-        let prefixed: [(&str, &[&str]); 7] = [
+        let prefixed: [(&str, &[&str]); 9] = [
             ("compat", &["compatible", "warnings", "incompatible"]),
             ("action", &["default", "skip", "replace", "merge"]),
             (
@@ -324,6 +337,14 @@ mod tests {
                 &["hourly", "daily", "weekly", "monthly", "custom"],
             ),
             ("weekday", &["0", "1", "2", "3", "4", "5", "6"]),
+            (
+                "provider",
+                &["local", "s3", "google_drive", "onedrive", "dropbox"],
+            ),
+            (
+                "connection-status",
+                &["active", "expired", "revoked", "error"],
+            ),
         ];
         for (prefix, values) in prefixed {
             used.extend(values.iter().map(|v| format!("{prefix}-{v}")));

@@ -12,6 +12,7 @@ mod pages;
 mod restore;
 mod schedules;
 pub mod session;
+mod storage;
 
 use crate::http::AppState;
 use crate::permissions::Permission;
@@ -48,6 +49,10 @@ pub fn router() -> Router<AppState> {
         .route("/restores/{id}/progress", get(restore::progress))
         .route("/restores/{id}/rollback", post(restore::rollback))
         .route("/audit", get(audit::index))
+        .route("/settings/storage", get(storage::index))
+        .route("/settings/storage/s3", post(storage::add_s3))
+        .route("/settings/storage/connect", post(storage::connect))
+        .route("/settings/storage/{id}", post(storage::change))
         .route("/schedules", get(schedules::index).post(schedules::create))
         .route("/schedules/{id}", post(schedules::change))
         .route("/keys", get(keys::index).post(keys::rotate))

@@ -146,7 +146,12 @@ pub fn serve(env: &Env) -> Server {
 }
 
 pub fn serve_with(env: &Env, vars: &[(&str, &str)]) -> Server {
-    let mut command = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    serve_at(env, "127.0.0.1:0", vars)
+}
+
+/// `orgbackup serve` on `listen` (when the test must know the address before it starts).
+pub fn serve_at(env: &Env, listen: &str, vars: &[(&str, &str)]) -> Server {
+    let mut command = env.command(&["serve", "--listen", listen]);
     command.envs(vars.iter().copied());
     let mut child = command
         .stdout(Stdio::piped())
