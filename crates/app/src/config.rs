@@ -23,8 +23,17 @@ pub struct Settings {
     pub upload: UploadSettings,
     pub notifications: NotificationSettings,
     pub scheduler: SchedulerSettings,
+    pub http: HttpSettings,
     /// Plan name -> limits; defaults: free, basic, pro, enterprise as in the spec.
     pub plans: std::collections::BTreeMap<String, crate::plans::PlanLimits>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Take the client's address for the audit log from `X-Forwarded-For`. Only behind a proxy
+    /// that sets it: otherwise any client could write any address into the log.
+    pub trust_forwarded_for: bool,
 }
 
 /// Email (SMTP) and webhook delivery of notifications; see `crate::notifications`.
@@ -229,6 +238,7 @@ impl Default for Settings {
             upload: UploadSettings::default(),
             notifications: NotificationSettings::default(),
             scheduler: SchedulerSettings::default(),
+            http: HttpSettings::default(),
             plans: crate::plans::default_plans(),
         }
     }

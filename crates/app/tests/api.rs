@@ -211,10 +211,20 @@ async fn every_guarded_route_refuses_a_token_without_its_permission_and_logs_the
         api.get(&no_create, &format!("/backup/{id}")).await.status(),
         StatusCode::OK
     );
+    // A client cannot write another address into the log (no proxy is trusted by default).
+    let spoofed = api
+        .client
+        .get(format!("{}/api/v1/backup/{id}/download", api.url))
+        .bearer_auth(&no_download)
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    problem(spoofed, StatusCode::FORBIDDEN).await;
     let denials = env.psql(&format!(
         "SELECT count(*) FROM orgbackup.backup_audit_logs WHERE org_id = '{SOLO}' AND outcome = 'denied' AND ip_address = '127.0.0.1'"
     ));
-    assert_eq!(denials, "2");
+    assert_eq!(denials, "3");
 }
 
 #[tokio::test]

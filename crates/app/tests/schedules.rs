@@ -449,6 +449,15 @@ fn a_run_the_plan_no_longer_allows_queues_nothing_and_says_why() {
     );
     let listed = env.ok(&["schedule", "list", "--org", "Solo Shop"]);
     assert!(listed.contains("free plan"), "{listed}");
+    // The org hears that its scheduled backup did not happen, and why.
+    let notice = env.psql(
+        "SELECT event || ' ' || (data->>'error') FROM orgbackup.notifications
+          WHERE org_id = '00000000-0000-4000-8000-0000000000a5'",
+    );
+    assert!(
+        notice.starts_with("backup_failed") && notice.contains("free plan"),
+        "{notice}"
+    );
 }
 
 struct Api {

@@ -55,7 +55,7 @@ impl FromRequestParts<AppState> for Caller {
             .await
             .map_err(|e| AppError::Internal(e.into()))?
             .ok_or(AppError::Unauthorized)?;
-        let (ip, user_agent) = client_of(parts);
+        let (ip, user_agent) = client_of(parts, state.settings.http.trust_forwarded_for);
         Ok(Caller {
             principal,
             ip,
@@ -64,8 +64,9 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// The client's IP address and user agent, as the audit log records them.
-pub fn client_of(parts: &Parts) -> (Option<String>, Option<String>) {
+/// The client's IP address and user agent, as the audit log records them. `X-Forwarded-For` is
+/// believed only when configured (`http.trust_forwarded_for`, behind a proxy that sets it).
+pub fn client_of(parts: &Parts, trust_forwarded_for: bool) -> (Option<String>, Option<String>) {
     let header_text = |name| {
         parts
             .headers
@@ -73,7 +74,9 @@ pub fn client_of(parts: &Parts) -> (Option<String>, Option<String>) {
             .and_then(|v: &header::HeaderValue| v.to_str().ok())
             .map(str::to_string)
     };
-    let ip = header_text(header::HeaderName::from_static("x-forwarded-for"))
+    let forwarded = header_text(header::HeaderName::from_static("x-forwarded-for"))
+        .filter(|_| trust_forwarded_for);
+    let ip = forwarded
         .and_then(|v| v.split(',').next().map(|s| s.trim().to_string()))
         .or_else(|| {
             parts

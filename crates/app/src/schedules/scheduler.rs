@@ -81,6 +81,17 @@ pub async fn run_due(
     tx.commit().await?;
     for run in &runs {
         audit::record(pool, &audit_entry(run)).await;
+        // A scheduled backup that did not happen is a failed backup for the people relying on it.
+        if let RunOutcome::Refused(reason) | RunOutcome::Paused(reason) = &run.outcome {
+            crate::job_events::notify(
+                pool,
+                settings,
+                run.org_id,
+                crate::notifications::Event::BackupFailed,
+                serde_json::json!({"schedule_id": run.schedule_id, "backup_name": run.name, "error": reason}),
+            )
+            .await;
+        }
     }
     Ok(runs)
 }
@@ -153,6 +164,16 @@ async fn run_one(
         .await?;
         return Ok(run(RunOutcome::Refused(reason), Some(next)));
     }
+    // A schedule without a destination of its own follows the org's default at each run.
+    let destination = match schedule.storage_connection_id {
+        Some(connection) => Some(connection),
+        None => crate::storage::connections::resolve(pool, schedule.org_id, None)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "the org's default destination is unreadable: local disk");
+                None
+            }),
+    };
     let backup_id = Uuid::new_v4();
     let request = CreateBackup {
         org_id: schedule.org_id,
@@ -165,7 +186,7 @@ async fn run_one(
         encrypt: schedule.encrypt,
         created_by: schedule.created_by,
         max_archive_bytes: None,
-        destination: schedule.storage_connection_id,
+        destination,
         schedule_id: Some(schedule.schedule_id),
     };
     backups::queue_backup(&mut *tx, &request, backup_id).await?;

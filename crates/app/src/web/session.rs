@@ -166,7 +166,8 @@ impl FromRequestParts<AppState> for WebUser {
         let row = row.ok_or(WebError::SignIn)?;
         let permissions =
             crate::accounts::member_permissions(&state.pool, row.org_id, row.user_id).await?;
-        let (ip, user_agent) = crate::http::auth::client_of(parts);
+        let (ip, user_agent) =
+            crate::http::auth::client_of(parts, state.settings.http.trust_forwarded_for);
         Ok(WebUser {
             caller: Caller {
                 principal: Principal {
