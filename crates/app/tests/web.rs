@@ -746,8 +746,8 @@ async fn storage_destinations_are_added_made_default_removed_and_connected_with_
     screenshot(&client, "storage-en").await;
     let stored = env.psql(
         "SELECT count(*) FROM orgbackup.storage_connections
-          WHERE position('secret-refresh' in convert_from(encrypted_credentials, 'LATIN1')) > 0
-             OR position('not-in-the-page' in convert_from(encrypted_credentials, 'LATIN1')) > 0",
+          WHERE position('secret-refresh'::bytea in encrypted_credentials) > 0
+             OR position('not-in-the-page'::bytea in encrypted_credentials) > 0",
     );
     assert_eq!(stored, "0", "credentials are stored sealed");
 
