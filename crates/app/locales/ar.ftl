@@ -392,3 +392,4 @@ connection-status-active = متصل
 connection-status-expired = يحتاج إلى إعادة ربط
 connection-status-revoked = ملغى
 connection-status-error = خطأ
+restore-status-rolling_back = جارٍ التراجع

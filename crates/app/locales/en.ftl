@@ -346,3 +346,4 @@ connection-status-active = Connected
 connection-status-expired = Needs reconnecting
 connection-status-revoked = Revoked
 connection-status-error = Error
+restore-status-rolling_back = Rolling back

@@ -76,6 +76,7 @@ pub async fn announce(
     let (action, entity, id) = match payload {
         JobPayload::ProcessBackup { backup_id, .. } => ("backup", "backup", *backup_id),
         JobPayload::ProcessRestore { restore_id, .. } => ("restore", "restore", *restore_id),
+        JobPayload::RollbackRestore { restore_id, .. } => ("rollback", "restore", *restore_id),
     };
     let (outcome, moment) = match end {
         JobEnd::Started => (Outcome::Success, "started"),
@@ -93,9 +94,15 @@ pub async fn announce(
         return;
     }
     audit::record(pool, &entry).await;
+    // A rollback announces itself (restore_rolled_back) when it succeeds; its failure leaves the
+    // restore as it was, with the reason on the restore.
+    if action == "rollback" {
+        return;
+    }
 
     let mut data = match payload {
         JobPayload::ProcessBackup { backup_id, .. } => backup_facts(pool, org_id, *backup_id).await,
+        JobPayload::RollbackRestore { .. } => return,
         JobPayload::ProcessRestore {
             restore_id,
             backup_id,

@@ -27,6 +27,8 @@ pub enum JobPayload {
         backup_id: Uuid,
         options: RestoreOptions,
     },
+    /// Undoes a restore from its rollback archive (checked and marked `rolling_back` when queued).
+    RollbackRestore { restore_id: Uuid, force: bool },
 }
 
 /// What a restore job does (the API's request body, validated and permission-checked).
@@ -56,6 +58,7 @@ impl JobPayload {
         match self {
             JobPayload::ProcessBackup { .. } => "process_backup",
             JobPayload::ProcessRestore { .. } => "process_restore",
+            JobPayload::RollbackRestore { .. } => "rollback_restore",
         }
     }
 }
@@ -288,6 +291,9 @@ async fn execute(pool: &PgPool, settings: &Settings, job: &Job) -> Result<(), (S
             backup_id,
             options,
         } => execute_restore(pool, settings, job.org_id, restore_id, backup_id, options).await,
+        JobPayload::RollbackRestore { restore_id, force } => {
+            execute_rollback(pool, settings, job.org_id, restore_id, force).await
+        }
     }
 }
 
@@ -349,6 +355,32 @@ async fn execute_restore(
             matches!(&e, crate::restores::RestoreError::Engine(engine) if engine.is_retryable());
         (e.to_string(), retryable)
     })
+}
+
+async fn execute_rollback(
+    pool: &PgPool,
+    settings: &Settings,
+    org_id: Uuid,
+    restore_id: Uuid,
+    force: bool,
+) -> Result<(), (String, bool)> {
+    let progress = Arc::new(crate::progress_store::ProgressStore::start(
+        pool.clone(),
+        org_id,
+        crate::progress_store::ProgressRow::Restore(restore_id),
+    ));
+    let result =
+        crate::restores::rollback(pool, settings, org_id, restore_id, force, progress.clone())
+            .await;
+    progress.stop().await;
+    let Err(error) = result else { return Ok(()) };
+    // Not retried: the restore is put back as it was (completed, still rollbackable) with the
+    // reason, and the user decides (e.g. force after changes were made since).
+    let reason = crate::terminal::error_chain(&anyhow::Error::from(error));
+    if let Err(mark) = crate::restores::rollback_failed(pool, org_id, restore_id, &reason).await {
+        tracing::error!(%restore_id, error = %mark, "could not record a failed rollback");
+    }
+    Err((reason, false))
 }
 
 /// A worker: runs jobs until `shutdown` resolves, sleeping longer on an empty queue.

@@ -232,16 +232,23 @@ struct RestoreRow {
     plan: Option<serde_json::Value>,
 }
 
-/// Returns the org to its state before restore `restore_id`. Refuses when rows changed since the
-/// restore, unless `force`.
-pub async fn rollback(
+/// What a rollback will use, once its checks passed.
+struct RollbackReady {
+    path: String,
+    plan: RestorePlan,
+    changes: u64,
+}
+
+/// Checks that restore `restore_id` can be rolled back now: its status is one of `statuses`, its
+/// archive is within the window, and (unless `force`) no row changed since the restore.
+async fn prepare_rollback(
     pool: &PgPool,
     settings: &Settings,
     org_id: Uuid,
     restore_id: Uuid,
     force: bool,
-    progress: Arc<dyn Progress>,
-) -> Result<(u64, RestorePlan), RestoreError> {
+    statuses: &[&str],
+) -> Result<RollbackReady, RestoreError> {
     cleanup_expired_rollbacks(pool, settings).await?;
     let mut tx = org_transaction(pool, org_id).await?;
     let row: Option<RestoreRow> = sqlx::query_as(
@@ -255,7 +262,7 @@ pub async fn rollback(
     tx.commit().await?;
     let row = row.ok_or(RestoreError::NotFound(restore_id))?;
     let refuse = |reason: String| RestoreError::NotRollbackable { restore_id, reason };
-    if row.status != "completed" {
+    if !statuses.contains(&row.status.as_str()) {
         return Err(refuse(format!("its status is {}", row.status)));
     }
     let (Some(path), Some(expires)) = (row.rollback_path, row.rollback_expires_at) else {
@@ -284,6 +291,106 @@ pub async fn rollback(
     if changes > 0 && !force {
         return Err(RestoreError::ChangesSince { changes });
     }
+    Ok(RollbackReady {
+        path,
+        plan,
+        changes,
+    })
+}
+
+/// The checks of a rollback, without doing it: the API answers them at once, then queues the
+/// rollback as a job ([`queue_rollback`]).
+pub async fn check_rollback(
+    pool: &PgPool,
+    settings: &Settings,
+    org_id: Uuid,
+    restore_id: Uuid,
+    force: bool,
+) -> Result<(), RestoreError> {
+    prepare_rollback(pool, settings, org_id, restore_id, force, &["completed"])
+        .await
+        .map(|_| ())
+}
+
+/// Marks the restore `rolling_back` and queues its rollback job, in one transaction; refused when
+/// another request got there first.
+pub async fn queue_rollback(
+    pool: &PgPool,
+    org_id: Uuid,
+    restore_id: Uuid,
+    force: bool,
+) -> Result<Uuid, RestoreError> {
+    let mut tx = org_transaction(pool, org_id).await?;
+    let marked = sqlx::query(
+        "UPDATE backup_restores SET status = 'rolling_back', error_message = NULL, updated_at = now()
+          WHERE restore_id = $1 AND org_id = $2 AND status = 'completed'",
+    )
+    .bind(restore_id)
+    .bind(org_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if marked == 0 {
+        return Err(RestoreError::NotRollbackable {
+            restore_id,
+            reason: "it is being rolled back already".into(),
+        });
+    }
+    let job_id = crate::jobs::enqueue(
+        &mut tx,
+        org_id,
+        &crate::jobs::JobPayload::RollbackRestore { restore_id, force },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(job_id)
+}
+
+/// A queued rollback that failed: the restore stands (completed), with the reason.
+pub async fn rollback_failed(
+    pool: &PgPool,
+    org_id: Uuid,
+    restore_id: Uuid,
+    reason: &str,
+) -> Result<(), RestoreError> {
+    let mut tx = org_transaction(pool, org_id).await?;
+    sqlx::query(
+        "UPDATE backup_restores SET status = 'completed', error_message = $3, progress = NULL, updated_at = now()
+          WHERE restore_id = $1 AND org_id = $2 AND status = 'rolling_back'",
+    )
+    .bind(restore_id)
+    .bind(org_id)
+    .bind(reason)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Returns the org to its state before restore `restore_id`. Refuses when rows changed since the
+/// restore, unless `force`.
+pub async fn rollback(
+    pool: &PgPool,
+    settings: &Settings,
+    org_id: Uuid,
+    restore_id: Uuid,
+    force: bool,
+    progress: Arc<dyn Progress>,
+) -> Result<(u64, RestorePlan), RestoreError> {
+    let RollbackReady {
+        path,
+        plan,
+        changes,
+    } = prepare_rollback(
+        pool,
+        settings,
+        org_id,
+        restore_id,
+        force,
+        &["completed", "rolling_back"],
+    )
+    .await?;
+    let refuse = |reason: String| RestoreError::NotRollbackable { restore_id, reason };
     let storage = LocalStorage::new(&settings.storage.local_root);
     let file = storage.absolute(&path);
     let mut archive = crate::archives::open(settings, &file, None)

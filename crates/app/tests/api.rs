@@ -694,7 +694,24 @@ async fn a_restore_is_analyzed_started_as_a_job_followed_and_rolled_back_through
             None,
         )
         .await;
-    assert_eq!(rolled.status(), StatusCode::OK);
+    // Checked at once, then run as a job that the status follows.
+    assert_eq!(rolled.status(), StatusCode::ACCEPTED);
+    let queued: serde_json::Value = rolled.json().await.unwrap();
+    assert_eq!(queued["status"], "rolling_back");
+    let mut state = serde_json::Value::Null;
+    for _ in 0..300 {
+        state = api
+            .get(&super_admin, &format!("/restore/{restore_id}/status"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if state["status"] != "rolling_back" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state["status"], "rolled_back", "{state}");
     assert_eq!(env.psql(&edited), before);
     // Every step was announced to the org and audited with the worker as the actor.
     let inbox: serde_json::Value = api
@@ -723,7 +740,10 @@ async fn a_restore_is_analyzed_started_as_a_job_followed_and_rolled_back_through
         "SELECT string_agg(action, ' ' ORDER BY log_id) FROM orgbackup.backup_audit_logs
           WHERE actor_label = 'worker' AND entity_id = '{restore_id}'"
     ));
-    assert_eq!(audited, "restore.started restore.completed");
+    assert_eq!(
+        audited,
+        "restore.started restore.completed rollback.started rollback.completed"
+    );
     let again = problem(
         api.post(
             &super_admin,

@@ -16,7 +16,6 @@ use axum::{Json, Router};
 use orgbackup_engine::{BackupMetadata, RestoreMode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use uuid::Uuid;
 
 pub fn router() -> Router<AppState> {
@@ -220,41 +219,43 @@ pub(crate) struct RollbackBody {
     pub force: bool,
 }
 
+/// Checks the rollback now (404, or 409 with the reason: not rollbackable, rows changed since
+/// unless `force`), then queues it as a job: 202; `GET /restore/{id}/status` follows it
+/// (`rolling_back`, with progress, then `rolled_back`; a failure puts it back to `completed` with
+/// the reason in `error`).
 pub(crate) async fn rollback(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
     body: Body<RollbackBody>,
-) -> Result<Json<Value>> {
+) -> Result<(StatusCode, Json<Value>)> {
     caller
         .require(&state, Permission::Restore, "restore.rollback")
         .await?;
     let force = body.map(|Json(b)| b.force).unwrap_or(false);
     let org = caller.principal.org_id;
-    match restores::rollback(
+    let refused = |error: RestoreError| match error {
+        RestoreError::NotFound(_) => AppError::NotFound("restore"),
+        error @ (RestoreError::ChangesSince { .. } | RestoreError::NotRollbackable { .. }) => {
+            AppError::Conflict(error.to_string())
+        }
+        error => AppError::Internal(error.into()),
+    };
+    restores::check_rollback(&state.pool, &state.settings, org, id, force)
+        .await
+        .map_err(refused)?;
+    let job_id = restores::queue_rollback(&state.pool, org, id, force)
+        .await
+        .map_err(refused)?;
+    audit::record(
         &state.pool,
-        &state.settings,
-        org,
-        id,
-        force,
-        Arc::new(orgbackup_engine::NoProgress),
+        &Entry::new(&caller, "restore.rollback", Outcome::Success)
+            .entity("restore", id)
+            .detail("force", force),
     )
-    .await
-    {
-        Ok((changes, _)) => {
-            audit::record(
-                &state.pool,
-                &Entry::new(&caller, "restore.rollback", Outcome::Success).entity("restore", id),
-            )
-            .await;
-            Ok(Json(
-                json!({"restore_id": id, "status": "rolled_back", "discarded_changes": changes}),
-            ))
-        }
-        Err(RestoreError::NotFound(_)) => Err(AppError::NotFound("restore")),
-        Err(error @ (RestoreError::ChangesSince { .. } | RestoreError::NotRollbackable { .. })) => {
-            Err(AppError::Conflict(error.to_string()))
-        }
-        Err(error) => Err(AppError::Internal(error.into())),
-    }
+    .await;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"restore_id": id, "job_id": job_id, "status": "rolling_back"})),
+    ))
 }

@@ -327,6 +327,7 @@ mod tests {
                     "running",
                     "completed",
                     "failed",
+                    "rolling_back",
                     "rolled_back",
                 ],
             ),

@@ -535,7 +535,10 @@ pub async fn status(
         t: Tr::new(user.locale),
         l: Layout::of(&state, &user, "restore").await?,
         restore_id: id,
-        running: matches!(status.as_str(), "pending" | "running" | "analyzing"),
+        running: matches!(
+            status.as_str(),
+            "pending" | "running" | "analyzing" | "rolling_back"
+        ),
         error: value["error"].as_str().unwrap_or_default().to_string(),
         rollback_until: value["rollback_until"]
             .as_str()
@@ -580,7 +583,10 @@ pub async fn progress(
         status: status.clone(),
     };
     let mut response = render(&fragment);
-    if !matches!(status.as_str(), "pending" | "running" | "analyzing") {
+    if !matches!(
+        status.as_str(),
+        "pending" | "running" | "analyzing" | "rolling_back"
+    ) {
         response
             .headers_mut()
             .insert("HX-Refresh", axum::http::HeaderValue::from_static("true"));
@@ -597,7 +603,7 @@ pub async fn rollback(
     let fields = pairs(&body);
     user.check_csrf(field(&fields, "_csrf"))?;
     let force = field(&fields, "force") == Some("on");
-    let Json(_rolled_back) = api::rollback(
+    let (_, Json(_queued)) = api::rollback(
         State(state),
         user.caller,
         Path(id),
