@@ -1329,3 +1329,68 @@ async fn keys_rotate_and_revoke_and_retention_and_pins_through_the_api() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_rollback_job_that_fails_leaves_the_restore_as_it_was_with_the_reason() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "300"]);
+    let backup = env.backup_json(&["--org", "Delta Studio"]);
+    env.ok(&["restore", "apply", backup["backup_id"].as_str().unwrap()]);
+    let restore_id = env.psql("SELECT restore_id FROM orgbackup.backup_restores");
+    let server = serve_with(&env, &[("ORGBACKUP__JOBS__WORKERS", "0")]);
+    let api = server.api();
+    let secret = token(&env, "Delta Studio", "all");
+    let queued = api
+        .post(
+            &secret,
+            &format!("/restore/{restore_id}/rollback"),
+            serde_json::json!({}),
+            None,
+        )
+        .await;
+    assert_eq!(queued.status(), StatusCode::ACCEPTED);
+    // Asked twice while it waits: refused, it is already being rolled back.
+    let twice = problem(
+        api.post(
+            &secret,
+            &format!("/restore/{restore_id}/rollback"),
+            serde_json::json!({}),
+            None,
+        )
+        .await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(
+        twice["detail"].as_str().unwrap().contains("rolling_back"),
+        "{twice}"
+    );
+    // The rollback archive disappears before a worker gets to it.
+    let archive = env.psql("SELECT rollback_path FROM orgbackup.backup_restores");
+    std::fs::remove_file(env.dir.path().join("backups").join(&archive)).unwrap();
+    let _worker = Server {
+        child: env.command(&["worker", "--id", "w"]).spawn().unwrap(),
+        url: String::new(),
+    };
+    let mut state = serde_json::Value::Null;
+    for _ in 0..300 {
+        state = api
+            .get(&secret, &format!("/restore/{restore_id}/status"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if state["status"] != "rolling_back" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state["status"], "completed", "{state}");
+    assert!(
+        state["error"]
+            .as_str()
+            .unwrap()
+            .contains("rollback archive cannot be opened"),
+        "{state}"
+    );
+}
