@@ -2,6 +2,7 @@
 //! resolutions and inserts parents first, then sequences. Files are written after the commit.
 
 use super::classify::{action_name, deletion_filter, reinserts_identical};
+use super::context::OrgContext;
 use super::sql::{merged_value, staged};
 use super::staging::Target;
 use super::{ConflictAction, RestorePlan, RestoreProgress, RestoreRequest};
@@ -17,6 +18,7 @@ use std::path::{Component, Path};
 
 pub(super) async fn apply(
     conn: &mut PgConnection,
+    context: &OrgContext<'_>,
     current: &TenantSchema,
     targets: &[Target],
     request: &RestoreRequest,
@@ -34,6 +36,7 @@ pub(super) async fn apply(
             table.name.quoted(),
             deletion_filter(current, target)
         );
+        context.verify(conn).await?;
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&mut *conn)
             .await
@@ -45,6 +48,7 @@ pub(super) async fn apply(
         let table = &current.tables[target.index];
         state.current_table = Some(table.name.to_string());
         progress.restore(state);
+        context.verify(conn).await?;
         resolve_conflicts(conn, target, request, &table.name.quoted()).await?;
         let deferred_columns = cycle_columns_to_defer(current, target);
         let columns: Vec<_> = target.loaded().map(|c| c.name.clone()).collect();
@@ -74,6 +78,7 @@ pub(super) async fn apply(
             values.join(", "),
             target.staging
         );
+        context.verify(conn).await?;
         let inserted = sqlx::query(sqlx::AssertSqlSafe(insert))
             .execute(&mut *conn)
             .await
@@ -101,6 +106,7 @@ pub(super) async fn apply(
             sets.join(", "),
             target.staging
         );
+        context.verify(conn).await?;
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&mut *conn)
             .await?;

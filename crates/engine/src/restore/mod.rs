@@ -14,6 +14,7 @@
 
 mod apply;
 mod classify;
+mod context;
 mod sql;
 mod staging;
 
@@ -286,20 +287,22 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
     progress: Arc<dyn Progress>,
     apply_changes: bool,
 ) -> Result<RestoreOutcome<W>, Error> {
-    sqlx::query("SELECT set_config($1, $2, true)")
-        .bind(&config.org_setting)
-        .bind(target)
-        .execute(&mut *conn)
-        .await?;
+    let context = context::OrgContext {
+        setting: &config.org_setting,
+        org_id: target,
+    };
+    context.assert(conn).await?;
     let current = discovery::discover(conn, config).await?;
-    let targets = staging::targets(&current, backup, request)?;
+    let mut targets = staging::targets(&current, backup, request)?;
     refuse_incompatible(backup, &current, &targets)?;
+    staging::resolve_staging_types(conn, &mut targets).await?;
     let mut state = RestoreProgress {
         phase: "loading",
         tables_total: targets.len(),
         ..Default::default()
     };
     staging::load(conn, archive, &targets, &mut state, &*progress).await?;
+    context.verify(conn).await?;
     classify::check_org_ids(conn, &current, &targets, &backup.org.id, target).await?;
     classify::classify(conn, &current, &targets, request).await?;
     let mut plan = classify::count(conn, &current, &targets, backup, request, target).await?;
@@ -326,6 +329,7 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
         });
     }
 
+    context.verify(conn).await?;
     let rollback = match rollback_output {
         Some(output) => {
             state.phase = "saving rollback";
@@ -352,7 +356,11 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
     };
     state.phase = "applying";
     progress.restore(&state);
-    apply::apply(conn, &current, &targets, request, &mut state, &*progress).await?;
+    apply::apply(
+        conn, &context, &current, &targets, request, &mut state, &*progress,
+    )
+    .await?;
+    context.verify(conn).await?;
     let xid: String = sqlx::query_scalar("SELECT txid_current()::text")
         .fetch_one(&mut *conn)
         .await?;

@@ -17,7 +17,7 @@ pub(super) fn staged_as(target: &Target, column: &str, alias: &str) -> String {
         .find(|c| c.name == column)
         .expect("only staged columns are asked for");
     match &c.today_type {
-        Some(today) if *today != c.backup_type => {
+        Some(today) if *today != c.staging_type => {
             format!("{alias}.{}::{today}", quote_ident(column))
         }
         _ => format!("{alias}.{}", quote_ident(column)),

@@ -15,10 +15,16 @@ use std::io::{Read, Seek};
 #[derive(Clone, Debug)]
 pub(super) struct StagedColumn {
     pub name: String,
-    /// The type at backup time: the staging column's type.
+    /// The type the archive says the column had at backup time. Untrusted text: it is only ever
+    /// passed to PostgreSQL as a bound parameter (to resolve it), never spliced into SQL.
     pub backup_type: String,
-    /// Today's type when the column still exists and is written (not generated).
+    /// Today's type when the column still exists and is written (not generated), as the catalog
+    /// spells it.
     pub today_type: Option<String>,
+    /// The staging column's type, spelled by today's catalog (`format_type`): today's type when
+    /// the backup's is the same, else the backup's type as the catalog resolved it, else `text`
+    /// for a column that is no longer written. Set by [`resolve_staging_types`].
+    pub staging_type: String,
 }
 
 /// A table the restore writes.
@@ -82,10 +88,12 @@ pub(super) fn targets(
                     .iter()
                     .find(|c| &c.name == name && !c.generated)
                     .map(|c| c.data_type.clone());
+                let staging_type = today_type.clone().unwrap_or_else(|| "text".into());
                 StagedColumn {
                     name: name.clone(),
                     backup_type,
                     today_type,
+                    staging_type,
                 }
             })
             .collect();
@@ -134,6 +142,78 @@ pub(super) fn targets(
     Ok(targets)
 }
 
+/// Gives every staged column whose type changed since the backup a staging type resolved by
+/// today's catalog.
+///
+/// The archive's type text is untrusted (an uploaded manifest can say anything, e.g.
+/// `text CHECK (set_config(...) IS NOT NULL)`), so it never becomes SQL text: it is handed to
+/// `to_regtype` as a bound parameter, and the staging column takes the catalog's own spelling of
+/// the type found (`format_type`, without the type modifier: today's column applies its own when
+/// the staged value is cast into it). A type the catalog does not know is refused. Each lookup
+/// runs under a savepoint because PostgreSQL 15's `to_regtype` raises, rather than returns NULL,
+/// on text that is not a type name at all.
+pub(super) async fn resolve_staging_types(
+    conn: &mut PgConnection,
+    targets: &mut [Target],
+) -> Result<(), Error> {
+    for target in targets.iter_mut() {
+        let table = target.record.table.name.to_string();
+        for column in target.columns.iter_mut() {
+            let Some(today) = &column.today_type else {
+                // Not written today: staged as text, read by nothing.
+                column.staging_type = "text".into();
+                continue;
+            };
+            if column.backup_type == *today {
+                column.staging_type = today.clone();
+                continue;
+            }
+            column.staging_type = catalog_type(conn, &column.backup_type)
+                .await?
+                .ok_or_else(|| {
+                    Error::Restore(format!(
+                        "column {table}.{} has the type `{}` in the backup, which is not a type of this database: the archive is damaged or was not written by orgbackup for this schema",
+                        column.name,
+                        column.backup_type.escape_debug()
+                    ))
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// The catalog's spelling of the type named by `text`, or `None` when `text` names no type.
+async fn catalog_type(conn: &mut PgConnection, text: &str) -> Result<Option<String>, Error> {
+    sqlx::query("SAVEPOINT orgbackup_type_lookup")
+        .execute(&mut *conn)
+        .await?;
+    // `bit` without a length means bit(1): stage any bit string as `bit varying` instead.
+    let found: Result<Option<String>, sqlx::Error> = sqlx::query_scalar(
+        "SELECT CASE t.oid WHEN 'bit'::regtype THEN 'bit varying'
+                           WHEN 'bit[]'::regtype THEN 'bit varying[]'
+                           ELSE format_type(t.oid, NULL) END
+           FROM pg_type t WHERE t.oid = to_regtype($1) AND t.typtype <> 'p'",
+    )
+    .bind(text)
+    .fetch_optional(&mut *conn)
+    .await;
+    match found {
+        Ok(found) => {
+            sqlx::query("RELEASE SAVEPOINT orgbackup_type_lookup")
+                .execute(&mut *conn)
+                .await?;
+            Ok(found)
+        }
+        Err(sqlx::Error::Database(_)) => {
+            sqlx::query("ROLLBACK TO SAVEPOINT orgbackup_type_lookup")
+                .execute(&mut *conn)
+                .await?;
+            Ok(None)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
 /// Creates each staging table and loads the backup's rows into it.
 pub(super) async fn load<R: Read + Seek>(
     conn: &mut PgConnection,
@@ -148,7 +228,7 @@ pub(super) async fn load<R: Read + Seek>(
         let definitions: Vec<String> = target
             .columns
             .iter()
-            .map(|c| format!("{} {}", quote_ident(&c.name), c.backup_type))
+            .map(|c| format!("{} {}", quote_ident(&c.name), c.staging_type))
             .collect();
         let create = format!(
             "CREATE TEMP TABLE {} ({}, _class text NOT NULL DEFAULT 'insert', _decision text) ON COMMIT DROP",
