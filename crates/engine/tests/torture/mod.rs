@@ -190,6 +190,31 @@ pub const TORTURE_TABLES: &[Table] = &[
             "INSERT INTO torture.tickets (ticket_id, org_id, subject) VALUES (md5('new:ticket:$N')::uuid, $ORG, 'new ticket $N @$TAG@')",
         ),
     },
+    Table {
+        schema: "torture",
+        name: "order_lines",
+        from: "torture.order_lines",
+        owned: "EXISTS (SELECT FROM torture.orders p WHERE p.order_id = t.order_id AND p.org_id = $ORG)",
+        update: Some("sku = sku || ' mutated @$TAG@'"),
+        insert: Some(
+            "INSERT INTO torture.order_lines SELECT order_id, 100 + $N % 1000, 'SKU-new-$N @$TAG@' \
+             FROM torture.orders WHERE org_id = $ORG ORDER BY md5(order_id::text || '$N') LIMIT 1",
+        ),
+    },
+    // Through a composite foreign key, two hops.
+    Table {
+        schema: "torture",
+        name: "line_notes",
+        from: "torture.line_notes",
+        owned: "EXISTS (SELECT FROM torture.order_lines l JOIN torture.orders p USING (order_id) \
+                WHERE l.order_id = t.order_id AND l.line_no = t.line_no AND p.org_id = $ORG)",
+        update: Some("body = body || ' mutated @$TAG@'"),
+        insert: Some(
+            "INSERT INTO torture.line_notes SELECT md5('new:line-note:$N')::uuid, l.order_id, l.line_no, 'new line note $N @$TAG@' \
+             FROM torture.order_lines l JOIN torture.orders p USING (order_id) WHERE p.org_id = $ORG \
+             ORDER BY md5(l.order_id::text || l.line_no || '$N') LIMIT 1",
+        ),
+    },
     // Two nullable keys: ANY path decides; order and ticket of different orgs: nobody's.
     Table {
         schema: "torture",

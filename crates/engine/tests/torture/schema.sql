@@ -95,6 +95,20 @@ CREATE TABLE torture.tickets (
   subject text NOT NULL
 );
 ALTER SEQUENCE torture.ticket_no_seq OWNED BY torture.tickets.ticket_no;
+-- Two hops through a composite key: line notes -> order lines (order_id, line_no) -> orders.
+CREATE TABLE torture.order_lines (
+  order_id uuid NOT NULL REFERENCES torture.orders,
+  line_no int NOT NULL,
+  sku text NOT NULL,
+  PRIMARY KEY (order_id, line_no)
+);
+CREATE TABLE torture.line_notes (
+  note_id uuid PRIMARY KEY,
+  order_id uuid NOT NULL,
+  line_no int NOT NULL,
+  body text NOT NULL,
+  FOREIGN KEY (order_id, line_no) REFERENCES torture.order_lines
+);
 CREATE TABLE torture.followups (
   followup_id uuid PRIMARY KEY,
   order_id uuid REFERENCES torture.orders,
@@ -251,6 +265,12 @@ SELECT md5(o.tag || ':order:' || n)::uuid, o.org_id, format('ORD-%s-%s @%s@', o.
 INSERT INTO torture.tickets (ticket_id, org_id, subject)
 SELECT md5(o.tag || ':ticket:' || n)::uuid, o.org_id, format('ticket %s @%s@', n, o.tag)
   FROM torture.orgs o, generate_series(1, 3) n ORDER BY o.tag, n;
+INSERT INTO torture.order_lines
+SELECT md5(o.tag || ':order:' || n)::uuid, l, format('SKU-%s @%s@', l, o.tag)
+  FROM torture.orgs o, generate_series(1, 2) n, generate_series(1, 2) l;
+INSERT INTO torture.line_notes
+SELECT md5(o.tag || ':line-note:' || n)::uuid, md5(o.tag || ':order:' || n)::uuid, 2, format('line note %s @%s@', n, o.tag)
+  FROM torture.orgs o, generate_series(1, 2) n;
 -- through the order only, through the ticket only, through both (same org)
 INSERT INTO torture.followups
 SELECT md5(o.tag || ':followup:' || n)::uuid,
