@@ -131,6 +131,10 @@ struct DiscoverArgs {
     /// the org from the `app.current_org_id` setting, as RLS does).
     #[arg(long)]
     sql: bool,
+    /// Also count, per table, the rows no org owns and the rows whose ownership paths reach
+    /// different orgs (reads every table whose ownership is nullable).
+    #[arg(long)]
+    scan: bool,
 }
 
 #[derive(Subcommand)]
@@ -334,21 +338,28 @@ async fn run_discover(settings: &Settings, args: &DiscoverArgs) -> anyhow::Resul
         }
         return Ok(());
     }
+    let scans = if args.scan {
+        Some(orgbackup_engine::scan_ownership(&mut conn, &schema).await?)
+    } else {
+        None
+    };
     println!("{:<4} {:<32} {:<12} owner", "#", "table", "category");
+    let mut warnings = Vec::new();
     for (i, table) in schema.tables.iter().enumerate() {
-        let owner = match &table.ownership {
-            Ownership::Direct { column, .. } => format!("column {column}"),
-            Ownership::Through {
-                parent,
-                foreign_key,
-            } => format!("through {parent} ({foreign_key})"),
-        };
+        let owner = table.ownership.describe();
+        let scan = scans.as_ref().map(|s| &s[i]);
         let notes = [
             table.cycle_group.map(|g| format!("cycle #{g}")),
             table
                 .self_referencing
                 .then(|| "self-referencing".to_string()),
             table.partitioned.then(|| "partitioned".to_string()),
+            scan.map(|s| {
+                format!(
+                    "{} rows, {} unowned, {} ambiguous",
+                    s.rows, s.unowned, s.ambiguous
+                )
+            }),
         ]
         .into_iter()
         .flatten()
@@ -360,6 +371,25 @@ async fn run_discover(settings: &Settings, args: &DiscoverArgs) -> anyhow::Resul
             table.name.to_string(),
             table.category
         );
+        match &table.ownership {
+            Ownership::Direct { nullable: true, .. } => warnings.push(format!(
+                "{}: its org column is nullable; rows with NULL are shared by every org and are in no backup",
+                table.name
+            )),
+            Ownership::AnyPath { .. } => warnings.push(format!(
+                "{}: no path of NOT NULL foreign keys leads to an org; a row is backed up with the org any of its keys reaches, rows reaching none or two orgs are in no backup (pin a path with tenancy.ownership, or count them with --scan)",
+                table.name
+            )),
+            _ => {}
+        }
+        if let Some(scan) = scan
+            && (scan.unowned > 0 || scan.ambiguous > 0)
+        {
+            warnings.push(format!(
+                "{}: {} rows belong to no org and {} rows are ambiguous: they are in no backup",
+                table.name, scan.unowned, scan.ambiguous
+            ));
+        }
     }
     let globals: Vec<String> = schema
         .global_tables
@@ -367,6 +397,9 @@ async fn run_discover(settings: &Settings, args: &DiscoverArgs) -> anyhow::Resul
         .map(ToString::to_string)
         .collect();
     println!("global (never backed up): {}", globals.join(", "));
+    for warning in &warnings {
+        println!("warning: {warning}");
+    }
     Ok(())
 }
 

@@ -397,19 +397,28 @@ fn compare(
 /// How rows are tied to an org, by columns and parent table rather than constraint names (a
 /// renamed foreign key or a changed org column type changes nothing here).
 fn owner(table: &TenantTable) -> String {
+    let path = |foreign_key: &str, parent: &crate::ident::QualifiedName| {
+        let columns = table
+            .foreign_keys
+            .iter()
+            .find(|fk| fk.name == foreign_key)
+            .map_or_else(|| foreign_key.to_string(), |fk| fk.columns.join(", "));
+        format!("({columns}) referencing {parent}")
+    };
     match &table.ownership {
         Ownership::Direct { column, .. } => format!("directly by column {column}"),
         Ownership::Through {
             foreign_key,
             parent,
-        } => {
-            let columns = table
-                .foreign_keys
+        } => format!("through {}", path(foreign_key, parent)),
+        Ownership::AnyPath { paths } => format!(
+            "through any of {}",
+            paths
                 .iter()
-                .find(|fk| &fk.name == foreign_key)
-                .map_or_else(|| foreign_key.clone(), |fk| fk.columns.join(", "));
-            format!("through ({columns}) referencing {parent}")
-        }
+                .map(|p| path(&p.foreign_key, &p.parent))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

@@ -47,6 +47,10 @@ pub struct ForeignKey {
     pub deferrable: bool,
     /// Whether every column of the key is NOT NULL (a nullable key can leave rows unreachable).
     pub not_null: bool,
+    /// Declared in configuration (`tenancy.relations`), not a constraint: PostgreSQL does not
+    /// enforce it, so a restore checks it like any other parent but never needs to defer it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub declared: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -192,6 +196,7 @@ pub(crate) async fn load(
                     referenced_columns: row.ref_columns,
                     deferrable: row.deferrable,
                     not_null,
+                    declared: false,
                 });
             }
         }

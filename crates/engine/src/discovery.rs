@@ -9,23 +9,11 @@
 use crate::catalog::{self, CatalogTable, Column, ForeignKey};
 use crate::error::Error;
 use crate::ident::{QualifiedName, quote_ident};
-use crate::tenancy::{TenancyConfig, glob_match};
+pub use crate::ownership::{Ownership, OwnershipPath};
+use crate::tenancy::{DeclaredRelation, TenancyConfig, glob_match};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use std::collections::{BTreeSet, HashMap};
-
-/// How the rows of one table are tied to an organization.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Ownership {
-    /// The table has the org column itself.
-    Direct { column: String, column_type: String },
-    /// Rows belong to the org of the parent row they reference through `foreign_key`.
-    Through {
-        foreign_key: String,
-        parent: QualifiedName,
-    },
-}
 
 /// A table holding tenant rows, with its schema snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,20 +106,74 @@ pub async fn discover(
         .iter()
         .map(|t| QualifiedName::parse(t, default_schema))
         .collect();
-    let candidates: Vec<CatalogTable> = tables
+    let mut candidates: Vec<CatalogTable> = tables
         .into_iter()
         .filter(|t| t.name != org_table && !excluded.contains(&t.name))
         .filter(|t| config.schemas.contains(&t.name.schema))
         .collect();
-    Ok(build(candidates, org_table, config))
+    declare_relations(&mut candidates, config, default_schema)?;
+    build(candidates, org_table, config, default_schema)
+}
+
+/// Adds `tenancy.relations` to the tables' foreign keys, checked against the catalog.
+fn declare_relations(
+    tables: &mut [CatalogTable],
+    config: &TenancyConfig,
+    default_schema: &str,
+) -> Result<(), Error> {
+    for text in &config.relations {
+        let relation = DeclaredRelation::parse(text).map_err(Error::Config)?;
+        let child = QualifiedName::parse(&relation.table, default_schema);
+        let parent = QualifiedName::parse(&relation.references, default_schema);
+        let has_columns = |table: &CatalogTable, columns: &[String]| {
+            columns
+                .iter()
+                .all(|c| table.columns.iter().any(|col| &col.name == c))
+        };
+        if !tables
+            .iter()
+            .any(|t| t.name == parent && has_columns(t, &relation.referenced_columns))
+        {
+            return Err(Error::Config(format!(
+                "tenancy.relations `{text}`: {parent} is not a table of tenancy.schemas with columns {}",
+                relation.referenced_columns.join(", ")
+            )));
+        }
+        let Some(table) = tables
+            .iter_mut()
+            .find(|t| t.name == child && has_columns(t, &relation.columns))
+        else {
+            return Err(Error::Config(format!(
+                "tenancy.relations `{text}`: {child} is not a table of tenancy.schemas with columns {}",
+                relation.columns.join(", ")
+            )));
+        };
+        let not_null = relation.columns.iter().all(|c| {
+            table
+                .columns
+                .iter()
+                .any(|col| &col.name == c && col.not_null)
+        });
+        table.foreign_keys.push(ForeignKey {
+            name: relation.name(),
+            columns: relation.columns.clone(),
+            references: parent,
+            referenced_columns: relation.referenced_columns.clone(),
+            deferrable: true,
+            not_null,
+            declared: true,
+        });
+    }
+    Ok(())
 }
 
 fn build(
     candidates: Vec<CatalogTable>,
     org_table: QualifiedName,
     config: &TenancyConfig,
-) -> TenantSchema {
-    let ownership = decide_ownership(&candidates, &org_table, config);
+    default_schema: &str,
+) -> Result<TenantSchema, Error> {
+    let ownership = crate::ownership::decide(&candidates, &org_table, config, default_schema)?;
     let (tenant, global): (Vec<_>, Vec<_>) = candidates
         .into_iter()
         .zip(ownership)
@@ -188,76 +230,13 @@ fn build(
             cycle_group: group,
         });
     }
-    TenantSchema {
+    Ok(TenantSchema {
         org_table,
         org_table_key: config.org_table_key.clone(),
         org_setting: config.org_setting.clone(),
         tables,
         global_tables: global.into_iter().map(|(t, _)| t.name).collect(),
-    }
-}
-
-/// Direct owners first, then tables reachable through foreign keys, level by level so each table
-/// takes the shortest path; among equals a NOT NULL key wins (a nullable one leaves rows with no
-/// owner), then the key name, so the result is stable.
-fn decide_ownership(
-    tables: &[CatalogTable],
-    org_table: &QualifiedName,
-    config: &TenancyConfig,
-) -> Vec<Option<Ownership>> {
-    let mut owners: Vec<Option<Ownership>> = tables
-        .iter()
-        .map(|t| {
-            if let Some(col) = t.columns.iter().find(|c| c.name == config.org_column) {
-                return Some(Ownership::Direct {
-                    column: col.name.clone(),
-                    column_type: col.data_type.clone(),
-                });
-            }
-            t.foreign_keys
-                .iter()
-                .filter(|fk| &fk.references == org_table && fk.columns.len() == 1)
-                .filter(|fk| fk.referenced_columns[0] == config.org_table_key)
-                .min_by_key(|fk| (!fk.not_null, fk.name.clone()))
-                .and_then(|fk| {
-                    let col = t.columns.iter().find(|c| c.name == fk.columns[0])?;
-                    Some(Ownership::Direct {
-                        column: col.name.clone(),
-                        column_type: col.data_type.clone(),
-                    })
-                })
-        })
-        .collect();
-    loop {
-        let decided: Vec<bool> = owners.iter().map(Option::is_some).collect();
-        let mut changed = false;
-        for (i, table) in tables.iter().enumerate() {
-            if decided[i] {
-                continue;
-            }
-            let best = table
-                .foreign_keys
-                .iter()
-                .filter(|fk| fk.references != table.name)
-                .filter(|fk| {
-                    tables
-                        .iter()
-                        .position(|t| t.name == fk.references)
-                        .is_some_and(|p| decided[p])
-                })
-                .min_by_key(|fk| (!fk.not_null, fk.name.clone()));
-            if let Some(fk) = best {
-                owners[i] = Some(Ownership::Through {
-                    foreign_key: fk.name.clone(),
-                    parent: fk.references.clone(),
-                });
-                changed = true;
-            }
-        }
-        if !changed {
-            return owners;
-        }
-    }
+    })
 }
 
 fn category_for(
@@ -282,8 +261,10 @@ fn category_for(
     if let Some((category, _)) = explicit.or_else(by_pattern) {
         return category.clone();
     }
-    if let Ownership::Through { parent, .. } = ownership
-        && let Some(category) = decided.get(parent)
+    if let Some(category) = ownership
+        .paths()
+        .iter()
+        .find_map(|path| decided.get(&path.parent))
     {
         return category.clone();
     }
@@ -416,66 +397,10 @@ impl TenantSchema {
         format!(
             "SELECT {} FROM {} t WHERE {}",
             columns.join(", "),
-            table.name.quoted(),
+            self.relation(index),
             self.org_filter(index, "t")
         )
     }
-
-    /// A boolean SQL expression, over `alias`, true for the rows of table `index` that belong to
-    /// the org named by the session setting (set per transaction, so no id is ever spliced into SQL).
-    pub fn org_filter(&self, index: usize, alias: &str) -> String {
-        self.org_filter_at(index, alias, 0)
-    }
-
-    fn org_filter_at(&self, index: usize, alias: &str, depth: usize) -> String {
-        let table = &self.tables[index];
-        match &table.ownership {
-            Ownership::Direct {
-                column,
-                column_type,
-            } => format!(
-                "{alias}.{} = current_setting({})::{column_type}",
-                quote_ident(column),
-                quote_literal(&self.org_setting)
-            ),
-            Ownership::Through {
-                foreign_key,
-                parent,
-            } => {
-                let fk = table
-                    .foreign_keys
-                    .iter()
-                    .find(|fk| &fk.name == foreign_key)
-                    .expect("ownership names one of the table's foreign keys");
-                let parent_index = self
-                    .table_index(parent)
-                    .expect("ownership parent is a tenant table");
-                let parent_alias = format!("p{}", depth + 1);
-                let own: Vec<String> = fk
-                    .columns
-                    .iter()
-                    .map(|c| format!("{alias}.{}", quote_ident(c)))
-                    .collect();
-                let theirs: Vec<String> = fk
-                    .referenced_columns
-                    .iter()
-                    .map(|c| format!("{parent_alias}.{}", quote_ident(c)))
-                    .collect();
-                format!(
-                    "({}) IN (SELECT {} FROM {} {parent_alias} WHERE {})",
-                    own.join(", "),
-                    theirs.join(", "),
-                    parent.quoted(),
-                    self.org_filter_at(parent_index, &parent_alias, depth + 1)
-                )
-            }
-        }
-    }
-}
-
-/// A SQL string literal.
-pub(crate) fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 #[cfg(test)]
@@ -492,10 +417,5 @@ mod tests {
         assert_eq!(position(1), position(2));
         assert!(position(1) < position(0));
         assert!(position(0) < position(3));
-    }
-
-    #[test]
-    fn quote_literal_doubles_quotes() {
-        assert_eq!(quote_literal("app.x'y"), "'app.x''y'");
     }
 }

@@ -143,6 +143,7 @@ pub(crate) async fn backup_in_snapshot<W: Write + Send + 'static>(
                     row_count: 0,
                     data_bytes: 0,
                     chunks: Vec::new(),
+                    ambiguous_rows: 0,
                 }
             })
             .collect(),
@@ -323,6 +324,18 @@ async fn stream_tables(
             )
             .await?;
         }
+        drop(stream);
+        if let Some(ambiguous) = schema.ambiguous_filter(index, "t") {
+            let sql = format!(
+                "SELECT count(*) FROM {} t WHERE {ambiguous}",
+                schema.relation(index)
+            );
+            let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(extract_error)?;
+            metadata.tables[position].ambiguous_rows = count as u64;
+        }
         state.tables_done += 1;
         progress.backup(state);
     }
@@ -365,7 +378,7 @@ async fn stream_file_paths(
         let column = quote_ident(&reference.column);
         let sql = format!(
             "COPY (SELECT DISTINCT t.{column}::text FROM {} t WHERE t.{column} IS NOT NULL AND {}) TO STDOUT",
-            name.quoted(),
+            schema.relation(index),
             schema.org_filter(index, "t")
         );
         let mut stream = conn

@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod ident;
 mod metadata;
+mod ownership;
 mod progress;
 pub mod restore;
 mod tenancy;
@@ -17,14 +18,15 @@ pub use analyze::{
     TableCompatibility, analyze, render_text,
 };
 pub use catalog::{Column, ForeignKey};
-pub use discovery::{Ownership, Selection, TenantSchema, TenantTable, discover};
+pub use discovery::{Ownership, OwnershipPath, Selection, TenantSchema, TenantTable, discover};
 pub use error::Error;
 pub use extract::{BackupOutcome, BackupRequest, run_backup};
 pub use ident::{QualifiedName, quote_ident};
 pub use metadata::{BackupMetadata, DATA_FORMAT, FileRecord, OrgInfo, SourceInfo, TableRecord};
+pub use ownership::{OwnershipScan, scan as scan_ownership};
 pub use progress::{BackupProgress, NoProgress, Progress};
 pub use restore::{
     ConflictAction, ConflictRecord, RecordDecision, RestoreMode, RestoreOutcome, RestorePlan,
     RestoreProgress, RestoreRequest, TablePlan,
 };
-pub use tenancy::{FileReference, TenancyConfig};
+pub use tenancy::{DeclaredRelation, FileReference, TenancyConfig};

@@ -65,6 +65,14 @@ pub struct TableRecord {
     pub data_bytes: u64,
     /// Archive entry paths holding the rows, in order; each holds whole rows.
     pub chunks: Vec<String>,
+    /// Rows that reach this org through one ownership path and another org through another:
+    /// in no backup, counted here so the loss is never silent (docs: README, "Ownership").
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ambiguous_rows: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -11,6 +11,15 @@ pub struct TenancyConfig {
     pub schemas: Vec<String>,
     /// The column that names a row's organization in directly owned tables.
     pub org_column: String,
+    /// More org column names, tried after `org_column`, for databases whose schemas spell it
+    /// differently (e.g. `tenant_id` in one schema, `"tenantId"` in another).
+    pub org_columns: Vec<String>,
+    /// An explicit ownership path for tables whose default is wrong: `schema.table` -> the name
+    /// of the foreign key (or declared relation) its rows belong to the org through.
+    pub ownership: BTreeMap<String, String>,
+    /// Relations that carry tenancy without a FOREIGN KEY constraint (Rails-style schemas,
+    /// partitioned tables without FKs): `schema.table(column, ...) -> schema.table(column, ...)`.
+    pub relations: Vec<String>,
     /// The organizations table (`schema.table`); it is the root of tenancy, never backed up as data.
     pub org_table: String,
     /// The key column of `org_table`.
@@ -60,6 +69,9 @@ impl Default for TenancyConfig {
         Self {
             schemas: vec!["cmis".into()],
             org_column: "org_id".into(),
+            org_columns: Vec::new(),
+            ownership: BTreeMap::new(),
+            relations: Vec::new(),
             org_table: "cmis.orgs".into(),
             org_table_key: "org_id".into(),
             org_name_column: "name".into(),
@@ -71,6 +83,85 @@ impl Default for TenancyConfig {
                 column: "storage_path".into(),
             }],
         }
+    }
+}
+
+impl TenancyConfig {
+    /// Every org column name, in the order they are tried.
+    pub fn org_column_names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.org_column.as_str()).chain(
+            self.org_columns
+                .iter()
+                .map(String::as_str)
+                .filter(|c| *c != self.org_column),
+        )
+    }
+}
+
+/// A relation declared in configuration: `child(columns) -> parent(columns)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeclaredRelation {
+    pub table: String,
+    pub columns: Vec<String>,
+    pub references: String,
+    pub referenced_columns: Vec<String>,
+}
+
+impl DeclaredRelation {
+    /// Parses `schema.table(col, ...) -> schema.table(col, ...)`; `schema.table.col ->
+    /// schema.table.col` is accepted for single columns.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (from, to) = text.split_once("->").ok_or_else(|| {
+            format!("relation `{text}`: expected `schema.table(column) -> schema.table(column)`")
+        })?;
+        let side = |part: &str| -> Result<(String, Vec<String>), String> {
+            let part = part.trim();
+            if let Some((table, rest)) = part.split_once('(') {
+                let columns = rest.strip_suffix(')').ok_or_else(|| {
+                    format!("relation `{text}`: `{part}` lacks its closing parenthesis")
+                })?;
+                let columns: Vec<String> = columns
+                    .split(',')
+                    .map(|c| c.trim().to_string())
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                if columns.is_empty() {
+                    return Err(format!("relation `{text}`: `{part}` names no column"));
+                }
+                Ok((table.trim().to_string(), columns))
+            } else {
+                let (table, column) = part.rsplit_once('.').ok_or_else(|| {
+                    format!("relation `{text}`: `{part}` must be `schema.table.column`")
+                })?;
+                Ok((table.to_string(), vec![column.to_string()]))
+            }
+        };
+        let (table, columns) = side(from)?;
+        let (references, referenced_columns) = side(to)?;
+        if columns.len() != referenced_columns.len() {
+            return Err(format!(
+                "relation `{text}`: {} columns refer to {} columns",
+                columns.len(),
+                referenced_columns.len()
+            ));
+        }
+        Ok(Self {
+            table,
+            columns,
+            references,
+            referenced_columns,
+        })
+    }
+
+    /// The name the relation goes by in discovery output and in `ownership`.
+    pub fn name(&self) -> String {
+        format!(
+            "{}({}) -> {}({})",
+            self.table,
+            self.columns.join(", "),
+            self.references,
+            self.referenced_columns.join(", ")
+        )
     }
 }
 
@@ -96,7 +187,23 @@ pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{DeclaredRelation, glob_match};
+
+    #[test]
+    fn relations_parse_in_both_spellings() {
+        let r = DeclaredRelation::parse("app.comments(post_id) -> app.posts(id)").unwrap();
+        assert_eq!(r.table, "app.comments");
+        assert_eq!(r.columns, ["post_id"]);
+        assert_eq!(r.references, "app.posts");
+        assert_eq!(r.referenced_columns, ["id"]);
+        let r = DeclaredRelation::parse("app.comments.post_id->app.posts.id").unwrap();
+        assert_eq!(
+            (r.table.as_str(), r.references.as_str()),
+            ("app.comments", "app.posts")
+        );
+        assert!(DeclaredRelation::parse("app.comments(a, b) -> app.posts(id)").is_err());
+        assert!(DeclaredRelation::parse("app.comments").is_err());
+    }
 
     #[test]
     fn glob_matches_prefix_suffix_and_middle() {

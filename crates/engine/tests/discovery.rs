@@ -40,8 +40,11 @@ async fn tenant_tables_are_found_directly_and_through_foreign_key_chains() {
         matches!(&table("task_notes").ownership, Ownership::Through { parent, .. } if *parent == name("tasks"))
     );
     assert!(
-        matches!(&table("attachments").ownership, Ownership::Through { parent, .. } if *parent == name("tasks"))
+        matches!(&table("attachments").ownership, Ownership::AnyPath { paths } if paths.len() == 1 && paths[0].parent == name("tasks")),
+        "a nullable key only: rows belong to the org through any path, and discover says so"
     );
+    assert!(table("attachments").ownership.nullable());
+    assert!(!table("task_notes").ownership.nullable());
     assert!(matches!(
         &table("Project \"Labels\"").ownership,
         Ownership::Direct { .. }

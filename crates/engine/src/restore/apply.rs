@@ -33,7 +33,7 @@ pub(super) async fn apply(
         let table = &current.tables[target.index];
         let sql = format!(
             "DELETE FROM {} t WHERE {}",
-            table.name.quoted(),
+            current.relation(target.index),
             deletion_filter(current, target)
         );
         context.verify(conn).await?;
@@ -49,7 +49,7 @@ pub(super) async fn apply(
         state.current_table = Some(table.name.to_string());
         progress.restore(state);
         context.verify(conn).await?;
-        resolve_conflicts(conn, target, request, &table.name.quoted()).await?;
+        resolve_conflicts(conn, target, request, &current.relation(target.index)).await?;
         let deferred_columns = cycle_columns_to_defer(current, target);
         let columns: Vec<_> = target.loaded().map(|c| c.name.clone()).collect();
         let values: Vec<String> = columns
@@ -92,7 +92,6 @@ pub(super) async fn apply(
     // Cycles through non-deferrable, nullable keys: the rows went in with those columns NULL;
     // now that every table of the cycle is written, the references are set.
     for (target, columns) in postponed {
-        let table = &current.tables[target.index];
         let Some(matched) = super::sql::key_match(target, "t") else {
             continue;
         };
@@ -102,7 +101,7 @@ pub(super) async fn apply(
             .collect();
         let sql = format!(
             "UPDATE {} t SET {} FROM {} s WHERE s._class = 'insert' AND {matched}",
-            table.name.quoted(),
+            current.relation(target.index),
             sets.join(", "),
             target.staging
         );

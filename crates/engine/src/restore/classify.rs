@@ -27,6 +27,7 @@ pub(super) async fn check_org_ids(
         let Ownership::Direct {
             column,
             column_type,
+            ..
         } = &current.tables[target.index].ownership
         else {
             continue;
@@ -68,7 +69,6 @@ pub(super) async fn classify(
     request: &RestoreRequest,
 ) -> Result<(), Error> {
     for target in targets {
-        let table = &current.tables[target.index];
         let sql = match key_match(target, "t") {
             Some(matched) => format!(
                 "UPDATE {stg} s SET _class = CASE WHEN NOT ({org}) THEN 'other_org' WHEN {same} THEN 'identical' ELSE 'conflict' END
@@ -76,13 +76,13 @@ pub(super) async fn classify(
                 stg = target.staging,
                 org = current.org_filter(target.index, "t"),
                 same = same_values(target, "t"),
-                live = table.name.quoted(),
+                live = current.relation(target.index),
             ),
             // Without a key, only whole-row duplicates of the org's rows can be recognised.
             None => format!(
                 "UPDATE {stg} s SET _class = 'identical' WHERE EXISTS (SELECT 1 FROM {live} t WHERE {org} AND {same})",
                 stg = target.staging,
-                live = table.name.quoted(),
+                live = current.relation(target.index),
                 org = current.org_filter(target.index, "t"),
                 same = same_values(target, "t"),
             ),
@@ -234,19 +234,28 @@ async fn mark_missing_parents(
                             matched.join(" AND ")
                         ));
                     }
+                    let matched: Vec<String> = fk
+                        .columns
+                        .iter()
+                        .zip(&fk.referenced_columns)
+                        .map(|(c, r)| format!("p.{} = {}", quote_ident(r), staged(target, c)))
+                        .collect();
                     // A full restore deletes the parent's live rows that are not in the backup.
                     if !staged_parent.is_some_and(|p| p.full_scope) {
-                        let matched: Vec<String> = fk
-                            .columns
-                            .iter()
-                            .zip(&fk.referenced_columns)
-                            .map(|(c, r)| format!("p.{} = {}", quote_ident(r), staged(target, c)))
-                            .collect();
                         options.push(format!(
                             "EXISTS (SELECT 1 FROM {} p WHERE {} AND {})",
-                            fk.references.quoted(),
+                            current.relation(parent_index),
                             matched.join(" AND "),
                             current.org_filter(parent_index, "p")
+                        ));
+                    }
+                    // A shared row (NULL org) is every org's parent; a restore never deletes it.
+                    if current.tables[parent_index].ownership.nullable() {
+                        options.push(format!(
+                            "EXISTS (SELECT 1 FROM {} p WHERE {} AND NOT ({}))",
+                            current.relation(parent_index),
+                            matched.join(" AND "),
+                            current.owned_filter(parent_index, "p")
                         ));
                     }
                     (
@@ -371,7 +380,7 @@ pub(super) async fn count(
         if target.full_scope {
             let sql = format!(
                 "SELECT count(*) FROM {} t WHERE {}",
-                table.name.quoted(),
+                current.relation(target.index),
                 deletion_filter(current, target)
             );
             let deleted: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
@@ -476,7 +485,7 @@ pub(super) async fn conflict_samples(
             backup = pick("backup", &|c| staged(target, c)),
             current = pick("current", &|c| format!("t.{}", quote_ident(c))),
             stg = target.staging,
-            live = table.name.quoted(),
+            live = current.relation(target.index),
             org = current.org_filter(target.index, "t"),
             order = key
                 .iter()

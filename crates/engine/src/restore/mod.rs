@@ -429,7 +429,7 @@ pub async fn changes_since(
     for index in selection.tables {
         let sql = format!(
             "SELECT count(*) FROM {} t WHERE {} AND age(t.xmin) < age($1::xid)",
-            schema.tables[index].name.quoted(),
+            schema.relation(index),
             schema.org_filter(index, "t")
         );
         let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
