@@ -3,6 +3,7 @@
 
 mod analyze;
 mod catalog;
+mod confined;
 mod discovery;
 mod error;
 mod extract;
@@ -21,7 +22,9 @@ pub use discovery::{Ownership, Selection, TenantSchema, TenantTable, discover};
 pub use error::Error;
 pub use extract::{BackupOutcome, BackupRequest, run_backup};
 pub use ident::{QualifiedName, quote_ident};
-pub use metadata::{BackupMetadata, DATA_FORMAT, FileRecord, OrgInfo, SourceInfo, TableRecord};
+pub use metadata::{
+    BackupMetadata, DATA_FORMAT, FileRecord, OrgInfo, SkippedFile, SourceInfo, TableRecord,
+};
 pub use progress::{BackupProgress, NoProgress, Progress};
 pub use restore::{
     ConflictAction, ConflictRecord, RecordDecision, RestoreMode, RestoreOutcome, RestorePlan,
