@@ -300,6 +300,27 @@ async fn a_restore_writes_only_the_files_of_its_rows_inside_the_orgs_own_files()
     std::fs::remove_file(root.join(&ok)).unwrap();
     let before = tree(files.path());
 
+    // A dry run checks the files as well, and leaves nothing behind.
+    let dry = RestoreRequest {
+        files_root: Some(root.clone()),
+        dry_run: true,
+        ..Default::default()
+    };
+    let mut reader = ArchiveReader::open(Cursor::new(forged.clone()), &|_| None).unwrap();
+    let dry_plan = apply::<_, Vec<u8>>(
+        &db.pool,
+        &config(),
+        &mut reader,
+        &dry,
+        None,
+        Arc::new(NoProgress),
+    )
+    .await
+    .unwrap()
+    .plan;
+    assert_eq!(dry_plan.skipped_files.len(), 4, "{dry_plan:#?}");
+    assert_eq!(tree(files.path()), before, "a dry run wrote files");
+
     let plan = restore(&db, &forged, &root).await.unwrap();
 
     assert_eq!(std::fs::read(root.join(&ok)).unwrap(), b"alpha ok");

@@ -279,7 +279,9 @@ async fn run<R: Read + Seek + Send, W: Write + Send + 'static>(
             outcome.plan.warnings.extend(warnings);
             Ok(outcome)
         }
-        Ok(outcome) => {
+        Ok(mut outcome) => {
+            // A dry run wrote and verified the files too; none of them is kept.
+            drop(std::mem::take(&mut outcome.staged_files));
             sqlx::query("ROLLBACK").execute(&mut *conn).await?;
             Ok(outcome)
         }
