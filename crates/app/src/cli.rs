@@ -463,6 +463,12 @@ async fn run_backup_create(settings: &Settings, args: CreateArgs) -> anyhow::Res
                 created.metadata.missing_files.len()
             );
         }
+        for skipped in &created.metadata.skipped_files {
+            println!(
+                "  skipped  {} ({}): {}",
+                skipped.path, skipped.table, skipped.reason
+            );
+        }
     }
     Ok(())
 }
@@ -613,6 +619,12 @@ async fn run_inspect(settings: &Settings, args: &FileArgs) -> anyhow::Result<()>
     );
     if !metadata.missing_files.is_empty() {
         println!("missing files {}", metadata.missing_files.len());
+    }
+    if !metadata.skipped_files.is_empty() {
+        println!("skipped files {}", metadata.skipped_files.len());
+        for skipped in &metadata.skipped_files {
+            println!("  {} ({}): {}", skipped.path, skipped.table, skipped.reason);
+        }
     }
     Ok(())
 }

@@ -249,9 +249,13 @@ async fn plan_or_apply(
     print_plan(&applied.plan, args.source.json)?;
     if applied.committed {
         println!(
-            "restore {} into {} completed; {} files written; roll back with `orgbackup restore rollback {} --org {}` until {}",
+            "restore {} into {} completed{}; {} files written; roll back with `orgbackup restore rollback {} --org {}` until {}",
             applied.restore_id,
             target.name,
+            match applied.plan.warnings.len() {
+                0 => String::new(),
+                n => format!(" with {n} warnings (above)"),
+            },
             applied.files_written,
             applied.restore_id,
             target.org_id,
@@ -316,6 +320,15 @@ fn print_plan(plan: &RestorePlan, json: bool) -> anyhow::Result<()> {
             "warning: {} decisions matched no conflicting row",
             plan.unmatched_decisions
         );
+    }
+    for skipped in &plan.skipped_files {
+        println!(
+            "file not restored: {} ({}): {}",
+            skipped.path, skipped.table, skipped.reason
+        );
+    }
+    for warning in &plan.warnings {
+        println!("warning: {warning}");
     }
     Ok(())
 }

@@ -150,10 +150,13 @@ pub async fn apply_restore_as(
     match outcome {
         Ok((plan, xid, files_written)) => {
             let expires = Utc::now() + Duration::hours(i64::from(settings.restore.rollback_hours));
+            // A completed restore with warnings carries them as its message, like a failed
+            // rollback does: the API and the web show it next to the status.
+            let warnings = (!plan.warnings.is_empty()).then(|| plan.warnings.join("; "));
             sqlx::query(
                 "UPDATE backup_restores SET status = 'completed', plan = $2, result = $2, rollback_path = $3,
                         rollback_expires_at = $4, transaction_xid = $5, source_org_id = $6::uuid,
-                        completed_at = now(), updated_at = now()
+                        error_message = $7, completed_at = now(), updated_at = now()
                   WHERE restore_id = $1",
             )
             .bind(restore_id)
@@ -162,6 +165,7 @@ pub async fn apply_restore_as(
             .bind(expires)
             .bind(xid)
             .bind(&plan.source_org_id)
+            .bind(warnings)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;

@@ -362,6 +362,14 @@ fn a_restore_is_analyzed_planned_applied_and_rolled_back_from_the_command_line()
         "--confirm-full",
     ]);
     assert!(applied.contains("completed"), "{applied}");
+    // The demo's media files live under `<org id>/` (tenancy.files_prefix): all are restored.
+    let written: u64 = applied
+        .split("; ")
+        .find_map(|part| part.strip_suffix(" files written"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{applied}"));
+    assert!(written > 0, "{applied}");
+    assert!(!applied.contains("file not restored"), "{applied}");
     assert_eq!(env.psql(edited_titles), "0");
     assert_eq!(env.psql(count), original);
     let restore_id =

@@ -4,19 +4,24 @@
 //!
 //! Memory is bounded by `chunk_size * (CHANNEL_DEPTH + 2)` whatever the org's size.
 
+use crate::confined::{self, PathProblem, RelativePath};
 use crate::discovery::{self, TenantSchema};
 use crate::error::Error;
 use crate::ident::{QualifiedName, quote_ident};
-use crate::metadata::{BackupMetadata, DATA_FORMAT, FileRecord, OrgInfo, SourceInfo, TableRecord};
+use crate::metadata::{
+    BackupMetadata, DATA_FORMAT, FileRecord, OrgInfo, SkippedFile, SourceInfo, TableRecord,
+};
 use crate::progress::{BackupProgress, Progress};
 use crate::tenancy::TenancyConfig;
 use chrono::Utc;
 use futures::TryStreamExt;
-use orgbackup_archive::{ArchiveSummary, ArchiveWriter, EncryptionSetup, WriterOptions};
+use orgbackup_archive::{
+    ArchiveSummary, ArchiveWriter, EncryptionSetup, WriterOptions, validate_path,
+};
 use sqlx::{PgConnection, PgPool};
 use std::collections::HashSet;
 use std::io::Write;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
@@ -149,6 +154,7 @@ pub(crate) async fn backup_in_snapshot<W: Write + Send + 'static>(
             .collect(),
         files: Vec::new(),
         missing_files: Vec::new(),
+        skipped_files: Vec::new(),
         global_tables: schema.global_tables.clone(),
     };
 
@@ -159,7 +165,13 @@ pub(crate) async fn backup_in_snapshot<W: Write + Send + 'static>(
             compression_level: request.compression_level,
             encryption: request.encryption.clone(),
         };
-        let files_root = request.files_root.clone();
+        let files = request
+            .files_root
+            .clone()
+            .map(|root| {
+                org_files_prefix(config, &request.org_id).map(|prefix| FilesSource { root, prefix })
+            })
+            .transpose()?;
         let limit = request.max_archive_bytes;
         let table_names: Vec<QualifiedName> = metadata
             .tables
@@ -172,7 +184,7 @@ pub(crate) async fn backup_in_snapshot<W: Write + Send + 'static>(
                 output,
                 options,
                 receiver,
-                files_root,
+                files,
                 limit,
                 table_names,
                 archive_bytes,
@@ -441,12 +453,67 @@ fn decode_copy_text(field: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The organization's own directory under the files root (`tenancy.files_prefix`), if the
+/// layout has one.
+pub(crate) fn org_files_prefix(
+    config: &TenancyConfig,
+    org_id: &str,
+) -> Result<Option<RelativePath>, Error> {
+    if config.files_prefix.is_empty() {
+        return Ok(None);
+    }
+    RelativePath::org_prefix(&config.files_prefix, org_id)
+        .map(Some)
+        .map_err(|problem| {
+            Error::Config(format!(
+                "tenancy.files_prefix `{}` for organization {org_id}: {problem}; it must name a directory inside the files root",
+                config.files_prefix
+            ))
+        })
+}
+
+/// Where referenced files are read from.
+struct FilesSource {
+    root: PathBuf,
+    prefix: Option<RelativePath>,
+}
+
+impl FilesSource {
+    /// The path a row names, if the backup may read it: inside the root and the org's prefix.
+    fn check(&self, path: &str) -> Result<RelativePath, PathProblem> {
+        let relative = RelativePath::parse(path)?;
+        match &self.prefix {
+            Some(prefix) if !relative.starts_with(prefix) => Err(PathProblem::OutsidePrefix {
+                prefix: prefix.to_string(),
+            }),
+            _ => Ok(relative),
+        }
+    }
+}
+
+/// The archive entry of a referenced file: `files/<path>` when that is a valid entry name not
+/// used yet; otherwise (a backslash in a name, or two spellings of one path) a numbered one.
+/// The manifest's `files[].entry` says which, so readers never derive it from the path.
+fn file_entry_name(path: &RelativePath, used: &mut HashSet<String>, next: &mut u64) -> String {
+    let natural = format!("files/{path}");
+    if validate_path(&natural).is_ok() && used.insert(natural.clone()) {
+        return natural;
+    }
+    loop {
+        *next += 1;
+        let numbered = format!("files/~orgbackup/{next:06}");
+        if used.insert(numbered.clone()) {
+            return numbered;
+        }
+    }
+}
+
 /// The writer thread: turns messages into archive entries.
 fn write_archive<W: Write>(
     output: W,
     options: WriterOptions,
     mut receiver: mpsc::Receiver<Message>,
-    files_root: Option<PathBuf>,
+    files_source: Option<FilesSource>,
     limit: Option<u64>,
     table_names: Vec<QualifiedName>,
     archive_bytes: Arc<AtomicU64>,
@@ -455,7 +522,11 @@ fn write_archive<W: Write>(
     let mut chunk_paths: Vec<Vec<String>> = vec![Vec::new(); table_names.len()];
     let mut files: Vec<FileRecord> = Vec::new();
     let mut missing_files: Vec<String> = Vec::new();
-    let mut seen_files: HashSet<String> = HashSet::new();
+    let mut skipped_files: Vec<SkippedFile> = Vec::new();
+    let mut seen_paths: HashSet<String> = HashSet::new();
+    let mut seen_files: HashSet<RelativePath> = HashSet::new();
+    let mut entry_names: HashSet<String> = HashSet::new();
+    let mut numbered_entries = 0u64;
     let check_limit = |writer: &ArchiveWriter<W>| -> Result<(), Error> {
         archive_bytes.store(writer.bytes_written(), Ordering::Relaxed);
         match limit {
@@ -479,15 +550,30 @@ fn write_archive<W: Write>(
                 check_limit(&writer)?;
             }
             Message::File { path, table } => {
-                if !seen_files.insert(path.clone()) {
+                if !seen_paths.insert(path.clone()) {
                     continue;
                 }
-                let root = files_root
-                    .as_deref()
+                let source = files_source
+                    .as_ref()
                     .expect("file paths are only sent with a files root");
-                match open_org_file(root, &path)? {
-                    Some((mut file, size)) => {
-                        let entry = file_entry_path(&path);
+                // A path a backup may not read is reported, never a reason to fail the org's
+                // whole backup: the path is a row's data, written by whoever wrote the row.
+                let opened = source.check(&path).and_then(|relative| {
+                    if !seen_files.insert(relative.clone()) {
+                        return Ok(None);
+                    }
+                    match confined::open_for_read(&source.root, &relative)? {
+                        Some(file) => Ok(Some((relative, file))),
+                        None => {
+                            missing_files.push(path.clone());
+                            Ok(None)
+                        }
+                    }
+                });
+                match opened {
+                    Ok(Some((relative, (mut file, size)))) => {
+                        let entry =
+                            file_entry_name(&relative, &mut entry_names, &mut numbered_entries);
                         let record = writer.add_entry(&entry, size, &mut file)?;
                         files.push(FileRecord {
                             path,
@@ -498,7 +584,15 @@ fn write_archive<W: Write>(
                         });
                         check_limit(&writer)?;
                     }
-                    None => missing_files.push(path),
+                    Ok(None) => {}
+                    Err(problem) => {
+                        tracing::warn!(path = %path, reason = %problem, "referenced file skipped");
+                        skipped_files.push(SkippedFile {
+                            table: table_names[table].clone(),
+                            path,
+                            reason: problem.to_string(),
+                        });
+                    }
                 }
             }
             Message::Finish(mut metadata) => {
@@ -507,6 +601,7 @@ fn write_archive<W: Write>(
                 }
                 metadata.files = files;
                 metadata.missing_files = missing_files;
+                metadata.skipped_files = skipped_files;
                 let value = serde_json::to_value(&*metadata).expect("metadata serializes");
                 let (output, summary) = writer.finish(value)?;
                 return Ok(BackupOutcome {
@@ -518,54 +613,6 @@ fn write_archive<W: Write>(
         }
     }
     Err(Error::Cancelled)
-}
-
-/// Opens a referenced file, refusing paths that would leave the files root (absolute paths,
-/// `..`, or symlinks pointing outside): a row's path is data, and data is not trusted.
-fn open_org_file(root: &Path, path: &str) -> Result<Option<(std::fs::File, u64)>, Error> {
-    let relative = Path::new(path);
-    let escapes = relative
-        .components()
-        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
-    let file_error = |source| Error::File {
-        path: path.to_string(),
-        source,
-    };
-    if escapes || path.is_empty() {
-        return Err(file_error(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "a file reference must be a relative path inside the files root (no `..`, no leading `/`)",
-        )));
-    }
-    let full = root.join(relative);
-    let canonical = match full.canonicalize() {
-        Ok(p) => p,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(file_error(e)),
-    };
-    let canonical_root = root.canonicalize().map_err(file_error)?;
-    if !canonical.starts_with(&canonical_root) {
-        return Err(file_error(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "the file is a link pointing outside the files root",
-        )));
-    }
-    let file = std::fs::File::open(&canonical).map_err(file_error)?;
-    let size = file.metadata().map_err(file_error)?.len();
-    Ok(Some((file, size)))
-}
-
-/// The archive entry of a referenced file: `files/` and the path's normal components, so `a/./b`
-/// and `a//b` (which [`open_org_file`] accepts) name the same entry.
-fn file_entry_path(path: &str) -> String {
-    let parts: Vec<String> = Path::new(path)
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
-            _ => None,
-        })
-        .collect();
-    format!("files/{}", parts.join("/"))
 }
 
 fn sanitize(name: &str) -> String {
@@ -592,28 +639,19 @@ mod tests {
     }
 
     #[test]
-    fn file_entries_use_normal_components_only() {
-        assert_eq!(file_entry_path("./org/a/./b.png"), "files/org/a/b.png");
-        assert_eq!(file_entry_path("org//b.png"), "files/org/b.png");
+    fn file_entries_are_unique_and_valid_entry_names() {
+        let mut used = HashSet::new();
+        let mut next = 0;
+        let mut name =
+            |p: &str| file_entry_name(&RelativePath::parse(p).unwrap(), &mut used, &mut next);
+        assert_eq!(name("./org/a/./b.png"), "files/org/a/b.png");
+        assert_eq!(name("org//a/b.png"), "files/~orgbackup/000001");
+        assert_eq!(name(r"org/a\b.png"), "files/~orgbackup/000002");
+        assert_eq!(name("~orgbackup/000002"), "files/~orgbackup/000003");
     }
 
     #[test]
     fn sanitize_keeps_entry_names_portable() {
         assert_eq!(sanitize("We\"ird Name/x"), "We_ird_Name_x");
-    }
-
-    #[test]
-    fn open_org_file_refuses_paths_outside_the_root() {
-        let root = tempfile::tempdir().unwrap();
-        std::fs::write(root.path().join("ok.txt"), b"hi").unwrap();
-        assert!(open_org_file(root.path(), "ok.txt").unwrap().is_some());
-        assert!(open_org_file(root.path(), "missing.txt").unwrap().is_none());
-        assert!(open_org_file(root.path(), "../etc/passwd").is_err());
-        assert!(open_org_file(root.path(), "/etc/passwd").is_err());
-        #[cfg(unix)]
-        {
-            std::os::unix::fs::symlink("/etc/hostname", root.path().join("link")).unwrap();
-            assert!(open_org_file(root.path(), "link").is_err());
-        }
     }
 }

@@ -3,6 +3,7 @@
 
 mod analyze;
 mod catalog;
+mod confined;
 mod discovery;
 mod error;
 mod extract;
@@ -22,7 +23,9 @@ pub use discovery::{Ownership, OwnershipPath, Selection, TenantSchema, TenantTab
 pub use error::Error;
 pub use extract::{BackupOutcome, BackupRequest, run_backup};
 pub use ident::{QualifiedName, quote_ident};
-pub use metadata::{BackupMetadata, DATA_FORMAT, FileRecord, OrgInfo, SourceInfo, TableRecord};
+pub use metadata::{
+    BackupMetadata, DATA_FORMAT, FileRecord, OrgInfo, SkippedFile, SourceInfo, TableRecord,
+};
 pub use ownership::{OwnershipScan, scan as scan_ownership};
 pub use progress::{BackupProgress, NoProgress, Progress};
 pub use restore::{

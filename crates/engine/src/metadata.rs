@@ -31,6 +31,11 @@ pub struct BackupMetadata {
     pub files: Vec<FileRecord>,
     /// Files referenced by rows but absent from disk when the backup ran.
     pub missing_files: Vec<String>,
+    /// Files referenced by rows that the backup refused to read (a path leaving the files root or
+    /// the org's own files, a symlink, not a regular file), each with the reason. Absent from
+    /// archives written before it existed.
+    #[serde(default)]
+    pub skipped_files: Vec<SkippedFile>,
     /// Global (shared) tables seen at backup time; foreign keys into them are checked on restore.
     pub global_tables: Vec<QualifiedName>,
 }
@@ -79,9 +84,19 @@ fn is_zero(n: &u64) -> bool {
 pub struct FileRecord {
     /// Path relative to the files root, as stored in the referencing row.
     pub path: String,
-    /// The archive entry holding the file.
+    /// The archive entry holding the file: usually `files/<path>`, but a path that is not a valid
+    /// entry name (a backslash) or that would collide gets another one. Read this, never derive it.
     pub entry: String,
     pub size: u64,
     pub sha256: String,
     pub table: QualifiedName,
+}
+
+/// A referenced file that was not backed up or restored, and why.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SkippedFile {
+    pub table: QualifiedName,
+    /// The path as written in the row (or in the archive's `files[]`).
+    pub path: String,
+    pub reason: String,
 }

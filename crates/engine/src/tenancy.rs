@@ -35,6 +35,11 @@ pub struct TenancyConfig {
     pub categories: BTreeMap<String, Vec<String>>,
     /// Columns that hold paths of files on disk belonging to the row (e.g. uploaded media).
     pub file_references: Vec<FileReference>,
+    /// Where each org's files live under the files root, `{org_id}` standing for the org's id
+    /// (CMIS: `{org_id}/`). A backup skips, and a restore never writes, a referenced path outside
+    /// it, so a row pointing at another org's file cannot read or overwrite it. Empty: no such
+    /// layout, any path inside the files root is accepted.
+    pub files_prefix: String,
 }
 
 /// A column whose values are paths, relative to the files root, of files owned by the row.
@@ -82,6 +87,7 @@ impl Default for TenancyConfig {
                 table: "cmis.media_assets".into(),
                 column: "storage_path".into(),
             }],
+            files_prefix: "{org_id}/".into(),
         }
     }
 }

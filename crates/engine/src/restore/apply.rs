@@ -1,20 +1,16 @@
 //! Applies a classified plan with set-based SQL: deletions children first, then conflict
-//! resolutions and inserts parents first, then sequences. Files are written after the commit.
+//! resolutions and inserts parents first, then sequences. Files are the job of `files`.
 
 use super::classify::{action_name, deletion_filter, reinserts_identical};
 use super::context::OrgContext;
 use super::sql::{merged_value, staged};
 use super::staging::Target;
-use super::{ConflictAction, RestorePlan, RestoreProgress, RestoreRequest};
+use super::{ConflictAction, RestoreProgress, RestoreRequest};
 use crate::discovery::TenantSchema;
 use crate::error::Error;
 use crate::ident::quote_ident;
-use crate::metadata::BackupMetadata;
 use crate::progress::Progress;
-use orgbackup_archive::ArchiveReader;
 use sqlx::PgConnection;
-use std::io::{Read, Seek};
-use std::path::{Component, Path};
 
 pub(super) async fn apply(
     conn: &mut PgConnection,
@@ -217,52 +213,4 @@ async fn move_sequences_forward(
         }
     }
     Ok(())
-}
-
-/// Writes the backup's files of the restored tables under the files root, each through a
-/// temporary name and a rename. Paths are checked like on backup: nothing outside the root.
-pub(super) fn commit_files<R: Read + Seek>(
-    plan: &RestorePlan,
-    request: &RestoreRequest,
-    archive: &mut ArchiveReader<R>,
-    backup: &BackupMetadata,
-) -> Result<u64, Error> {
-    let Some(root) = &request.files_root else {
-        return Ok(0);
-    };
-    let mut written = 0;
-    for file in backup
-        .files
-        .iter()
-        .filter(|f| plan.tables.iter().any(|t| t.table == f.table))
-    {
-        let relative = Path::new(&file.path);
-        if relative
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-        {
-            return Err(Error::Restore(format!(
-                "file path `{}` in the backup leaves the files root: refused",
-                file.path
-            )));
-        }
-        let destination = root.join(relative);
-        let file_error = |source| Error::File {
-            path: file.path.clone(),
-            source,
-        };
-        if let Some(parent) = destination.parent() {
-            std::fs::create_dir_all(parent).map_err(file_error)?;
-        }
-        let temporary = destination.with_extension("orgbackup-restore");
-        let mut output = std::fs::File::create(&temporary).map_err(file_error)?;
-        let copied = std::io::copy(&mut archive.open_entry(&file.entry)?, &mut output);
-        if let Err(e) = copied.and_then(|_| output.sync_all()) {
-            let _ = std::fs::remove_file(&temporary);
-            return Err(Error::Archive(orgbackup_archive::Error::from_io(e)));
-        }
-        std::fs::rename(&temporary, &destination).map_err(file_error)?;
-        written += 1;
-    }
-    Ok(written)
 }

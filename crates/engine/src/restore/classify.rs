@@ -425,7 +425,7 @@ pub(super) async fn count(
             .count() as u64,
         tables,
         unmatched_decisions: unmatched,
-        conflicts: Vec::new(),
+        ..Default::default()
     })
 }
 

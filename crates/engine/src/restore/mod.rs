@@ -8,13 +8,16 @@
 //! 3. The counts are the plan. A plan-only run ends there and rolls back.
 //! 4. Otherwise the org's current rows of those tables are saved as a rollback archive (a backup
 //!    taken inside the same transaction), then set-based SQL applies the plan in dependency order
-//!    (`apply`), sequences move forward, and the transaction commits, or nothing happens.
+//!    (`apply`), sequences move forward. The files of the restored rows are written to temporary
+//!    files and verified (`files`); then the transaction commits, or nothing happens, and the
+//!    files are moved into place.
 //!
 //! Every statement runs with the org setting set, so row-level security is a second wall.
 
 mod apply;
 mod classify;
 mod context;
+mod files;
 mod sql;
 mod staging;
 
@@ -22,7 +25,7 @@ use crate::discovery::{self, TenantSchema};
 use crate::error::Error;
 use crate::extract::{BackupOutcome, BackupRequest, backup_in_snapshot};
 use crate::ident::QualifiedName;
-use crate::metadata::BackupMetadata;
+use crate::metadata::{BackupMetadata, SkippedFile};
 use crate::progress::{NoProgress, Progress};
 use crate::tenancy::TenancyConfig;
 use orgbackup_archive::{ArchiveReader, EncryptionSetup};
@@ -132,6 +135,14 @@ pub struct RestorePlan {
     /// Conflicting rows with both versions (only when asked for with `conflict_samples`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<ConflictRecord>,
+    /// Files of the backup this restore did not write, with the reason (a path outside the org's
+    /// files, no restored row referencing it, a symlink in the way).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_files: Vec<SkippedFile>,
+    /// What went wrong after the rows were committed (a file that could not be moved into place):
+    /// the restore is completed, and can be rolled back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// One conflicting row: its key, the backup's values and the current ones (as text), and the
@@ -160,8 +171,10 @@ pub struct RestoreOutcome<W> {
     pub rollback: Option<BackupOutcome<W>>,
     /// The restore's transaction id (32-bit xid), to count changes made after it.
     pub transaction_xid: Option<String>,
-    /// Files to move into place now that the transaction committed (already done when committed).
+    /// Files moved into place after the transaction committed.
     pub files_written: u64,
+    /// Files written and verified under temporary names before COMMIT, moved into place after.
+    staged_files: files::StagedFiles,
 }
 
 /// Progress of a restore, reported per table and phase.
@@ -257,12 +270,19 @@ async fn run<R: Read + Seek + Send, W: Write + Send + 'static>(
     .await;
     match result {
         Ok(mut outcome) if apply_changes && !request.dry_run => {
+            // Every file is already written and verified: if COMMIT fails, dropping them removes
+            // them; after it, only renames are left, and one that fails is a warning.
+            let staged = std::mem::take(&mut outcome.staged_files);
             sqlx::query("COMMIT").execute(&mut *conn).await?;
             outcome.committed = true;
-            outcome.files_written = apply::commit_files(&outcome.plan, request, archive, &backup)?;
+            let (written, warnings) = staged.commit();
+            outcome.files_written = written;
+            outcome.plan.warnings.extend(warnings);
             Ok(outcome)
         }
-        Ok(outcome) => {
+        Ok(mut outcome) => {
+            // A dry run wrote and verified the files too; none of them is kept.
+            drop(std::mem::take(&mut outcome.staged_files));
             sqlx::query("ROLLBACK").execute(&mut *conn).await?;
             Ok(outcome)
         }
@@ -326,6 +346,7 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
             rollback: None,
             transaction_xid: None,
             files_written: 0,
+            staged_files: Default::default(),
         });
     }
 
@@ -366,12 +387,20 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
         .await?;
     // The 32-bit form is what rows carry in xmin.
     let xid = (xid.parse::<u64>().unwrap_or(0) & 0xffff_ffff).to_string();
+    // Last step before COMMIT, so that nothing fails between writing the files and committing.
+    state.phase = "writing files";
+    progress.restore(&state);
+    let staged_files = files::stage(
+        conn, config, &current, &targets, request, archive, backup, target, &mut plan,
+    )
+    .await?;
     Ok(RestoreOutcome {
         plan,
         committed: false,
         rollback,
         transaction_xid: Some(xid),
         files_written: 0,
+        staged_files,
     })
 }
 
