@@ -6,10 +6,11 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{AppError, Result};
+use super::extract::{AppJson, AppPath, AppQuery, Body};
 use crate::audit::{self, Entry, Outcome};
 use crate::permissions::Permission;
 use crate::storage::{S3Credentials, S3Settings, StorageError, connections};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
@@ -25,8 +26,6 @@ pub fn router() -> Router<AppState> {
         .route("/storage/oauth/start", post(oauth_start))
         .route("/storage/oauth/callback", get(oauth_callback))
 }
-
-type Body<T> = std::result::Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 impl From<StorageError> for AppError {
     fn from(error: StorageError) -> Self {
@@ -95,13 +94,14 @@ async fn add(
     caller
         .require(&state, Permission::Schedule, "storage.connect")
         .await?;
-    let Json(AddBody::S3 {
+    let AppJson(AddBody::S3 {
         name,
         settings,
         credentials,
         test,
         default,
     }) = body?;
+    super::extract::check_name("connection name", &name)?;
     let org = caller.principal.org_id;
     let added = connections::add_s3(
         &state.pool,
@@ -143,7 +143,7 @@ async fn add(
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<Value>> {
     caller
         .require(&state, Permission::Schedule, "storage.disconnect")
@@ -169,7 +169,7 @@ async fn remove(
 async fn test(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<Value>> {
     caller
         .require(&state, Permission::Schedule, "storage.test")
@@ -205,7 +205,7 @@ async fn set_default(
     caller
         .require(&state, Permission::Schedule, "storage.default")
         .await?;
-    let Json(body) = body?;
+    let AppJson(body) = body?;
     let connection = connections::set_default(
         &state.pool,
         caller.principal.org_id,
@@ -249,7 +249,8 @@ async fn oauth_start(
     caller
         .require(&state, Permission::Schedule, "storage.connect")
         .await?;
-    let Json(body) = body?;
+    let AppJson(body) = body?;
+    super::extract::check_name("connection name", &body.name)?;
     let url = connections::authorize_url(
         &state.settings,
         body.provider,
@@ -273,7 +274,7 @@ struct CallbackQuery {
 async fn oauth_callback(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
-    axum::extract::Query(query): axum::extract::Query<CallbackQuery>,
+    AppQuery(query): AppQuery<CallbackQuery>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let browser = headers
