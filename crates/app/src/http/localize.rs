@@ -66,6 +66,11 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "الاسم غير صالح: استخدم من 1 إلى 200 حرف، دون محارف تحكم.",
     ),
     (
+        "too_many_sign_in_attempts",
+        "Too many failed sign-ins. Wait a few minutes, then try again.",
+        "محاولات تسجيل دخول فاشلة كثيرة جدًا. انتظر بضع دقائق ثم حاول مرة أخرى.",
+    ),
+    (
         "plan_backup_limit",
         "Your plan's monthly backup limit is reached.",
         "تم بلوغ الحد الشهري للنسخ الاحتياطية في خطتك.",
