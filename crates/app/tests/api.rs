@@ -1254,6 +1254,12 @@ async fn the_openapi_document_lists_every_route_and_the_matrix_of_permissions_ho
             "{\"provider\": \"dropbox\", \"name\": \"box\"}".into(),
             "backup.schedule",
         ),
+        (
+            "POST",
+            "/storage/oauth/complete".into(),
+            "{\"state\": \"x\", \"code\": \"y\"}".into(),
+            "backup.schedule",
+        ),
         ("GET", "/schedules".into(), String::new(), "backup.schedule"),
         ("POST", "/schedules".into(), "{}".into(), "backup.schedule"),
         (

@@ -849,3 +849,109 @@ async fn sign_in_is_throttled_per_account_and_per_address_across_server_processe
     let elsewhere = post_sign_in(&second, "bob@delta.test", PASSWORD, Some("198.51.100.9")).await;
     assert_eq!(elsewhere.status(), signed_in);
 }
+
+/// The `obr_session` cookie a signed-in answer sets.
+fn session_cookie(signed_in: &reqwest::Response) -> String {
+    signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("obr_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_oauth_state_is_finished_only_in_the_session_that_started_it_and_only_once() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "100"]);
+    user(&env, "ana@delta.test");
+    user(&env, "mallory@delta.test");
+    let dropbox = fake_dropbox().await;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let callback = format!("http://{listen}/api/v1/storage/oauth/callback");
+    let authorize = format!("{dropbox}/oauth2/authorize");
+    let server = support::serve_at(
+        &env,
+        &listen,
+        &[
+            ("ORGBACKUP__STORAGE__DROPBOX__APP_KEY", "appkey"),
+            ("ORGBACKUP__STORAGE__DROPBOX__APP_SECRET", "appsecret"),
+            ("ORGBACKUP__STORAGE__DROPBOX__AUTHORIZE_URL", &authorize),
+            ("ORGBACKUP__STORAGE__DROPBOX__API_URL", &dropbox),
+            ("ORGBACKUP__STORAGE__DROPBOX__CONTENT_URL", &dropbox),
+            ("ORGBACKUP__STORAGE__DROPBOX__REDIRECT_URI", &callback),
+        ],
+    );
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let ana = session_cookie(&post_sign_in(&server, "ana@delta.test", PASSWORD, None).await);
+    let mallory =
+        session_cookie(&post_sign_in(&server, "mallory@delta.test", PASSWORD, None).await);
+
+    // Ana starts connecting Dropbox; the provider sends her browser back with a code and state.
+    let page = http
+        .get(format!("{}/settings/storage", server.url))
+        .header("cookie", &ana)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page's CSRF token")
+        .to_string();
+    let started = http
+        .post(format!("{}/settings/storage/connect", server.url))
+        .header("cookie", &ana)
+        .form(&[
+            ("provider", "dropbox"),
+            ("name", "Team Dropbox"),
+            ("_csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let to_provider = started.headers()["location"].to_str().unwrap().to_string();
+    let back = http.get(&to_provider).send().await.unwrap();
+    let back = back.headers()["location"].to_str().unwrap().to_string();
+    assert!(back.starts_with(&callback), "{back}");
+    let come_back = |cookie: Option<&str>| {
+        let mut request = http.get(&back).header("accept", "application/json");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+
+    // Another session (another user of the same org), or none, cannot use Ana's state.
+    for cookie in [Some(mallory.as_str()), None] {
+        let refused = come_back(cookie).await.unwrap();
+        assert_eq!(refused.status(), 422);
+        let problem: serde_json::Value = refused.json().await.unwrap();
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("another browser session"),
+            "{problem}"
+        );
+    }
+    let connected = come_back(Some(&ana)).await.unwrap();
+    assert_eq!(connected.status(), 201, "{:?}", connected.text().await);
+    let replayed = come_back(Some(&ana)).await.unwrap();
+    assert_eq!(replayed.status(), 422, "a state is used once");
+    assert_eq!(
+        env.psql("SELECT count(*) FROM orgbackup.storage_connections WHERE provider = 'dropbox'"),
+        "1"
+    );
+}
