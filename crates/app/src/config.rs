@@ -28,12 +28,30 @@ pub struct Settings {
     pub plans: std::collections::BTreeMap<String, crate::plans::PlanLimits>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
-    /// Take the client's address for the audit log from `X-Forwarded-For`. Only behind a proxy
-    /// that sets it: otherwise any client could write any address into the log.
+    /// Take the client's address for the audit log (and sign-in throttling) from
+    /// `X-Forwarded-For`. Only behind a proxy that sets it: otherwise any client could write any
+    /// address into the log.
     pub trust_forwarded_for: bool,
+    /// Failed sign-ins of one account within `sign_in_window_seconds` before further attempts
+    /// are refused (429) until the oldest ages out; a successful sign-in clears the count.
+    pub sign_in_account_failures: u32,
+    /// Failed sign-ins from one client address within the window (any accounts).
+    pub sign_in_address_failures: u32,
+    pub sign_in_window_seconds: u32,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            trust_forwarded_for: false,
+            sign_in_account_failures: 5,
+            sign_in_address_failures: 20,
+            sign_in_window_seconds: 900,
+        }
+    }
 }
 
 /// Email (SMTP) and webhook delivery of notifications; see `crate::notifications`.
@@ -99,6 +117,11 @@ pub struct UploadSettings {
     /// is refused before anything is decompressed (a decompression bomb). Real backups compress
     /// COPY text 5-15x; raise it for unusually repetitive data.
     pub max_expansion: u64,
+    /// The largest manifest (table of contents) an uploaded backup may have, in bytes; it counts
+    /// in the expansion check too. Measured on demo backups: ~0.25 KB per 4 MiB chunk of table
+    /// data, ~0.6 KB per file, ~1.5 KB per table. 32 MiB holds an org of 50 GB of rows (12,500
+    /// chunks, ~3.6 MB) with 200 tables and 45,000 files.
+    pub max_manifest_bytes: u64,
 }
 
 impl Default for UploadSettings {
@@ -106,6 +129,7 @@ impl Default for UploadSettings {
         Self {
             max_bytes: 10_000_000_000,
             max_expansion: 100,
+            max_manifest_bytes: 32 << 20,
         }
     }
 }

@@ -155,7 +155,16 @@ pub async fn run(settings: &Settings, command: StorageCommand) -> anyhow::Result
                 "onedrive" => crate::storage::Provider::OneDrive,
                 _ => crate::storage::Provider::Dropbox,
             };
-            let url = connections::authorize_url(settings, provider, org.org_id, &name, &folder)?;
+            let url = connections::authorize_url(
+                &pool,
+                settings,
+                provider,
+                org.org_id,
+                &name,
+                &folder,
+                &connections::OAuthBinding::Cli,
+            )
+            .await?;
             let state = url
                 .split("state=")
                 .nth(1)
@@ -179,9 +188,15 @@ pub async fn run(settings: &Settings, command: StorageCommand) -> anyhow::Result
             std::io::stdin()
                 .read_to_string(&mut code)
                 .context("reading the authorization code from stdin")?;
-            let connection =
-                connections::complete_oauth(&pool, settings, &state, &code, Some(org.org_id))
-                    .await?;
+            let connection = connections::complete_oauth(
+                &pool,
+                settings,
+                &state,
+                &code,
+                Some(org.org_id),
+                Some(&connections::OAuthBinding::Cli),
+            )
+            .await?;
             println!(
                 "storage connection {} ({}) added for {}",
                 connection.name, connection.connection_id, org.name

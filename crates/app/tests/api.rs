@@ -781,6 +781,251 @@ fn decompression_bomb(genuine: &[u8]) -> Vec<u8> {
     writer.finish(metadata).unwrap().0
 }
 
+/// An archive of no entries whose manifest is `genuine`'s backup description followed by
+/// `padding` bytes of whitespace (valid JSON, a few KB of file).
+fn padded_manifest(genuine: &[u8], padding: u64) -> Vec<u8> {
+    use std::io::Read;
+    let reader =
+        orgbackup_archive::ArchiveReader::open(std::io::Cursor::new(genuine), &|_: &str| None)
+            .unwrap();
+    let manifest = orgbackup_archive::ArchiveManifest {
+        entries: Vec::new(),
+        ..reader.manifest().clone()
+    };
+    let json = serde_json::to_vec(&manifest).unwrap();
+    let size = json.len() as u64 + padding;
+    let mut content = json.as_slice().chain(std::io::repeat(b' ').take(padding));
+    orgbackup_archive::ArchiveWriter::new(Vec::new(), Default::default())
+        .unwrap()
+        .finish_with_manifest_json(size, &mut content)
+        .unwrap()
+        .0
+}
+
+/// An archive whose manifest declares a petabyte for an entry of ten bytes.
+fn huge_declared_size(genuine: &[u8]) -> Vec<u8> {
+    let reader =
+        orgbackup_archive::ArchiveReader::open(std::io::Cursor::new(genuine), &|_: &str| None)
+            .unwrap();
+    let mut writer = orgbackup_archive::ArchiveWriter::new(Vec::new(), Default::default()).unwrap();
+    let mut record = writer
+        .add_entry("files/small.bin", 10, &mut &[7u8; 10][..])
+        .unwrap();
+    record.size = 1 << 50;
+    let manifest = orgbackup_archive::ArchiveManifest {
+        entries: vec![record],
+        ..reader.manifest().clone()
+    };
+    let json = serde_json::to_vec(&manifest).unwrap();
+    writer
+        .finish_with_manifest_json(json.len() as u64, &mut json.as_slice())
+        .unwrap()
+        .0
+}
+
+/// The peak resident memory of a process so far (`VmHWM`), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+#[tokio::test]
+async fn four_concurrent_hostile_uploads_are_refused_with_422_and_the_server_stays_under_100_mb() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "500"]);
+    let good = std::fs::read(support::path_of(&env.backup_json(&["--org", "Solo Shop"]))).unwrap();
+    let server = serve(&env);
+    let secret = token(&env, "Solo Shop", "all");
+    let hostile = [
+        // 23 KB of file, 255 MB of manifest: today parsed from one 255 MB buffer, and accepted.
+        (padded_manifest(&good, 255 << 20), "manifest_too_large"),
+        // Within the manifest cap, but hundreds of times the file's size.
+        (padded_manifest(&good, 12 << 20), "decompression_bomb"),
+        (huge_declared_size(&good), "decompression_bomb"),
+        (decompression_bomb(&good), "decompression_bomb"),
+    ];
+    let before = peak_rss(server.child.id());
+    let client = reqwest::Client::new();
+    let answers = futures::future::join_all(hostile.iter().map(|(bytes, _)| {
+        client
+            .post(format!("{}/api/v1/backup/upload", server.url))
+            .bearer_auth(&secret)
+            .body(bytes.clone())
+            .send()
+    }))
+    .await;
+    for (answer, (bytes, code)) in answers.into_iter().zip(&hostile) {
+        let body = problem(answer.unwrap(), StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(body["code"], *code, "{} bytes: {body}", bytes.len());
+        assert!(!body["detail"].as_str().unwrap().is_empty());
+    }
+    let peak = peak_rss(server.child.id());
+    eprintln!(
+        "server peak RSS: {} MB before the uploads, {} MB after",
+        before >> 20,
+        peak >> 20
+    );
+    assert!(
+        peak < 100 << 20,
+        "the server's peak RSS reached {} MB",
+        peak >> 20
+    );
+    assert_eq!(
+        env.psql(
+            "SELECT count(*) FROM orgbackup.organization_backups WHERE backup_type = 'uploaded'"
+        ),
+        "0"
+    );
+}
+
+#[tokio::test]
+async fn nul_bytes_overflowing_pages_and_malformed_input_answer_problems_not_500s() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "100"]);
+    let server = serve(&env);
+    let api = server.api();
+    let all = token(&env, "Solo Shop", "all");
+    let send = |method: &str, path: &str| {
+        api.client
+            .request(method.parse().unwrap(), format!("{}/api/v1{path}", api.url))
+            .bearer_auth(&all)
+    };
+    let code = |response: reqwest::Response, status: StatusCode| async move {
+        problem(response, status).await["code"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+
+    // A NUL byte, in a JSON body, a path and a query string: refused before PostgreSQL sees it.
+    let nul_name = send("POST", "/backup/create")
+        .json(&serde_json::json!({"name": "night\u{0}ly"}))
+        .send();
+    assert_eq!(
+        code(nul_name.await.unwrap(), unprocessable).await,
+        "nul_byte"
+    );
+    let nul_path = send("DELETE", "/storage/connections/dis%00k").send();
+    assert_eq!(
+        code(nul_path.await.unwrap(), unprocessable).await,
+        "nul_byte"
+    );
+    let nul_query = send("GET", "/audit?action=backup.create%00").send();
+    assert_eq!(
+        code(nul_query.await.unwrap(), unprocessable).await,
+        "nul_byte"
+    );
+
+    // Length limits.
+    let long_name = send("POST", "/backup/create")
+        .json(&serde_json::json!({"name": "n".repeat(201)}))
+        .send();
+    assert_eq!(
+        code(long_name.await.unwrap(), unprocessable).await,
+        "invalid_name"
+    );
+    let long_text = send("POST", "/backup/create")
+        .json(&serde_json::json!({"destination": "d".repeat(9000)}))
+        .send();
+    assert_eq!(
+        code(long_text.await.unwrap(), unprocessable).await,
+        "string_too_long"
+    );
+
+    // Pages: the last u32 page is an empty page, not an overflow; a negative one is a problem.
+    let last = send("GET", "/backup/list?page=4294967295&per_page=100")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(last.status(), StatusCode::OK);
+    let last: serde_json::Value = last.json().await.unwrap();
+    assert_eq!(last["data"], serde_json::json!([]));
+    let audit_last = send("GET", "/audit?page=4294967295&per_page=200").send();
+    assert_eq!(audit_last.await.unwrap().status(), StatusCode::OK);
+    let negative = send("GET", "/backup/list?page=-1").send();
+    assert_eq!(
+        code(negative.await.unwrap(), unprocessable).await,
+        "invalid_query"
+    );
+
+    // Parse errors of paths and bodies are problems with a stable code.
+    let not_an_id = send("GET", "/backup/not-a-uuid").send();
+    assert_eq!(
+        code(not_an_id.await.unwrap(), unprocessable).await,
+        "invalid_path"
+    );
+    let not_json = send("POST", "/backup/create").body("{}").send();
+    assert_eq!(
+        code(not_json.await.unwrap(), unprocessable).await,
+        "invalid_body"
+    );
+    let oversized = send("POST", "/backup/create")
+        .json(&serde_json::json!({"categories": vec!["core"; 300_000]}))
+        .send();
+    assert_eq!(
+        code(oversized.await.unwrap(), StatusCode::PAYLOAD_TOO_LARGE).await,
+        "too_large"
+    );
+    assert_eq!(
+        env.psql("SELECT count(*) FROM orgbackup.organization_backups WHERE name LIKE 'n%'"),
+        "0",
+        "nothing was queued"
+    );
+}
+
+#[tokio::test]
+async fn an_org_re_uploads_its_own_backup_sealed_with_its_custom_key_and_no_other_org_can() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "200"]);
+    for org in ["Solo Shop", "Delta Studio"] {
+        env.ok(&["admin", "set-plan", "--org", org, "--plan", "enterprise"]);
+    }
+    env.ok(&["keys", "create", "--org", "Solo Shop", "--name", "own"]);
+    let sealed = env.backup_json(&["--org", "Solo Shop", "--encrypt"]);
+    let key_id = env.psql(&format!(
+        "SELECT encryption_key_id FROM orgbackup.organization_backups WHERE backup_id = '{}'",
+        sealed["backup_id"].as_str().unwrap()
+    ));
+    assert!(
+        key_id.starts_with("org:"),
+        "sealed with the org's key: {key_id}"
+    );
+    let bytes = std::fs::read(support::path_of(&sealed)).unwrap();
+    let server = serve(&env);
+    let upload = |secret: String| {
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/backup/upload", server.url))
+            .bearer_auth(secret)
+            .body(bytes.clone())
+            .send()
+    };
+    let accepted = upload(token(&env, "Solo Shop", "all")).await.unwrap();
+    assert_eq!(
+        accepted.status(),
+        StatusCode::CREATED,
+        "{}",
+        accepted.text().await.unwrap()
+    );
+    let accepted: serde_json::Value = accepted.json().await.unwrap();
+    let id = accepted["backup_id"].as_str().unwrap();
+    assert_eq!(
+        env.psql(&format!(
+            "SELECT is_encrypted FROM orgbackup.organization_backups WHERE backup_id = '{id}'"
+        )),
+        "t"
+    );
+    // Another org is not handed Solo Shop's key to open it with.
+    let foreign = problem(
+        upload(token(&env, "Delta Studio", "all")).await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(foreign["code"], "foreign_backup", "{foreign}");
+}
+
 #[tokio::test]
 async fn uploads_are_verified_before_they_are_kept_and_hostile_files_leave_nothing() {
     let env = Env::new();
@@ -1007,6 +1252,12 @@ async fn the_openapi_document_lists_every_route_and_the_matrix_of_permissions_ho
             "POST",
             "/storage/oauth/start".into(),
             "{\"provider\": \"dropbox\", \"name\": \"box\"}".into(),
+            "backup.schedule",
+        ),
+        (
+            "POST",
+            "/storage/oauth/complete".into(),
+            "{\"state\": \"x\", \"code\": \"y\"}".into(),
             "backup.schedule",
         ),
         ("GET", "/schedules".into(), String::new(), "backup.schedule"),

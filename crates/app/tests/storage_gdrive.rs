@@ -367,14 +367,31 @@ async fn a_google_drive_connection_is_authorized_then_backs_up_resumes_refreshes
         .await
         .unwrap();
     assert_eq!(forged.status(), 422);
-    let connected = http
+    // Started through the API: the browser's callback shows the code for the API client, which
+    // finishes with the token that started the flow, once.
+    let shown: Value = http
         .get(format!(
             "{api}/storage/oauth/callback?code=good-code&state={state}"
         ))
         .send()
         .await
+        .unwrap()
+        .json()
+        .await
         .unwrap();
+    assert_eq!(shown["code"], "good-code", "{shown}");
+    let finish = |secret: String| {
+        http.post(format!("{api}/storage/oauth/complete"))
+            .bearer_auth(secret)
+            .json(&json!({"state": shown["state"], "code": shown["code"]}))
+            .send()
+    };
+    let other_token = finish(token(&env, "Acme Global", "all")).await.unwrap();
+    assert_eq!(other_token.status(), 422, "another client cannot finish it");
+    let connected = finish(all.clone()).await.unwrap();
     assert_eq!(connected.status(), 201, "{:?}", connected.text().await);
+    let replayed = finish(all.clone()).await.unwrap();
+    assert_eq!(replayed.status(), 422, "a state is used once");
     assert_eq!(
         env.psql(
             "SELECT provider || ' ' || status FROM orgbackup.storage_connections

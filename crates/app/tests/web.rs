@@ -757,3 +757,201 @@ async fn storage_destinations_are_added_made_default_removed_and_connected_with_
     assert!(client.find(Locator::Css(row)).await.is_err());
     client.close().await.unwrap();
 }
+
+/// Signs in over plain HTTP (no browser): the login page's double-submit cookie, then the form.
+/// Answers the POST's response (303 to `/` when signed in, 200 with the form again when not).
+async fn post_sign_in(
+    server: &Server,
+    email: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> reqwest::Response {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{}/login", server.url))
+        .send()
+        .await
+        .unwrap();
+    let csrf = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("obr_login_csrf="))
+        .and_then(|v| v.split(';').next())
+        .expect("the login page sets its CSRF cookie")
+        .to_string();
+    let mut request = http
+        .post(format!("{}/login", server.url))
+        .header("cookie", format!("obr_login_csrf={csrf}"))
+        .form(&[("email", email), ("password", password), ("_csrf", &csrf)]);
+    if let Some(address) = forwarded_for {
+        request = request.header("x-forwarded-for", address);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn sign_in_is_throttled_per_account_and_per_address_across_server_processes() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "100"]);
+    user(&env, "ana@delta.test");
+    user(&env, "bob@delta.test");
+    let first = serve(&env);
+    let signed_in = reqwest::StatusCode::SEE_OTHER;
+    let refused = reqwest::StatusCode::TOO_MANY_REQUESTS;
+
+    // A success clears the account's failures: 4 + 4 wrong passwords never reach the limit of 5.
+    for _ in 0..2 {
+        for _ in 0..4 {
+            let wrong = post_sign_in(&first, "bob@delta.test", "wrong", None).await;
+            assert_eq!(wrong.status(), reqwest::StatusCode::OK);
+        }
+        let right = post_sign_in(&first, "bob@delta.test", PASSWORD, None).await;
+        assert_eq!(right.status(), signed_in);
+    }
+
+    // Five failures lock the account, even against the right password, with Retry-After.
+    for _ in 0..5 {
+        let wrong = post_sign_in(&first, "ANA@delta.test", "wrong", None).await;
+        assert_eq!(wrong.status(), reqwest::StatusCode::OK);
+    }
+    let locked = post_sign_in(&first, "ana@delta.test", PASSWORD, None).await;
+    assert_eq!(locked.status(), refused);
+    let retry_after: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+
+    // Another server process on the same database agrees; it believes X-Forwarded-For (as
+    // configured) and allows 3 failures per address.
+    let second = support::serve_with(
+        &env,
+        &[
+            ("ORGBACKUP__HTTP__TRUST_FORWARDED_FOR", "true"),
+            ("ORGBACKUP__HTTP__SIGN_IN_ADDRESS_FAILURES", "3"),
+        ],
+    );
+    let locked = post_sign_in(&second, "ana@delta.test", PASSWORD, Some("198.51.100.8")).await;
+    assert_eq!(locked.status(), refused);
+    for guess in ["x1@delta.test", "x2@delta.test", "x3@delta.test"] {
+        let wrong = post_sign_in(&second, guess, "wrong", Some("198.51.100.7")).await;
+        assert_eq!(wrong.status(), reqwest::StatusCode::OK);
+    }
+    let from_guesser =
+        post_sign_in(&second, "bob@delta.test", PASSWORD, Some("198.51.100.7")).await;
+    assert_eq!(from_guesser.status(), refused);
+    let elsewhere = post_sign_in(&second, "bob@delta.test", PASSWORD, Some("198.51.100.9")).await;
+    assert_eq!(elsewhere.status(), signed_in);
+}
+
+/// The `obr_session` cookie a signed-in answer sets.
+fn session_cookie(signed_in: &reqwest::Response) -> String {
+    signed_in
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("obr_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_oauth_state_is_finished_only_in_the_session_that_started_it_and_only_once() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "100"]);
+    user(&env, "ana@delta.test");
+    user(&env, "mallory@delta.test");
+    let dropbox = fake_dropbox().await;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let callback = format!("http://{listen}/api/v1/storage/oauth/callback");
+    let authorize = format!("{dropbox}/oauth2/authorize");
+    let server = support::serve_at(
+        &env,
+        &listen,
+        &[
+            ("ORGBACKUP__STORAGE__DROPBOX__APP_KEY", "appkey"),
+            ("ORGBACKUP__STORAGE__DROPBOX__APP_SECRET", "appsecret"),
+            ("ORGBACKUP__STORAGE__DROPBOX__AUTHORIZE_URL", &authorize),
+            ("ORGBACKUP__STORAGE__DROPBOX__API_URL", &dropbox),
+            ("ORGBACKUP__STORAGE__DROPBOX__CONTENT_URL", &dropbox),
+            ("ORGBACKUP__STORAGE__DROPBOX__REDIRECT_URI", &callback),
+        ],
+    );
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let ana = session_cookie(&post_sign_in(&server, "ana@delta.test", PASSWORD, None).await);
+    let mallory =
+        session_cookie(&post_sign_in(&server, "mallory@delta.test", PASSWORD, None).await);
+
+    // Ana starts connecting Dropbox; the provider sends her browser back with a code and state.
+    let page = http
+        .get(format!("{}/settings/storage", server.url))
+        .header("cookie", &ana)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page's CSRF token")
+        .to_string();
+    let started = http
+        .post(format!("{}/settings/storage/connect", server.url))
+        .header("cookie", &ana)
+        .form(&[
+            ("provider", "dropbox"),
+            ("name", "Team Dropbox"),
+            ("_csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let to_provider = started.headers()["location"].to_str().unwrap().to_string();
+    let back = http.get(&to_provider).send().await.unwrap();
+    let back = back.headers()["location"].to_str().unwrap().to_string();
+    assert!(back.starts_with(&callback), "{back}");
+    let come_back = |cookie: Option<&str>| {
+        let mut request = http.get(&back).header("accept", "application/json");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+
+    // Another session (another user of the same org), or none, cannot use Ana's state.
+    for cookie in [Some(mallory.as_str()), None] {
+        let refused = come_back(cookie).await.unwrap();
+        assert_eq!(refused.status(), 422);
+        let problem: serde_json::Value = refused.json().await.unwrap();
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("another browser session"),
+            "{problem}"
+        );
+    }
+    let connected = come_back(Some(&ana)).await.unwrap();
+    assert_eq!(connected.status(), 201, "{:?}", connected.text().await);
+    let replayed = come_back(Some(&ana)).await.unwrap();
+    assert_eq!(replayed.status(), 422, "a state is used once");
+    assert_eq!(
+        env.psql("SELECT count(*) FROM orgbackup.storage_connections WHERE provider = 'dropbox'"),
+        "1"
+    );
+}

@@ -33,6 +33,11 @@ pub enum Error {
     ManifestCorrupt { detail: String },
 
     #[error(
+        "the archive's manifest is {size} bytes, more than the {limit} bytes this reader accepts; it was not read"
+    )]
+    ManifestTooLarge { size: u64, limit: u64 },
+
+    #[error(
         "the archive's contents do not match its recorded SHA-256 (recorded {expected}, computed {actual}); the file was modified or corrupted"
     )]
     StreamChecksumMismatch { expected: String, actual: String },

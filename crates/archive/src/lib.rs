@@ -20,5 +20,5 @@ pub use key::{KEY_LEN, KeyEncryptionKey};
 pub use manifest::{
     ArchiveManifest, EntryRecord, FORMAT_NAME, FORMAT_VERSION, MANIFEST_PATH, validate_path,
 };
-pub use reader::{ArchiveReader, EntryReader, Envelope, VerifyReport, read_envelope};
+pub use reader::{ArchiveReader, EntryReader, Envelope, ReadLimits, VerifyReport, read_envelope};
 pub use writer::{ArchiveSummary, ArchiveWriter, WriterOptions};

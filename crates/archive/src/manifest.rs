@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT_NAME: &str = "orgbackup-archive";
 pub const FORMAT_VERSION: u32 = 1;
 pub const MANIFEST_PATH: &str = "manifest.json";
-/// A manifest larger than this is refused on read: it bounds the memory a hostile file can claim.
+/// No reader parses a manifest larger than this, whatever its [`crate::ReadLimits`]: the ceiling
+/// for archives the service wrote itself (an org with a million files stays well below it).
+/// The manifest is parsed as it streams, so the size costs CPU, not memory.
 pub const MAX_MANIFEST_BYTES: u64 = 256 << 20;
 const MAX_PATH_BYTES: usize = 4096;
 

@@ -79,16 +79,44 @@ pub struct VerifyReport {
     pub plain_sha256: String,
 }
 
+/// How much an archive may make a reader take on before its contents are checked.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadLimits {
+    /// The largest manifest (bytes of JSON) the reader parses; a larger one is refused with
+    /// [`Error::ManifestTooLarge`] before any of it is read.
+    pub max_manifest_bytes: u64,
+}
+
+impl Default for ReadLimits {
+    /// The hard ceiling for archives this service wrote itself; untrusted files (uploads) get a
+    /// far smaller one from configuration.
+    fn default() -> Self {
+        Self {
+            max_manifest_bytes: MAX_MANIFEST_BYTES,
+        }
+    }
+}
+
 pub struct ArchiveReader<R> {
     stream: PlainStream<R>,
     envelope: Envelope,
     trailer: Trailer,
     manifest: ArchiveManifest,
+    manifest_size: u64,
 }
 
 impl<R: Read + Seek> ArchiveReader<R> {
     /// Opens an archive. `keys` gives the key for a key id (only asked for encrypted archives).
-    pub fn open(mut input: R, keys: &dyn Fn(&str) -> Option<KeyEncryptionKey>) -> Result<Self> {
+    pub fn open(input: R, keys: &dyn Fn(&str) -> Option<KeyEncryptionKey>) -> Result<Self> {
+        Self::open_with(input, keys, ReadLimits::default())
+    }
+
+    /// [`ArchiveReader::open`] with the limits an untrusted file is held to.
+    pub fn open_with(
+        mut input: R,
+        keys: &dyn Fn(&str) -> Option<KeyEncryptionKey>,
+        limits: ReadLimits,
+    ) -> Result<Self> {
         let file_len = input.seek(SeekFrom::End(0))?;
         input.seek(SeekFrom::Start(0))?;
         let mut magic = [0u8; 8];
@@ -124,13 +152,19 @@ impl<R: Read + Seek> ArchiveReader<R> {
         };
         let mut stream = stream;
         let trailer = read_trailer(&mut stream)?;
-        let manifest = read_manifest(&mut stream, &trailer)?;
+        let (manifest, manifest_size) = read_manifest(&mut stream, &trailer, limits)?;
         Ok(Self {
             stream,
             envelope,
             trailer,
             manifest,
+            manifest_size,
         })
+    }
+
+    /// Bytes of the manifest's JSON: content a full read decompresses besides the entries.
+    pub fn manifest_size(&self) -> u64 {
+        self.manifest_size
     }
 
     pub fn manifest(&self) -> &ArchiveManifest {
@@ -409,10 +443,14 @@ fn read_trailer<R: Read + Seek>(stream: &mut PlainStream<R>) -> Result<Trailer> 
     Ok(trailer)
 }
 
+/// Reads the manifest frame. The JSON is parsed as it streams out of the decoder (never held
+/// as a whole), so padding costs nothing, and its declared size is checked against `limits`
+/// before a byte of it is decompressed.
 fn read_manifest<R: Read + Seek>(
     stream: &mut PlainStream<R>,
     trailer: &Trailer,
-) -> Result<ArchiveManifest> {
+    limits: ReadLimits,
+) -> Result<(ArchiveManifest, u64)> {
     let damaged = |detail: String| Error::ManifestCorrupt { detail };
     stream.seek(SeekFrom::Start(trailer.manifest_offset))?;
     let frame = stream.take(trailer.manifest_len);
@@ -421,32 +459,104 @@ fn read_manifest<R: Read + Seek>(
         Error::Io(e) => damaged(e.to_string()),
         other => other,
     })?;
-    if name != MANIFEST_PATH || size > MAX_MANIFEST_BYTES {
+    if name != MANIFEST_PATH {
         return Err(damaged(format!(
             "found `{name}` of {size} bytes where the manifest should be"
         )));
     }
-    let mut json = Vec::with_capacity(size as usize);
-    (&mut decoder)
-        .take(size)
-        .read_to_end(&mut json)
-        .map_err(|e| match from_io(e) {
-            Error::Io(e) => damaged(e.to_string()),
-            other => other,
-        })?;
-    if json.len() as u64 != size {
+    let limit = limits.max_manifest_bytes.min(MAX_MANIFEST_BYTES);
+    if size > limit {
+        return Err(Error::ManifestTooLarge { size, limit });
+    }
+    let mut json = CountingReader {
+        inner: BufReader::with_capacity(64 * 1024, (&mut decoder).take(size)),
+        count: 0,
+    };
+    let manifest: ArchiveManifest = serde_json::from_reader(&mut json).map_err(|e| {
+        match e.io_error_kind() {
+            // An archive error (a tampered segment) passes through as itself.
+            Some(_) => match from_io(e.into()) {
+                Error::Io(e) => damaged(e.to_string()),
+                other => other,
+            },
+            None => damaged(e.to_string()),
+        }
+    })?;
+    if json.count != size {
         return Err(damaged("it ends early".into()));
     }
-    let manifest: ArchiveManifest =
-        serde_json::from_slice(&json).map_err(|e| damaged(e.to_string()))?;
     manifest.validate(trailer.manifest_offset)?;
-    Ok(manifest)
+    Ok((manifest, size))
+}
+
+/// Counts the bytes read through it (what the JSON parser consumed).
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// An archive with no entries whose manifest is the real one followed by `padding` spaces.
+    fn padded_archive(padding: u64) -> Vec<u8> {
+        let json = serde_json::to_vec(&serde_json::json!({
+            "format": crate::FORMAT_NAME, "format_version": crate::FORMAT_VERSION,
+            "created_at": "2026-01-01T00:00:00Z", "entries": [], "backup": {"org": "a"},
+        }))
+        .unwrap();
+        let size = json.len() as u64 + padding;
+        let mut content = json.as_slice().chain(io::repeat(b' ').take(padding));
+        let writer = crate::ArchiveWriter::new(Vec::new(), Default::default()).unwrap();
+        writer
+            .finish_with_manifest_json(size, &mut content)
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn a_manifest_over_the_limit_is_refused_before_it_is_read_and_padding_within_it_is_parsed() {
+        let file = padded_archive(4 << 20);
+        let limits = |max_manifest_bytes| ReadLimits { max_manifest_bytes };
+        let error = ArchiveReader::open_with(io::Cursor::new(&file), &|_| None, limits(1 << 20))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(error, Error::ManifestTooLarge { limit, .. } if limit == 1 << 20),
+            "{error}"
+        );
+        let mut reader =
+            ArchiveReader::open_with(io::Cursor::new(&file), &|_| None, limits(8 << 20)).unwrap();
+        assert_eq!(reader.manifest().backup["org"], "a");
+        assert!(reader.manifest_size() > 4 << 20);
+        reader.verify(&mut |_, _| {}).unwrap();
+    }
+
+    #[test]
+    fn a_manifest_with_bytes_after_its_json_is_damaged() {
+        let json = br#"{"format":"orgbackup-archive","format_version":1,"created_at":"2026-01-01T00:00:00Z","entries":[],"backup":null}"#;
+        let writer = crate::ArchiveWriter::new(Vec::new(), Default::default()).unwrap();
+        // The JSON parser streams: what follows the document must still be read and refused.
+        let mut content = json.as_slice().chain(io::repeat(0).take(100));
+        let file = writer
+            .finish_with_manifest_json(json.len() as u64 + 100, &mut content)
+            .unwrap()
+            .0;
+        let error = ArchiveReader::open(io::Cursor::new(&file), &|_| None)
+            .err()
+            .unwrap();
+        assert!(matches!(error, Error::ManifestCorrupt { .. }), "{error}");
+    }
 
     #[test]
     fn a_frame_asking_for_a_window_larger_than_16_mib_is_refused_not_allocated() {

@@ -207,17 +207,29 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Writes the manifest (with `backup` as its description), the end of the tar stream and the
     /// trailer, and returns the output and what the file is.
-    pub fn finish(mut self, backup: serde_json::Value) -> Result<(W, ArchiveSummary)> {
+    pub fn finish(self, backup: serde_json::Value) -> Result<(W, ArchiveSummary)> {
         let manifest = ArchiveManifest {
             format: FORMAT_NAME.into(),
             format_version: FORMAT_VERSION,
             created_at: self.created_at,
-            entries: std::mem::take(&mut self.entries),
+            entries: self.entries.clone(),
             backup,
         };
         let json = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
-        let manifest_entry =
-            self.write_entry(MANIFEST_PATH, json.len() as u64, &mut json.as_slice())?;
+        self.finish_with_manifest_json(json.len() as u64, &mut json.as_slice())
+    }
+
+    /// Finishes with exactly `size` bytes read from `json` as the manifest, taken as it is: for
+    /// tests and fuzz targets that build hostile archives (a padded or lying manifest). Real
+    /// archives are finished with [`ArchiveWriter::finish`].
+    #[doc(hidden)]
+    pub fn finish_with_manifest_json(
+        mut self,
+        size: u64,
+        json: &mut dyn Read,
+    ) -> Result<(W, ArchiveSummary)> {
+        let entry_count = self.entries.len();
+        let manifest_entry = self.write_entry(MANIFEST_PATH, size, json)?;
         let mut end = zstd::stream::write::Encoder::new(&mut self.plain, self.compression_level)?;
         end.write_all(&END_OF_TAR)?;
         end.finish()?;
@@ -236,7 +248,7 @@ impl<W: Write> ArchiveWriter<W> {
         let summary = ArchiveSummary {
             size: file.written,
             sha256: hex::encode(file.hasher.finalize()),
-            entry_count: manifest.entries.len(),
+            entry_count,
             encrypted: self.key_id.is_some(),
             key_id: self.key_id,
         };

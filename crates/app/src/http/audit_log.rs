@@ -3,9 +3,10 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::Result;
+use super::extract::AppQuery;
 use crate::backups::org_transaction;
 use crate::permissions::Permission;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -44,7 +45,7 @@ pub(crate) struct AuditEntry {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(filter): Query<Filter>,
+    AppQuery(filter): AppQuery<Filter>,
 ) -> Result<Json<Value>> {
     let (entries, page, per_page) = entries(&state, &caller, &filter).await?;
     Ok(Json(
@@ -77,7 +78,8 @@ pub(crate) async fn entries(
     .bind(blank(&filter.action))
     .bind(blank(&filter.outcome))
     .bind(i64::from(per_page))
-    .bind(i64::from((page - 1) * per_page))
+    // In i64: `page` can be any u32, and (page - 1) * per_page overflows u32.
+    .bind(i64::from(page - 1) * i64::from(per_page))
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;

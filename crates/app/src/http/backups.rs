@@ -3,12 +3,13 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{AppError, Result};
+use super::extract::{AppJson, AppPath, AppQuery};
 use super::idempotency::IdempotencyKey;
 use crate::audit::{self, Entry, Outcome};
 use crate::backups::org_transaction;
 use crate::permissions::Permission;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -64,7 +65,7 @@ struct Listing {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(page): Query<Page>,
+    AppQuery(page): AppQuery<Page>,
 ) -> Result<Json<Listing>> {
     let per_page = page.per_page.unwrap_or(20).clamp(1, 100);
     let number = page.page.unwrap_or(1).max(1);
@@ -82,7 +83,8 @@ async fn list(
     )))
     .bind(org)
     .bind(i64::from(per_page))
-    .bind(i64::from((number - 1) * per_page))
+    // In i64: `page` can be any u32, and (page - 1) * per_page overflows u32.
+    .bind(i64::from(number - 1) * i64::from(per_page))
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -122,7 +124,7 @@ pub(crate) async fn find(
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<BackupView>> {
     Ok(Json(find(&state, caller.principal.org_id, id).await?.0))
 }
@@ -130,7 +132,7 @@ async fn show(
 pub(crate) async fn download(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<Response> {
     caller
         .require(&state, Permission::Download, "backup.download")
@@ -173,7 +175,7 @@ pub(crate) async fn download(
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<serde_json::Value>> {
     caller
         .require(&state, Permission::Create, "backup.delete")
@@ -230,12 +232,15 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: axum::http::HeaderMap,
-    body: std::result::Result<Json<CreateBody>, axum::extract::rejection::JsonRejection>,
+    body: super::extract::Body<CreateBody>,
 ) -> Result<(axum::http::StatusCode, Json<serde_json::Value>)> {
     caller
         .require(&state, Permission::Create, "backup.create")
         .await?;
-    let Json(body) = body?;
+    let AppJson(body) = body?;
+    if let Some(name) = &body.name {
+        super::extract::check_name("backup name", name)?;
+    }
     let org = caller.principal.org_id;
     let known = {
         let mut conn = state.pool.acquire().await?;
@@ -324,7 +329,7 @@ pub(crate) async fn create(
 async fn progress(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<serde_json::Value>> {
     let org = caller.principal.org_id;
     let mut tx = org_transaction(&state.pool, org).await?;

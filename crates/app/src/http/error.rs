@@ -55,15 +55,6 @@ impl AppError {
     }
 }
 
-impl From<axum::extract::rejection::JsonRejection> for AppError {
-    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
-        AppError::Invalid {
-            code: "invalid_body",
-            message: rejection.body_text(),
-        }
-    }
-}
-
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
         AppError::Internal(error.into())

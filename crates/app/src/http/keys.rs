@@ -5,10 +5,11 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{AppError, Result};
+use super::extract::{AppJson, AppPath, Body};
 use crate::audit::{self, Entry, Outcome};
 use crate::keys::{self, KeyError};
 use crate::permissions::Permission;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -21,8 +22,6 @@ pub fn router() -> Router<AppState> {
         .route("/keys", get(list).post(rotate))
         .route("/keys/{id}/revoke", post(revoke))
 }
-
-type Body<T> = std::result::Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 impl From<KeyError> for AppError {
     fn from(error: KeyError) -> Self {
@@ -83,12 +82,10 @@ async fn rotate(
     let body: RotateBody = if body.is_empty() {
         RotateBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| AppError::Invalid {
-            code: "invalid_body",
-            message: format!("the body must be JSON like {{\"name\": \"...\"}}: {e}"),
-        })?
+        super::extract::parse_json(&body)?
     };
     let name = body.name.unwrap_or_else(|| "custom key".into());
+    super::extract::check_name("key name", &name)?;
     let org = caller.principal.org_id;
     let created = match keys::create_org_key(&state.pool, &state.settings, org, &name).await {
         Ok(created) => created,
@@ -123,7 +120,7 @@ struct RevokeBody {
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
     body: Body<RevokeBody>,
 ) -> Result<Json<Value>> {
     caller
@@ -132,7 +129,7 @@ async fn revoke(
     caller
         .require(&state, Permission::RestoreFull, "keys.revoke")
         .await?;
-    let Json(body) = body?;
+    let AppJson(body) = body?;
     let org = caller.principal.org_id;
     let listed = keys::list_org_keys(&state.pool, org).await?;
     let key = listed

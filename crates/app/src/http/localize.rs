@@ -25,7 +25,11 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "This cannot be done in the current state.",
         "لا يمكن تنفيذ ذلك في الحالة الحالية.",
     ),
-    ("too_large", "The file is too large.", "الملف كبير جدًا."),
+    (
+        "too_large",
+        "The file or request is too large.",
+        "الملف أو الطلب كبير جدًا.",
+    ),
     (
         "internal",
         "Something went wrong on our side. Please try again later.",
@@ -35,6 +39,36 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "invalid_body",
         "The request body is not valid JSON of the expected shape.",
         "نص الطلب ليس JSON صالحًا بالشكل المتوقع.",
+    ),
+    (
+        "invalid_query",
+        "The query string is not valid: check the parameters and their values.",
+        "سلسلة الاستعلام غير صالحة: تحقق من المعاملات وقيمها.",
+    ),
+    (
+        "invalid_path",
+        "The address is not valid: an identifier in it has the wrong form.",
+        "العنوان غير صالح: أحد المعرّفات فيه بصيغة خاطئة.",
+    ),
+    (
+        "nul_byte",
+        "A text field contains a NUL character, which is not allowed.",
+        "يحتوي أحد الحقول النصية على محرف NUL، وهو غير مسموح.",
+    ),
+    (
+        "string_too_long",
+        "A text field is longer than allowed.",
+        "أحد الحقول النصية أطول من المسموح.",
+    ),
+    (
+        "invalid_name",
+        "The name is not valid: give 1 to 200 characters, without control characters.",
+        "الاسم غير صالح: استخدم من 1 إلى 200 حرف، دون محارف تحكم.",
+    ),
+    (
+        "too_many_sign_in_attempts",
+        "Too many failed sign-ins. Wait a few minutes, then try again.",
+        "محاولات تسجيل دخول فاشلة كثيرة جدًا. انتظر بضع دقائق ثم حاول مرة أخرى.",
     ),
     (
         "plan_backup_limit",
@@ -85,6 +119,11 @@ const MESSAGES: &[(&str, &str, &str)] = &[
         "decompression_bomb",
         "The file would unpack to far more data than a backup of its size can hold; it was refused.",
         "سيُفك الملف إلى بيانات أكبر بكثير مما تحمله نسخة احتياطية بحجمه؛ لذلك رُفض.",
+    ),
+    (
+        "manifest_too_large",
+        "The file's table of contents is larger than an upload may have; it was refused.",
+        "فهرس محتويات الملف أكبر مما يُسمح به للرفع؛ لذلك رُفض.",
     ),
     (
         "foreign_backup",
@@ -220,6 +259,7 @@ mod tests {
             include_str!("backups.rs"),
             include_str!("restores.rs"),
             include_str!("upload.rs"),
+            include_str!("extract.rs"),
             include_str!("idempotency.rs"),
             include_str!("audit_log.rs"),
             include_str!("auth.rs"),

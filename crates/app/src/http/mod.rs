@@ -5,6 +5,7 @@ pub(crate) mod audit_log;
 pub mod auth;
 pub(crate) mod backups;
 pub mod error;
+pub(crate) mod extract;
 mod idempotency;
 mod keys;
 mod localize;
@@ -47,6 +48,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(schedules::router()),
         )
         .merge(crate::web::router())
+        .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn(extract::refuse_nul_in_uri))
         .layer(axum::middleware::from_fn(localize::localize))
         .with_state(state)
 }

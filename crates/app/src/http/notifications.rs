@@ -3,11 +3,11 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{AppError, Result};
+use super::extract::{AppJson, AppPath, AppQuery, Body};
 use crate::audit::{self, Entry, Outcome};
 use crate::notifications::{self, NotifyError, OrgSettings, SettingsChange};
 use crate::permissions::Permission;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -34,7 +34,7 @@ struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<Json<notifications::Page>> {
     let page = notifications::list_in_app(
         &state.pool,
@@ -50,7 +50,7 @@ async fn list(
 async fn read(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<serde_json::Value>> {
     if !notifications::mark_read(&state.pool, caller.principal.org_id, id).await? {
         return Err(AppError::NotFound("notification"));
@@ -115,12 +115,12 @@ impl From<NotifyError> for AppError {
 async fn change_settings(
     State(state): State<AppState>,
     caller: Caller,
-    body: std::result::Result<Json<SettingsBody>, JsonRejection>,
+    body: Body<SettingsBody>,
 ) -> Result<Json<SettingsAnswer>> {
     caller
         .require(&state, Permission::Schedule, "notifications.settings")
         .await?;
-    let Json(body) = body?;
+    let AppJson(body) = body?;
     let change = SettingsChange {
         events: body.events,
         email_recipients: body.email_recipients,

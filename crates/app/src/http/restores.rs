@@ -3,13 +3,14 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{AppError, Result};
+use super::extract::{AppJson, AppPath, Body};
 use super::idempotency::IdempotencyKey;
 use crate::audit::{self, Entry, Outcome};
 use crate::backups::org_transaction;
 use crate::jobs::{self, JobPayload, RestoreOptions};
 use crate::permissions::Permission;
 use crate::restores::{self, RestoreError};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -25,8 +26,6 @@ pub fn router() -> Router<AppState> {
         .route("/restore/{id}/status", get(status))
         .route("/restore/{id}/rollback", post(rollback))
 }
-
-pub(crate) type Body<T> = std::result::Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,7 +64,7 @@ async fn analyze(
     caller
         .require(&state, Permission::Restore, "restore.analyze")
         .await?;
-    let Json(body) = body?;
+    let AppJson(body) = body?;
     let (destination, path) =
         stored_backup(&state, caller.principal.org_id, body.backup_id).await?;
     // The manifest is read with seeks: a remote archive is fetched to a temporary file first.
@@ -111,7 +110,7 @@ pub(crate) async fn start(
     caller
         .require(&state, Permission::Restore, "restore.start")
         .await?;
-    let Json(body) = body?;
+    let AppJson(body) = body?;
     if body.options.mode != RestoreMode::Merge {
         caller
             .require(&state, Permission::RestoreFull, "restore.start")
@@ -179,7 +178,7 @@ struct StatusRow {
 pub(crate) async fn status(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<Value>> {
     caller
         .require(&state, Permission::Restore, "restore.status")
@@ -226,13 +225,13 @@ pub(crate) struct RollbackBody {
 pub(crate) async fn rollback(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
     body: Body<RollbackBody>,
 ) -> Result<(StatusCode, Json<Value>)> {
     caller
         .require(&state, Permission::Restore, "restore.rollback")
         .await?;
-    let force = body.map(|Json(b)| b.force).unwrap_or(false);
+    let force = body.map(|AppJson(b)| b.force).unwrap_or(false);
     let org = caller.principal.org_id;
     let refused = |error: RestoreError| match error {
         RestoreError::NotFound(_) => AppError::NotFound("restore"),

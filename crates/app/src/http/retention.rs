@@ -4,10 +4,11 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{AppError, Result};
+use super::extract::{AppJson, AppPath, Body};
 use crate::audit::{self, Entry, Outcome};
 use crate::permissions::Permission;
 use crate::retention::{self, RetentionError};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -19,8 +20,6 @@ pub fn router() -> Router<AppState> {
         .route("/retention", get(show).put(update))
         .route("/backup/{id}/pin", post(pin).delete(unpin))
 }
-
-type Body<T> = std::result::Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 impl From<RetentionError> for AppError {
     fn from(error: RetentionError) -> Self {
@@ -65,7 +64,7 @@ async fn update(
     caller
         .require(&state, Permission::Schedule, "retention.update")
         .await?;
-    let Json(body) = body?;
+    let AppJson(body) = body?;
     let org = caller.principal.org_id;
     retention::set_org_retention(&state.pool, &state.settings, org, body.retention_days).await?;
     audit::record(
@@ -93,7 +92,7 @@ async fn set_pin(state: AppState, caller: Caller, id: Uuid, pinned: bool) -> Res
 async fn pin(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<Value>> {
     set_pin(state, caller, id, true).await
 }
@@ -101,7 +100,7 @@ async fn pin(
 async fn unpin(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<Value>> {
     set_pin(state, caller, id, false).await
 }

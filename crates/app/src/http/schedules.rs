@@ -4,11 +4,12 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{AppError, Result};
+use super::extract::{AppJson, AppPath, Body};
 use crate::audit::{self, Entry, Outcome};
 use crate::permissions::Permission;
 use crate::schedules::timing::parse_time_of_day;
 use crate::schedules::{self, ScheduleError, ScheduleInput, ScheduleView, SchedulesError};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -21,8 +22,6 @@ pub fn router() -> Router<AppState> {
         .route("/schedules", get(list).post(create))
         .route("/schedules/{id}", get(show).put(update).delete(delete))
 }
-
-type Body<T> = std::result::Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 impl From<SchedulesError> for AppError {
     fn from(error: SchedulesError) -> Self {
@@ -133,7 +132,10 @@ async fn create(
     caller
         .require(&state, Permission::Schedule, "schedule.create")
         .await?;
-    let Json(body) = body?;
+    let AppJson(body) = body?;
+    if let Some(name) = &body.name {
+        super::extract::check_name("schedule name", name)?;
+    }
     let input = body.into_input().map_err(SchedulesError::from)?;
     let org = caller.principal.org_id;
     let created = match schedules::create(
@@ -161,7 +163,7 @@ async fn create(
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<ScheduleView>> {
     caller
         .require(&state, Permission::Schedule, "schedule.show")
@@ -173,13 +175,16 @@ async fn show(
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
     body: Body<ScheduleBody>,
 ) -> Result<Json<ScheduleView>> {
     caller
         .require(&state, Permission::Schedule, "schedule.update")
         .await?;
-    let Json(body) = body?;
+    let AppJson(body) = body?;
+    if let Some(name) = &body.name {
+        super::extract::check_name("schedule name", name)?;
+    }
     let input = body.into_input().map_err(SchedulesError::from)?;
     let org = caller.principal.org_id;
     let updated = match schedules::update(&state.pool, &state.settings, org, id, input).await {
@@ -197,7 +202,7 @@ async fn update(
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<Uuid>,
+    AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<Value>> {
     caller
         .require(&state, Permission::Schedule, "schedule.delete")

@@ -6,10 +6,12 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{AppError, Result};
+use super::extract::{AppJson, AppPath, AppQuery, Body};
 use crate::audit::{self, Entry, Outcome};
 use crate::permissions::Permission;
+use crate::storage::connections::OAuthBinding;
 use crate::storage::{S3Credentials, S3Settings, StorageError, connections};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
@@ -24,9 +26,8 @@ pub fn router() -> Router<AppState> {
         .route("/storage/default", put(set_default))
         .route("/storage/oauth/start", post(oauth_start))
         .route("/storage/oauth/callback", get(oauth_callback))
+        .route("/storage/oauth/complete", post(oauth_complete))
 }
-
-type Body<T> = std::result::Result<Json<T>, axum::extract::rejection::JsonRejection>;
 
 impl From<StorageError> for AppError {
     fn from(error: StorageError) -> Self {
@@ -95,13 +96,14 @@ async fn add(
     caller
         .require(&state, Permission::Schedule, "storage.connect")
         .await?;
-    let Json(AddBody::S3 {
+    let AppJson(AddBody::S3 {
         name,
         settings,
         credentials,
         test,
         default,
     }) = body?;
+    super::extract::check_name("connection name", &name)?;
     let org = caller.principal.org_id;
     let added = connections::add_s3(
         &state.pool,
@@ -143,7 +145,7 @@ async fn add(
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<Value>> {
     caller
         .require(&state, Permission::Schedule, "storage.disconnect")
@@ -169,7 +171,7 @@ async fn remove(
 async fn test(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<Value>> {
     caller
         .require(&state, Permission::Schedule, "storage.test")
@@ -205,7 +207,7 @@ async fn set_default(
     caller
         .require(&state, Permission::Schedule, "storage.default")
         .await?;
-    let Json(body) = body?;
+    let AppJson(body) = body?;
     let connection = connections::set_default(
         &state.pool,
         caller.principal.org_id,
@@ -249,14 +251,19 @@ async fn oauth_start(
     caller
         .require(&state, Permission::Schedule, "storage.connect")
         .await?;
-    let Json(body) = body?;
+    let AppJson(body) = body?;
+    super::extract::check_name("connection name", &body.name)?;
+    let token = caller.principal.token_id.ok_or(AppError::Unauthorized)?;
     let url = connections::authorize_url(
+        &state.pool,
         &state.settings,
         body.provider,
         caller.principal.org_id,
         &body.name,
         &body.folder,
-    )?;
+        &OAuthBinding::Token(token),
+    )
+    .await?;
     Ok(Json(json!({ "authorize_url": url })))
 }
 
@@ -267,16 +274,58 @@ struct CallbackQuery {
     error: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OAuthCompleteBody {
+    state: String,
+    code: String,
+}
+
+/// Finishes a connect flow started through the API (`/storage/oauth/start`), with the code the
+/// callback showed: only the token that started it can, once.
+async fn oauth_complete(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Body<OAuthCompleteBody>,
+) -> Result<(StatusCode, Json<Value>)> {
+    caller
+        .require(&state, Permission::Schedule, "storage.connect")
+        .await?;
+    let AppJson(body) = body?;
+    let token = caller.principal.token_id.ok_or(AppError::Unauthorized)?;
+    let connection = connections::complete_oauth(
+        &state.pool,
+        &state.settings,
+        &body.state,
+        &body.code,
+        Some(caller.principal.org_id),
+        Some(&OAuthBinding::Token(token)),
+    )
+    .await?;
+    audit::record(
+        &state.pool,
+        &Entry::new(&caller, "storage.connect", Outcome::Success)
+            .entity("storage_connection", connection.connection_id)
+            .detail("provider", connection.provider.clone()),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(json!(connection))))
+}
+
 /// Where the provider sends the browser back: no token, the sealed `state` names the org and
-/// the connection (and expires after an hour). A browser (`Accept: text/html`) is sent on to the
-/// storage settings page, or shown the error as a page; other clients get JSON.
+/// the connection (and expires after an hour). A flow started in the web UI is finished here,
+/// only in the browser session that started it, once; the browser is sent on to the storage
+/// settings page (or shown the error as a page; other clients get JSON). A flow started through
+/// the API is not finished here (the browser has no token): the code is shown for the API client
+/// to send to `POST /storage/oauth/complete`.
 async fn oauth_callback(
     State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
-    axum::extract::Query(query): axum::extract::Query<CallbackQuery>,
+    parts: axum::http::request::Parts,
+    AppQuery(query): AppQuery<CallbackQuery>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let browser = headers
+    let browser = parts
+        .headers
         .get(axum::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
@@ -290,20 +339,36 @@ async fn oauth_callback(
                 ),
             });
         };
-        Ok(
-            connections::complete_oauth(&state.pool, &state.settings, &oauth_state, &code, None)
-                .await?,
+        if connections::started_through_api(&state.settings, &oauth_state)? {
+            return Ok(Err(json!({
+                "code": code,
+                "state": oauth_state,
+                "complete_with": "POST /api/v1/storage/oauth/complete {\"state\": ..., \"code\": ...} with the token that started it",
+            })));
+        }
+        let session = crate::web::session::session_hash_of(&parts).map(OAuthBinding::Session);
+        Ok(Ok(connections::complete_oauth(
+            &state.pool,
+            &state.settings,
+            &oauth_state,
+            &code,
+            None,
+            session.as_ref(),
         )
+        .await?))
     }
     .await;
     match (result, browser) {
-        (Ok(connection), true) => {
+        (Ok(Ok(connection)), true) => {
             let name: String =
                 form_urlencoded::byte_serialize(connection.name.as_bytes()).collect();
             axum::response::Redirect::to(&format!("/settings/storage?connected={name}"))
                 .into_response()
         }
-        (Ok(connection), false) => (StatusCode::CREATED, Json(json!(connection))).into_response(),
+        (Ok(Ok(connection)), false) => {
+            (StatusCode::CREATED, Json(json!(connection))).into_response()
+        }
+        (Ok(Err(for_the_client)), _) => (StatusCode::OK, Json(for_the_client)).into_response(),
         (Err(error), true) => crate::web::WebError::App(error).into_response(),
         (Err(error), false) => error.into_response(),
     }

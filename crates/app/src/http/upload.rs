@@ -8,6 +8,8 @@ use super::auth::Caller;
 use super::error::{AppError, Result};
 use crate::audit::{self, Entry, Outcome};
 use crate::backups::org_transaction;
+use crate::config::Settings;
+use crate::keys::KeyRing;
 use crate::permissions::Permission;
 use crate::storage::LocalStorage;
 use axum::body::Body;
@@ -16,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use futures::StreamExt;
+use orgbackup_archive::{ArchiveReader, Envelope, ReadLimits};
 use orgbackup_engine::BackupMetadata;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -46,6 +49,109 @@ async fn upload(
 
 /// Takes an uploaded backup file from `stream` (the API's request body, or the web form's file
 /// field), checks it as described above and records it; answers its id, size and checksum.
+/// The keys an upload may be sealed with: the master key, and the caller's own org's custom key
+/// (an org re-uploading its own Enterprise-key backup). A file naming another org's key is that
+/// org's backup: refused without loading the key.
+async fn key_ring(state: &AppState, org: Uuid, path: &std::path::Path) -> Result<KeyRing> {
+    let internal = |e: anyhow::Error| AppError::Internal(e);
+    let mut ring = KeyRing::new(&state.settings, None).map_err(|e| internal(e.into()))?;
+    let envelope = std::fs::File::open(path)
+        .map_err(|e| internal(e.into()))
+        .map(|mut file| orgbackup_archive::read_envelope(&mut file))?;
+    let Ok(Envelope::Encrypted { key_id }) = envelope else {
+        return Ok(ring);
+    };
+    if key_id.starts_with("org:") && !key_id.starts_with(&format!("org:{org}:")) {
+        return Err(rejected(
+            "foreign_backup",
+            format!(
+                "this backup is sealed with key `{key_id}` of another organization, not of yours"
+            ),
+        ));
+    }
+    ring.add_org_key(&state.pool, &state.settings, &key_id)
+        .await
+        .map_err(|e| internal(e.into()))?;
+    Ok(ring)
+}
+
+/// Opens and verifies the received file within the upload limits; answers its backup metadata
+/// and whether it is encrypted. Memory stays bounded whatever the file claims: the manifest is
+/// size-capped (`upload.max_manifest_bytes`, and the expansion budget) before it is parsed, and
+/// parsed as it streams; everything it declares counts against `upload.max_expansion`.
+fn check(
+    path: &std::path::Path,
+    size: u64,
+    settings: &Settings,
+    ring: &KeyRing,
+) -> Result<(BackupMetadata, bool)> {
+    let max_expansion = settings.upload.max_expansion;
+    let budget = size.saturating_mul(max_expansion);
+    let manifest_cap = settings.upload.max_manifest_bytes;
+    let file = std::fs::File::open(path).map_err(|e| AppError::Internal(e.into()))?;
+    let limits = ReadLimits {
+        max_manifest_bytes: manifest_cap.min(budget),
+    };
+    let opened = ArchiveReader::open_with(
+        std::io::BufReader::new(file),
+        &|id: &str| ring.find(id),
+        limits,
+    );
+    let bomb = |declared: u64| {
+        rejected(
+            "decompression_bomb",
+            format!(
+                "the file declares {declared} bytes of content in a {size}-byte file, more than \
+                 {max_expansion} times its size; it was not unpacked (raise upload.max_expansion if the backup is genuine)"
+            ),
+        )
+    };
+    let mut archive = match opened {
+        Ok(archive) => archive,
+        Err(orgbackup_archive::Error::ManifestTooLarge { size: declared, .. })
+            if declared > manifest_cap =>
+        {
+            return Err(rejected(
+                "manifest_too_large",
+                format!(
+                    "the file's manifest is {declared} bytes, more than the {manifest_cap} bytes an upload may have; \
+                     it was not read (raise upload.max_manifest_bytes if the backup is genuine)"
+                ),
+            ));
+        }
+        Err(orgbackup_archive::Error::ManifestTooLarge { size: declared, .. }) => {
+            return Err(bomb(declared));
+        }
+        Err(e) => {
+            return Err(rejected(
+                "invalid_backup",
+                format!("the file is not a usable backup: {e}"),
+            ));
+        }
+    };
+    let declared = archive
+        .manifest()
+        .unpacked_size()
+        .saturating_add(archive.manifest_size());
+    if declared > budget {
+        return Err(bomb(declared));
+    }
+    archive.verify(&mut |_, _| {}).map_err(|e| {
+        rejected(
+            "invalid_backup",
+            format!("the file failed verification: {e}"),
+        )
+    })?;
+    let encrypted = matches!(archive.envelope(), Envelope::Encrypted { .. });
+    let metadata = serde_json::from_value(archive.manifest().backup.clone()).map_err(|e| {
+        rejected(
+            "invalid_backup",
+            format!("the manifest does not describe an orgbackup backup: {e}"),
+        )
+    })?;
+    Ok((metadata, encrypted))
+}
+
 pub(crate) async fn receive<S, E>(
     state: &AppState,
     caller: &Caller,
@@ -109,57 +215,14 @@ where
     writer.flush().map_err(|e| AppError::Internal(e.into()))?;
     let partial_path = partial.path().to_path_buf();
     let settings = state.settings.clone();
-    let max_expansion = settings.upload.max_expansion;
-    // Opening and verifying read the whole file: off the async threads.
-    let checked = {
-        let ring =
-            crate::keys::KeyRing::new(&settings, None).map_err(|e| AppError::Internal(e.into()))?;
-        tokio::task::spawn_blocking(
-            move || -> std::result::Result<(BackupMetadata, bool), AppError> {
-                let file =
-                    std::fs::File::open(&partial_path).map_err(|e| AppError::Internal(e.into()))?;
-                let mut archive = orgbackup_archive::ArchiveReader::open(
-                    std::io::BufReader::new(file),
-                    &|id: &str| ring.find(id),
-                )
-                .map_err(|e| {
-                    rejected(
-                        "invalid_backup",
-                        format!("the file is not a usable backup: {e}"),
-                    )
-                })?;
-                let unpacked = archive.manifest().unpacked_size();
-                if unpacked > size.saturating_mul(max_expansion) {
-                    return Err(rejected(
-                        "decompression_bomb",
-                        format!(
-                            "the file's manifest declares {unpacked} bytes of content in a {size}-byte file, more than \
-                             {max_expansion} times its size; it was not unpacked (raise upload.max_expansion if the backup is genuine)"
-                        ),
-                    ));
-                }
-                archive.verify(&mut |_, _| {}).map_err(|e| {
-                    rejected(
-                        "invalid_backup",
-                        format!("the file failed verification: {e}"),
-                    )
-                })?;
-                let encrypted = matches!(
-                    archive.envelope(),
-                    orgbackup_archive::Envelope::Encrypted { .. }
-                );
-                let metadata =
-                    serde_json::from_value(archive.manifest().backup.clone()).map_err(|e| {
-                        rejected(
-                            "invalid_backup",
-                            format!("the manifest does not describe an orgbackup backup: {e}"),
-                        )
-                    })?;
-                Ok((metadata, encrypted))
-            },
-        )
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?
+    let checked = match key_ring(state, org, &partial_path).await {
+        // Opening and verifying read the whole file: off the async threads.
+        Ok(ring) => {
+            tokio::task::spawn_blocking(move || check(&partial_path, size, &settings, &ring))
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?
+        }
+        Err(error) => Err(error),
     };
     let (metadata, encrypted) = match checked {
         Ok(checked) => checked,

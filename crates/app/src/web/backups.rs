@@ -136,7 +136,7 @@ pub async fn create(
         State(state),
         user.caller,
         HeaderMap::new(),
-        Ok(Json(request)),
+        Ok(crate::http::extract::AppJson(request)),
     )
     .await?;
     let id = queued["backup_id"].as_str().unwrap_or_default();
@@ -255,5 +255,5 @@ pub async fn download(
     user: WebUser,
     Path(id): Path<Uuid>,
 ) -> WebResult<Response> {
-    Ok(api::download(State(state), user.caller, Path(id)).await?)
+    Ok(api::download(State(state), user.caller, crate::http::extract::AppPath(id)).await?)
 }

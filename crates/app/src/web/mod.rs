@@ -13,6 +13,7 @@ mod restore;
 mod schedules;
 pub mod session;
 mod storage;
+mod throttle;
 
 use crate::http::AppState;
 use crate::permissions::Permission;
@@ -103,6 +104,9 @@ pub enum WebError {
     NotFound,
     #[error("this account is not a member of any organization")]
     NoOrganization,
+    /// 429: too many failed sign-ins of this account or from this address.
+    #[error("too many failed sign-ins; try again in {retry_after} seconds")]
+    Throttled { retry_after: u64 },
     /// An API error, shown as a page with its translated message.
     #[error(transparent)]
     App(#[from] crate::http::error::AppError),
@@ -147,6 +151,11 @@ impl IntoResponse for WebError {
                 (StatusCode::NOT_FOUND, "not_found", String::new())
             }
             WebError::NoOrganization => (StatusCode::FORBIDDEN, "no_organization", String::new()),
+            WebError::Throttled { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_sign_in_attempts",
+                self.to_string(),
+            ),
             WebError::App(AppError::Forbidden(p)) => {
                 (StatusCode::FORBIDDEN, "forbidden", p.as_str().to_string())
             }
@@ -183,7 +192,13 @@ impl IntoResponse for WebError {
             },
             detail,
         };
-        (status, render(&page)).into_response()
+        let mut response = (status, render(&page)).into_response();
+        if let WebError::Throttled { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+        }
+        response
     }
 }
 

@@ -1,6 +1,7 @@
 //! Sign-in, the org and language switches, and the dashboard.
 
 use super::session::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebUser};
+use super::throttle::{self, Attempt};
 use super::{LANG_COOKIE, Layout, Tr, WebError, WebResult, page_locale, render};
 use crate::backups::org_transaction;
 use crate::http::AppState;
@@ -80,10 +81,27 @@ pub async fn login(
     if expected.is_empty() || !session::same_secret(&expected, &form.csrf) {
         return Err(WebError::Csrf);
     }
+    let (address, _) =
+        crate::http::auth::client_of(&parts, state.settings.http.trust_forwarded_for);
+    let attempt = throttle::begin(
+        &state.pool,
+        &state.settings.http,
+        &form.email,
+        address.as_deref(),
+    )
+    .await?;
+    let attempt = match attempt {
+        Attempt::Allowed { id } => id,
+        Attempt::Refused { retry_after } => {
+            tracing::warn!(?address, retry_after, "sign-in throttled");
+            return Err(WebError::Throttled { retry_after });
+        }
+    };
     let Some(secret) = session::sign_in(&state, &form.email, &form.password).await? else {
         tracing::info!("a sign-in failed");
         return Ok(login_form(page_locale(), true, form.email));
     };
+    throttle::succeeded(&state.pool, attempt, &form.email).await?;
     Ok((
         AppendHeaders([
             (

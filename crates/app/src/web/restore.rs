@@ -13,6 +13,7 @@ use super::{Layout, Tr, WebError, WebResult, render};
 use crate::backups::org_transaction;
 use crate::http::AppState;
 use crate::http::error::AppError;
+use crate::http::extract::{AppJson, AppPath};
 use crate::http::restores as api;
 use crate::jobs::RestoreOptions;
 use crate::permissions::Permission;
@@ -467,8 +468,13 @@ pub async fn start(
             decisions: choices.decisions.clone(),
         },
     };
-    let (_, Json(started)) =
-        api::start(State(state), user.caller, HeaderMap::new(), Ok(Json(body))).await?;
+    let (_, Json(started)) = api::start(
+        State(state),
+        user.caller,
+        HeaderMap::new(),
+        Ok(AppJson(body)),
+    )
+    .await?;
     let id = started["restore_id"].as_str().unwrap_or_default();
     Ok(Redirect::to(&format!("/restores/{id}")).into_response())
 }
@@ -497,7 +503,7 @@ struct StatusPage {
 }
 
 async fn restore_state(state: &AppState, user: &WebUser, id: Uuid) -> WebResult<serde_json::Value> {
-    let Json(value) = api::status(State(state.clone()), user.caller.clone(), Path(id)).await?;
+    let Json(value) = api::status(State(state.clone()), user.caller.clone(), AppPath(id)).await?;
     Ok(value)
 }
 
@@ -606,8 +612,8 @@ pub async fn rollback(
     let (_, Json(_queued)) = api::rollback(
         State(state),
         user.caller,
-        Path(id),
-        Ok(Json(api::RollbackBody { force })),
+        AppPath(id),
+        Ok(AppJson(api::RollbackBody { force })),
     )
     .await?;
     Ok(Redirect::to(&format!("/restores/{id}")).into_response())

@@ -54,6 +54,12 @@ pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_string())
 }
 
+/// The SHA-256 of the request's session cookie secret, if it carries one: what an OAuth2 flow
+/// started in that session is bound to (checked when the provider sends the browser back).
+pub fn session_hash_of(parts: &Parts) -> Option<String> {
+    cookie(parts, SESSION_COOKIE).map(|secret| hash(&secret))
+}
+
 /// `Set-Cookie` value for a cookie only this site's requests carry, never scripts.
 pub fn set_cookie(name: &str, value: &str, max_age_seconds: i64) -> String {
     format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}")
@@ -72,6 +78,11 @@ pub struct WebUser {
 impl WebUser {
     pub fn org_id(&self) -> Uuid {
         self.caller.principal.org_id
+    }
+
+    /// The SHA-256 of this session's cookie secret (what identifies the session in the database).
+    pub fn session_hash(&self) -> &str {
+        &self.session_hash
     }
 
     pub fn can(&self, permission: crate::permissions::Permission) -> bool {

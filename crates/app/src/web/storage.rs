@@ -10,7 +10,7 @@ use crate::audit::{self, Entry, Outcome};
 use crate::http::AppState;
 use crate::http::error::AppError;
 use crate::permissions::Permission;
-use crate::storage::connections::{self, Connection};
+use crate::storage::connections::{self, Connection, OAuthBinding};
 use crate::storage::{Provider, S3Credentials, S3Settings, StorageError};
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -159,13 +159,18 @@ pub async fn connect(
         .map(str::trim)
         .filter(|f| !f.is_empty())
         .unwrap_or("/orgbackup");
+    let started_by = OAuthBinding::Session(user.session_hash().to_string());
     match connections::authorize_url(
+        &state.pool,
         &state.settings,
         provider,
         user.org_id(),
         field(&fields, "name").unwrap_or_default(),
         folder,
-    ) {
+        &started_by,
+    )
+    .await
+    {
         Ok(url) => Ok(Redirect::to(&url).into_response()),
         Err(error) => shown(&state, &user, error).await,
     }
