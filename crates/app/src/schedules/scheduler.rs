@@ -149,6 +149,9 @@ async fn run_one(
             return Ok(run(RunOutcome::Paused(reason), None));
         }
     };
+    // Held until the pass commits: an API request for the org waits, so the count below and the
+    // backup queued after it cannot race with one queued through the API.
+    crate::plans::lock_backup_quota(&mut *tx, schedule.org_id).await?;
     if let Some(reason) = refusal(pool, settings, schedule, spec.frequency, queued).await? {
         sqlx::query(
             "UPDATE backup_schedules
