@@ -117,6 +117,9 @@ pub struct JobSettings {
     pub lease_seconds: u32,
     /// Workers `serve` runs in-process (0 = API only; run `orgbackup worker` elsewhere).
     pub workers: u32,
+    /// A job that failed for a transient reason (database or destination unreachable) runs again
+    /// after `retry_base_seconds * 2^(attempt - 1)`, until its max_attempts.
+    pub retry_base_seconds: u32,
 }
 
 impl Default for JobSettings {
@@ -124,6 +127,7 @@ impl Default for JobSettings {
         Self {
             lease_seconds: 30,
             workers: 1,
+            retry_base_seconds: 10,
         }
     }
 }

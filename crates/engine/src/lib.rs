@@ -18,7 +18,7 @@ pub use analyze::{
 };
 pub use catalog::{Column, ForeignKey};
 pub use discovery::{Ownership, Selection, TenantSchema, TenantTable, discover};
-pub use error::Error;
+pub use error::{Error, is_transient};
 pub use extract::{BackupOutcome, BackupRequest, run_backup};
 pub use ident::{QualifiedName, quote_ident};
 pub use metadata::{BackupMetadata, DATA_FORMAT, FileRecord, OrgInfo, SourceInfo, TableRecord};

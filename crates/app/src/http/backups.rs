@@ -300,6 +300,8 @@ pub(crate) async fn create(
         max_archive_bytes: None,
         destination,
         schedule_id: None,
+        // Only read by the worker, which sets it per attempt.
+        retry_on_transient: false,
     };
     crate::backups::queue_backup(&mut tx, &request, backup_id).await?;
     let payload = crate::jobs::JobPayload::ProcessBackup {

@@ -191,6 +191,7 @@ async fn run_one(
         max_archive_bytes: None,
         destination,
         schedule_id: Some(schedule.schedule_id),
+        retry_on_transient: false,
     };
     backups::queue_backup(&mut *tx, &request, backup_id).await?;
     let payload = JobPayload::ProcessBackup {
