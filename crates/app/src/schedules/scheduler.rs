@@ -71,6 +71,15 @@ pub async fn run_due(
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
+    // The quota locks of the orgs of this pass, held until it commits: an API request for one of
+    // them waits, so a plan's count and the backup queued after it cannot race with one queued
+    // through the API. Taken in one order (by org id), so two passes cannot deadlock.
+    let mut orgs: Vec<Uuid> = due.iter().map(|s| s.org_id).collect();
+    orgs.sort();
+    orgs.dedup();
+    for org in orgs {
+        crate::plans::lock_backup_quota(&mut tx, org).await?;
+    }
     // Backups this pass queued, which `plans::usage` (another connection) cannot see yet.
     let mut queued: HashMap<Uuid, i64> = HashMap::new();
     let mut runs = Vec::with_capacity(due.len());
@@ -149,9 +158,6 @@ async fn run_one(
             return Ok(run(RunOutcome::Paused(reason), None));
         }
     };
-    // Held until the pass commits: an API request for the org waits, so the count below and the
-    // backup queued after it cannot race with one queued through the API.
-    crate::plans::lock_backup_quota(&mut *tx, schedule.org_id).await?;
     if let Some(reason) = refusal(pool, settings, schedule, spec.frequency, queued).await? {
         sqlx::query(
             "UPDATE backup_schedules
