@@ -33,7 +33,8 @@ impl BackupError {
         match self {
             BackupError::Engine(error) => error.is_retryable(),
             BackupError::Storage(error) => error.is_retryable(),
-            BackupError::Key(_) | BackupError::Sql(_) => false,
+            BackupError::Sql(error) => orgbackup_engine::is_transient(error),
+            BackupError::Key(_) => false,
         }
     }
 }
@@ -53,6 +54,9 @@ pub struct CreateBackup {
     pub destination: Option<Uuid>,
     /// The schedule that made this backup: queued as `scheduled` instead of `manual`.
     pub schedule_id: Option<Uuid>,
+    /// The job queue runs this backup again after a transient failure: the row then waits as
+    /// `pending` (with the reason) instead of `failed`.
+    pub retry_on_transient: bool,
 }
 
 #[derive(Debug)]
@@ -163,7 +167,7 @@ pub async fn run_backup_row(
     let destination = match open_destination(pool, settings, request, backup_id).await {
         Ok(destination) => destination,
         Err(error) => {
-            mark_failed(pool, request.org_id, backup_id, &error).await?;
+            mark_failed(pool, request, backup_id, &error).await?;
             return Err(error);
         }
     };
@@ -260,17 +264,8 @@ pub async fn run_backup_row(
             })
         }
         Err(error) => {
-            sqlx::query(
-                "UPDATE organization_backups
-                    SET status = 'failed', error_message = $2, storage_path = NULL,
-                        completed_at = now(), updated_at = now()
-                  WHERE backup_id = $1",
-            )
-            .bind(backup_id)
-            .bind(error.to_string())
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
+            drop(tx);
+            mark_failed(pool, request, backup_id, &error).await?;
             Err(error)
         }
     }
@@ -300,21 +295,29 @@ async fn open_destination(
     Ok(storage::open(pool, settings, request.org_id, connection_id).await?)
 }
 
-/// Records a failure that happened before the archive was started (a queued row says why).
+/// Records a failure on the row: `failed` with the reason, or back to `pending` when the job
+/// queue will try again. No file is left, so the row forgets its path.
 async fn mark_failed(
     pool: &PgPool,
-    org_id: Uuid,
+    request: &CreateBackup,
     backup_id: Uuid,
     error: &BackupError,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = org_transaction(pool, org_id).await?;
+    let (status, message) = if request.retry_on_transient && error.is_retryable() {
+        ("pending", format!("will be retried after: {error}"))
+    } else {
+        ("failed", error.to_string())
+    };
+    let mut tx = org_transaction(pool, request.org_id).await?;
     sqlx::query(
         "UPDATE organization_backups
-            SET status = 'failed', error_message = $2, storage_path = NULL, completed_at = now(), updated_at = now()
+            SET status = $3, error_message = $2, storage_path = NULL, progress = NULL,
+                completed_at = CASE WHEN $3 = 'failed' THEN now() END, updated_at = now()
           WHERE backup_id = $1",
     )
     .bind(backup_id)
-    .bind(error.to_string())
+    .bind(message)
+    .bind(status)
     .execute(&mut *tx)
     .await?;
     tx.commit().await

@@ -422,6 +422,7 @@ async fn run_backup_create(settings: &Settings, args: CreateArgs) -> anyhow::Res
         )
         .await?,
         schedule_id: None,
+        retry_on_transient: false,
     };
     let result = backups::create_backup(&pool, settings, &request, bar.clone()).await;
     bar.finish();

@@ -24,6 +24,8 @@ pub struct Settings {
     pub notifications: NotificationSettings,
     pub scheduler: SchedulerSettings,
     pub http: HttpSettings,
+    /// Which addresses webhooks and S3 endpoints may reach (see `crate::outbound`).
+    pub network: crate::outbound::NetworkSettings,
     /// Plan name -> limits; defaults: free, basic, pro, enterprise as in the spec.
     pub plans: std::collections::BTreeMap<String, crate::plans::PlanLimits>,
 }
@@ -141,6 +143,9 @@ pub struct JobSettings {
     pub lease_seconds: u32,
     /// Workers `serve` runs in-process (0 = API only; run `orgbackup worker` elsewhere).
     pub workers: u32,
+    /// A job that failed for a transient reason (database or destination unreachable) runs again
+    /// after `retry_base_seconds * 2^(attempt - 1)`, until its max_attempts.
+    pub retry_base_seconds: u32,
 }
 
 impl Default for JobSettings {
@@ -148,6 +153,7 @@ impl Default for JobSettings {
         Self {
             lease_seconds: 30,
             workers: 1,
+            retry_base_seconds: 10,
         }
     }
 }
@@ -263,6 +269,7 @@ impl Default for Settings {
             notifications: NotificationSettings::default(),
             scheduler: SchedulerSettings::default(),
             http: HttpSettings::default(),
+            network: crate::outbound::NetworkSettings::default(),
             plans: crate::plans::default_plans(),
         }
     }
@@ -330,6 +337,8 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("tenancy.schemas")
                 .with_list_parse_key("tenancy.exclude_tables")
+                .with_list_parse_key("network.allow_private")
+                .with_list_parse_key("network.allow_hosts")
                 .try_parsing(true),
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
@@ -390,6 +399,18 @@ mod tests {
         assert_eq!(settings.app_schema, "ob");
         assert_eq!(settings.tenancy.org_column, "tenant_id");
         assert_eq!(settings.tenancy.schemas, vec!["cmis".to_string()]);
+
+        std::fs::write(
+            &path,
+            "[network]\nallow_private = [\"10.0.0.0/8\", \"127.0.0.1\"]\nallow_hosts = [\"minio.internal\"]\n",
+        )
+        .unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert_eq!(settings.network.allow_private.len(), 2);
+        assert_eq!(settings.network.allow_hosts, ["minio.internal"]);
+        std::fs::write(&path, "[network]\nallow_private = [\"10.0.0.0/33\"]\n").unwrap();
+        let error = Settings::load(Some(&path)).unwrap_err().to_string();
+        assert!(error.contains("10.0.0.0/33"), "{error}");
 
         std::fs::write(&path, "[tenancy]\norg_colum = \"x\"\n").unwrap();
         let error = Settings::load(Some(&path)).unwrap_err().to_string();

@@ -97,8 +97,111 @@ pub enum ExecutionOutcome {
     Failed(Uuid),
 }
 
+/// Fails the jobs whose worker died during their last attempt (running, lease expired, no
+/// attempt left): taking them over would run them once more than `max_attempts`. Their backup or
+/// restore row is settled with the reason, in the same transaction. Returns them, to announce.
+async fn give_up_abandoned(pool: &PgPool) -> Result<Vec<Job>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
+        .execute(&mut *tx)
+        .await?;
+    let abandoned: Vec<Job> = sqlx::query_as(
+        "UPDATE jobs SET status = 'failed', locked_by = NULL, lease_expires_at = NULL, updated_at = now(),
+                last_error = coalesce(last_error || '; ', '') || $1
+          WHERE status = 'running' AND lease_expires_at < now() AND attempts >= max_attempts
+         RETURNING job_id, org_id, payload, attempts, max_attempts",
+    )
+    .bind(ABANDONED)
+    .fetch_all(&mut *tx)
+    .await?;
+    for job in &abandoned {
+        if let Ok(payload) = serde_json::from_value::<JobPayload>(job.payload.clone()) {
+            settle_row(&mut tx, &payload, Settle::Failed(ABANDONED)).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(abandoned)
+}
+
+const ABANDONED: &str = "the worker running its last attempt stopped before it finished (its lease expired); no attempt is left";
+
+/// What a job's end means for the row it works on.
+enum Settle<'a> {
+    /// The job runs again later: the row waits as `pending`, with the last failure.
+    Retry(&'a str),
+    /// The job is over and failed: a row still pending or running fails with the reason.
+    Failed(&'a str),
+}
+
+/// Settles the backup or restore row of a job that ended or will be retried, whatever path the
+/// job took (a panic-free early return, a lost connection while recording the outcome, a dead
+/// worker): a row never stays `running` after its job. In a transaction that bypasses RLS.
+async fn settle_row(
+    conn: &mut sqlx::PgConnection,
+    payload: &JobPayload,
+    settle: Settle<'_>,
+) -> Result<(), sqlx::Error> {
+    let (sql, id, reason) = match (payload, settle) {
+        (JobPayload::ProcessBackup { backup_id, .. }, Settle::Retry(reason)) => (
+            "UPDATE organization_backups
+                SET status = 'pending', error_message = $2, storage_path = NULL, progress = NULL, updated_at = now()
+              WHERE backup_id = $1 AND status IN ('running', 'failed')",
+            *backup_id,
+            format!("will be retried after: {reason}"),
+        ),
+        (JobPayload::ProcessBackup { backup_id, .. }, Settle::Failed(reason)) => (
+            "UPDATE organization_backups
+                SET status = 'failed', error_message = $2, storage_path = NULL, progress = NULL,
+                    completed_at = now(), updated_at = now()
+              WHERE backup_id = $1 AND status IN ('pending', 'running')",
+            *backup_id,
+            reason.to_string(),
+        ),
+        (JobPayload::ProcessRestore { restore_id, .. }, Settle::Retry(reason)) => (
+            "UPDATE backup_restores SET status = 'pending', error_message = $2, progress = NULL, updated_at = now()
+              WHERE restore_id = $1 AND status IN ('running', 'failed')",
+            *restore_id,
+            format!("will be retried after: {reason}"),
+        ),
+        (JobPayload::ProcessRestore { restore_id, .. }, Settle::Failed(reason)) => (
+            "UPDATE backup_restores
+                SET status = 'failed', error_message = $2, progress = NULL, completed_at = now(), updated_at = now()
+              WHERE restore_id = $1 AND status IN ('pending', 'running')",
+            *restore_id,
+            reason.to_string(),
+        ),
+        // A rollback is not retried; one that did not finish leaves the restore as it was.
+        (JobPayload::RollbackRestore { restore_id, .. }, Settle::Failed(reason) | Settle::Retry(reason)) => (
+            "UPDATE backup_restores SET status = 'completed', error_message = $2, progress = NULL, updated_at = now()
+              WHERE restore_id = $1 AND status = 'rolling_back'",
+            *restore_id,
+            reason.to_string(),
+        ),
+    };
+    sqlx::query(sql)
+        .bind(id)
+        .bind(reason)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// [`settle_row`] in a transaction of its own.
+async fn settle(
+    pool: &PgPool,
+    payload: &JobPayload,
+    settle: Settle<'_>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
+        .execute(&mut *tx)
+        .await?;
+    settle_row(&mut tx, payload, settle).await?;
+    tx.commit().await
+}
+
 /// Claims the next runnable job: queued and due, or running with an expired lease (its worker
-/// died). Another running job of the same org makes the claim skip it.
+/// died) and an attempt left. Another running job of the same org makes the claim skip it.
 pub async fn claim(
     pool: &PgPool,
     worker: &str,
@@ -115,7 +218,8 @@ pub async fn claim(
               WHERE job_id = (
                     SELECT j.job_id FROM jobs j
                      WHERE ((j.status = 'queued' AND j.run_after <= now())
-                            OR (j.status = 'running' AND j.lease_expires_at < now()))
+                            OR (j.status = 'running' AND j.lease_expires_at < now()
+                                AND j.attempts < j.max_attempts))
                        AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.org_id = j.org_id AND r.status = 'running'
                                           AND r.job_id <> j.job_id AND r.lease_expires_at >= now())
                      ORDER BY j.run_after
@@ -169,6 +273,19 @@ pub async fn try_execute_one(
     worker: &str,
 ) -> Result<ExecutionOutcome, sqlx::Error> {
     let lease = settings.jobs.lease_seconds.max(1);
+    for job in give_up_abandoned(pool).await? {
+        tracing::warn!(job_id = %job.job_id, org_id = %job.org_id, "a job's last attempt was abandoned");
+        if let Ok(payload) = serde_json::from_value::<JobPayload>(job.payload.clone()) {
+            crate::job_events::announce(
+                pool,
+                settings,
+                job.org_id,
+                &payload,
+                JobEnd::Failed(ABANDONED),
+            )
+            .await;
+        }
+    }
     let Some(job) = claim(pool, worker, lease).await? else {
         return Ok(ExecutionOutcome::EmptyQueue);
     };
@@ -211,10 +328,20 @@ pub async fn try_execute_one(
     }
     let result = execute(pool, settings, &job).await;
     heartbeat.abort();
+    let will_retry = |retryable: bool| retryable && job.attempts < job.max_attempts;
+    if let Some(payload) = &payload {
+        match &result {
+            Ok(()) => {}
+            Err((error, retryable)) if will_retry(*retryable) => {
+                settle(pool, payload, Settle::Retry(error)).await?
+            }
+            Err((error, _)) => settle(pool, payload, Settle::Failed(error)).await?,
+        }
+    }
     if let Some(payload) = &payload {
         let end = match &result {
             Ok(()) => Some(JobEnd::Completed),
-            Err((_, retryable)) if *retryable && job.attempts < job.max_attempts => None,
+            Err((_, retryable)) if will_retry(*retryable) => None,
             Err((error, _)) => Some(JobEnd::Failed(error)),
         };
         if let Some(end) = end {
@@ -226,8 +353,9 @@ pub async fn try_execute_one(
             set_outcome(pool, &job, worker, "UPDATE jobs SET status = 'succeeded', locked_by = NULL, lease_expires_at = NULL, last_error = $3, updated_at = now() WHERE job_id = $1 AND locked_by = $2", None).await?;
             ExecutionOutcome::Succeeded(job.job_id)
         }
-        Err((error, retryable)) if retryable && job.attempts < job.max_attempts => {
-            let backoff = Duration::seconds(5 * 2i64.pow(job.attempts.clamp(0, 10) as u32));
+        Err((error, retryable)) if will_retry(retryable) => {
+            let base = i64::from(settings.jobs.retry_base_seconds);
+            let backoff = Duration::seconds(base * 2i64.pow(job.attempts.clamp(1, 10) as u32 - 1));
             let sql = format!(
                 "UPDATE jobs SET status = 'queued', locked_by = NULL, lease_expires_at = NULL, last_error = $3,
                         run_after = now() + interval '{} seconds', updated_at = now()
@@ -271,6 +399,7 @@ async fn execute(pool: &PgPool, settings: &Settings, job: &Job) -> Result<(), (S
                 destination: None,
                 // So was the schedule.
                 schedule_id: None,
+                retry_on_transient: job.attempts < job.max_attempts,
             };
             let progress = Arc::new(crate::progress_store::ProgressStore::start(
                 pool.clone(),
@@ -351,8 +480,13 @@ async fn execute_restore(
     .await;
     progress.stop().await;
     result.map(|_| ()).map_err(|e| {
-        let retryable =
-            matches!(&e, crate::restores::RestoreError::Engine(engine) if engine.is_retryable());
+        use crate::restores::RestoreError;
+        let retryable = match &e {
+            RestoreError::Engine(engine) => engine.is_retryable(),
+            RestoreError::Storage(storage) => storage.is_retryable(),
+            RestoreError::Sql(sql) => orgbackup_engine::is_transient(sql),
+            _ => false,
+        };
         (e.to_string(), retryable)
     })
 }

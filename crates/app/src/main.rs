@@ -18,6 +18,7 @@ mod locale;
 mod notifications;
 mod notifications_cli;
 mod orgs;
+mod outbound;
 mod permissions;
 mod plans;
 mod progress_store;

@@ -4,7 +4,7 @@
 use crate::backups::org_transaction;
 use crate::schedules::Frequency;
 use serde::Deserialize;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -119,9 +119,35 @@ pub async fn usage(
     org_id: Uuid,
 ) -> Result<Usage, LimitError> {
     let mut tx = org_transaction(pool, org_id).await?;
+    let usage = usage_in(&mut tx, plans, org_id).await?;
+    tx.commit().await?;
+    Ok(usage)
+}
+
+/// Serializes, per org, everything that checks the plan and then queues a backup, until the
+/// caller's transaction ends. Without it, concurrent requests each count the same backups and
+/// all queue one (30 requests with 5 left queued 14). A transaction-scoped advisory lock rather
+/// than a row lock: the org may have no row to lock (`org_plans` is optional).
+pub async fn lock_backup_quota(conn: &mut PgConnection, org_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('orgbackup backup quota ' || $1, 0))",
+    )
+    .bind(org_id.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// [`usage`] in the caller's org transaction: after [`lock_backup_quota`], the count it returns
+/// stays true until the transaction commits what it queued.
+pub async fn usage_in(
+    conn: &mut PgConnection,
+    plans: &BTreeMap<String, PlanLimits>,
+    org_id: Uuid,
+) -> Result<Usage, LimitError> {
     let plan: Option<String> = sqlx::query_scalar("SELECT plan FROM org_plans WHERE org_id = $1")
         .bind(org_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?;
     let (count, used): (i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE created_at >= date_trunc('month', now()) AND status IN ('pending', 'running', 'completed')),
@@ -129,9 +155,8 @@ pub async fn usage(
            FROM organization_backups WHERE org_id = $1",
     )
     .bind(org_id)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    tx.commit().await?;
     let plan = plan.unwrap_or_else(|| "free".into());
     let limits = plans
         .get(&plan)

@@ -336,7 +336,7 @@ fn secret_from(output: &str) -> String {
 // The CLI runs block a worker thread; the receiver answers on the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_are_signed_with_the_secret_shown_once_and_retried_until_accepted() {
-    let env = Env::new();
+    let env = Env::allowing_local_network();
     env.ok(&["demo", "--rows", "100"]);
     let (receiver, url) = start_receiver(1).await;
     let out = env.ok(&[
@@ -420,7 +420,7 @@ async fn webhooks_are_signed_with_the_secret_shown_once_and_retried_until_accept
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_that_keeps_failing_is_given_up_after_max_attempts() {
-    let env = Env::new();
+    let env = Env::allowing_local_network();
     env.ok(&["demo", "--rows", "100"]);
     let (receiver, url) = start_receiver(u32::MAX).await;
     env.ok(&[

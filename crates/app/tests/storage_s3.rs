@@ -227,7 +227,8 @@ async fn wait_for(client: &reqwest::Client, url: &str, token: &str) -> serde_jso
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_goes_to_s3_and_comes_back_for_download_restore_retention_and_delete() {
     // Arrange: an org, a bucket, a connection (tested on creation) that is the org's default.
-    let env = Env::new();
+    // The S3 server runs on this host: allowed, as an operator would allow a MinIO next door.
+    let env = Env::allowing_local_network();
     env.ok(&["demo", "--rows", "100"]);
     let moto = Moto::start();
     moto.create_bucket(BUCKET).await;
@@ -466,7 +467,8 @@ async fn a_backup_goes_to_s3_and_comes_back_for_download_restore_retention_and_d
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_destination_that_refuses_is_down_or_fails_midway_fails_the_backup_and_leaves_nothing() {
-    let env = Env::new();
+    // The S3 server runs on this host: allowed, as an operator would allow a MinIO next door.
+    let env = Env::allowing_local_network();
     env.ok(&["demo", "--rows", "300000"]);
     let mut moto = Moto::start();
     moto.create_bucket(BUCKET).await;

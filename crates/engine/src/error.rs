@@ -50,15 +50,49 @@ impl Error {
     /// Whether the same operation may succeed if tried again later.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Database(e) | Error::Extract { source: e, .. } => matches!(
-                e,
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Protocol(_)
-            ),
+            Error::Database(e) | Error::Extract { source: e, .. } => is_transient(e),
             Error::Output(_) => true,
             _ => false,
         }
+    }
+}
+
+/// Whether a database error is the connection's fault rather than the statement's: the server
+/// restarted, the connection was dropped or killed, or no connection could be had in time.
+/// Trying the same work again on a new connection may succeed.
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exceptions. 57P01-57P03: admin_shutdown (pg_terminate_backend, a
+        // fast shutdown), crash_shutdown, cannot_connect_now (the server is starting).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_failures_are_transient_and_statement_failures_are_not() {
+        let io = || std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(is_transient(&sqlx::Error::Io(io())));
+        assert!(is_transient(&sqlx::Error::PoolTimedOut));
+        assert!(!is_transient(&sqlx::Error::RowNotFound));
+        assert!(
+            Error::Extract {
+                table: QualifiedName::new("s", "t"),
+                source: sqlx::Error::Io(io()),
+            }
+            .is_retryable()
+        );
+        assert!(!Error::Config("x".into()).is_retryable());
     }
 }

@@ -224,9 +224,11 @@ pub(crate) async fn backup_in_snapshot<W: Write + Send + 'static>(
     };
     if let Err(error) = streamed {
         drop(sender);
-        // The writer's own error, if any, explains a closed channel better than the send failure.
+        // The writer's own error, if any, explains a closed channel better than the send failure;
+        // but a writer that only saw the channel close (`Cancelled`) explains nothing: the
+        // stream's error (e.g. a lost connection, which is retryable) is the cause.
         return Err(match writer.await {
-            Ok(Err(writer_error)) => writer_error,
+            Ok(Err(writer_error)) if !matches!(writer_error, Error::Cancelled) => writer_error,
             _ => error,
         });
     }

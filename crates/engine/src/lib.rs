@@ -20,7 +20,7 @@ pub use analyze::{
 };
 pub use catalog::{Column, ForeignKey};
 pub use discovery::{Ownership, OwnershipPath, Selection, TenantSchema, TenantTable, discover};
-pub use error::Error;
+pub use error::{Error, is_transient};
 pub use extract::{BackupOutcome, BackupRequest, run_backup};
 pub use ident::{QualifiedName, quote_ident};
 pub use metadata::{

@@ -264,10 +264,23 @@ pub(crate) async fn create(
             message: "encrypted backups need a master key, which this service has not been configured with".into(),
         });
     }
-    let usage = crate::plans::usage(&state.pool, &state.settings.plans, org)
+    let destination =
+        crate::storage::connections::resolve(&state.pool, org, body.destination.as_deref()).await?;
+    let idempotency = IdempotencyKey::from_headers(&headers, "backup.create", &body)?;
+    let mut tx = org_transaction(&state.pool, org).await?;
+    if let Some(key) = &idempotency
+        && let Some(replayed) = key.replay(&mut tx, org).await?
+    {
+        return Ok(replayed);
+    }
+    // Counted and queued under the org's quota lock, in one transaction: concurrent requests
+    // take turns, and each one sees the backups the previous ones queued.
+    crate::plans::lock_backup_quota(&mut tx, org).await?;
+    let usage = crate::plans::usage_in(&mut tx, &state.settings.plans, org)
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
     if let Err(limit) = usage.check_new_backup() {
+        drop(tx);
         let code = match limit {
             crate::plans::LimitError::MonthlyBackups { .. } => "plan_backup_limit",
             _ => "plan_storage_full",
@@ -282,15 +295,6 @@ pub(crate) async fn create(
             message: limit.to_string(),
         });
     }
-    let destination =
-        crate::storage::connections::resolve(&state.pool, org, body.destination.as_deref()).await?;
-    let idempotency = IdempotencyKey::from_headers(&headers, "backup.create", &body)?;
-    let mut tx = org_transaction(&state.pool, org).await?;
-    if let Some(key) = &idempotency
-        && let Some(replayed) = key.replay(&mut tx, org).await?
-    {
-        return Ok(replayed);
-    }
     let backup_id = Uuid::new_v4();
     let request = crate::backups::CreateBackup {
         org_id: org,
@@ -301,6 +305,8 @@ pub(crate) async fn create(
         max_archive_bytes: None,
         destination,
         schedule_id: None,
+        // Only read by the worker, which sets it per attempt.
+        retry_on_transient: false,
     };
     crate::backups::queue_backup(&mut tx, &request, backup_id).await?;
     let payload = crate::jobs::JobPayload::ProcessBackup {

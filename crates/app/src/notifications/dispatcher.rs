@@ -137,7 +137,7 @@ async fn send(
                 secret: &secret,
                 body: &body,
             };
-            webhook::send(&channels.http, &request).await
+            webhook::send(&channels.http, &settings.network, &request).await
         }
     }
 }
@@ -191,7 +191,7 @@ pub async fn deliver_due(pool: &PgPool, settings: &Settings) -> Result<usize, No
     let config = &settings.notifications;
     let channels = Channels {
         mailer: Mailer::from_settings(config),
-        http: webhook::client(config.webhook_timeout_seconds),
+        http: webhook::client(&settings.network, config.webhook_timeout_seconds),
     };
     let mut delivered = 0;
     loop {

@@ -62,6 +62,9 @@ pub enum SendError {
     Smtp { permanent: bool, detail: String },
     #[error("webhook: {0}")]
     Webhook(String),
+    /// The URL's address is not one the service connects to (`network.allow_private`).
+    #[error("webhook refused: {0}")]
+    WebhookRefused(String),
     #[error("the organization has no webhook any more")]
     WebhookRemoved,
     #[error(transparent)]

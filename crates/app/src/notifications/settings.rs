@@ -208,6 +208,13 @@ pub async fn update(
             None | Some("") => Some(None),
             Some(url) => {
                 let url = parse_webhook_url(url)?;
+                // Also checked at each delivery (the name may resolve differently by then).
+                let parsed = reqwest::Url::parse(&url).map_err(|e| invalid(e.to_string()))?;
+                settings
+                    .network
+                    .check_url(&parsed)
+                    .await
+                    .map_err(|refused| invalid(format!("webhook URL refused: {refused}")))?;
                 let key = crate::keys::master_key(settings)?.ok_or(NotifyError::NoMasterKey)?;
                 let secret = new_secret();
                 let sealed = seal_secret(&key, org_id, &secret);

@@ -3,6 +3,7 @@
 //! timestamp from `X-Orgbackup-Timestamp`, and dedups retries by `X-Orgbackup-Delivery`.
 
 use super::SendError;
+use crate::outbound::{NetworkSettings, Refused};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::time::Duration;
@@ -18,14 +19,10 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-pub fn client(timeout_seconds: u64) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(timeout_seconds.max(1)))
-        // A redirect would resend the signed body somewhere the org did not configure.
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("orgbackup-webhook/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("a client with a timeout and rustls builds")
+/// Only to addresses `network` allows, checked on the addresses the name resolves to; no
+/// redirects (see [`crate::outbound::webhook_client`]).
+pub fn client(network: &NetworkSettings, timeout_seconds: u64) -> reqwest::Client {
+    crate::outbound::webhook_client(network, Duration::from_secs(timeout_seconds.max(1)))
 }
 
 pub struct Delivery<'a> {
@@ -36,11 +33,22 @@ pub struct Delivery<'a> {
     pub body: &'a [u8],
 }
 
-/// Sends once; any answer other than 2xx is an error (retried by the dispatcher).
-pub async fn send(client: &reqwest::Client, delivery: &Delivery<'_>) -> Result<(), SendError> {
+/// Sends once; any answer other than 2xx is an error (retried by the dispatcher). A URL whose
+/// address `network` refuses is a permanent failure; nothing is sent.
+pub async fn send(
+    client: &reqwest::Client,
+    network: &NetworkSettings,
+    delivery: &Delivery<'_>,
+) -> Result<(), SendError> {
+    let url = reqwest::Url::parse(delivery.url)
+        .map_err(|_| SendError::WebhookRefused(Refused::NotHttp.to_string()))?;
+    // IP literals do not go through the client's resolver: checked here.
+    network
+        .check_literal(&url)
+        .map_err(|refused| SendError::WebhookRefused(refused.to_string()))?;
     let timestamp = chrono::Utc::now().timestamp();
     let response = client
-        .post(delivery.url)
+        .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header("X-Orgbackup-Event", delivery.event)
         .header("X-Orgbackup-Delivery", delivery.delivery_id.to_string())
@@ -53,15 +61,26 @@ pub async fn send(client: &reqwest::Client, delivery: &Delivery<'_>) -> Result<(
         .send()
         .await
         // Without the URL: it may carry credentials in its query string.
-        .map_err(|e| SendError::Webhook(e.without_url().to_string()))?;
+        .map_err(|e| {
+            let e = e.without_url();
+            match crate::outbound::refusal(&e) {
+                Some(refused) => SendError::WebhookRefused(refused.to_string()),
+                None => SendError::Webhook(crate::terminal::error_chain(&anyhow::Error::from(e))),
+            }
+        })?;
     let status = response.status();
     if status.is_success() {
-        Ok(())
-    } else {
-        Err(SendError::Webhook(format!(
-            "the endpoint answered {status}"
-        )))
+        return Ok(());
     }
+    // The answer's body is the receiver's text: never shown to the org or stored, only logged
+    // (shortened) for an operator debugging a receiver.
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let body = response.text().await.unwrap_or_default();
+        tracing::debug!(%status, body = %crate::outbound::shortened(&body), "webhook answer");
+    }
+    Err(SendError::Webhook(format!(
+        "the endpoint answered HTTP {status}"
+    )))
 }
 
 #[cfg(test)]

@@ -71,6 +71,15 @@ pub async fn run_due(
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
+    // The quota locks of the orgs of this pass, held until it commits: an API request for one of
+    // them waits, so a plan's count and the backup queued after it cannot race with one queued
+    // through the API. Taken in one order (by org id), so two passes cannot deadlock.
+    let mut orgs: Vec<Uuid> = due.iter().map(|s| s.org_id).collect();
+    orgs.sort();
+    orgs.dedup();
+    for org in orgs {
+        crate::plans::lock_backup_quota(&mut tx, org).await?;
+    }
     // Backups this pass queued, which `plans::usage` (another connection) cannot see yet.
     let mut queued: HashMap<Uuid, i64> = HashMap::new();
     let mut runs = Vec::with_capacity(due.len());
@@ -188,6 +197,7 @@ async fn run_one(
         max_archive_bytes: None,
         destination,
         schedule_id: Some(schedule.schedule_id),
+        retry_on_transient: false,
     };
     backups::queue_backup(&mut *tx, &request, backup_id).await?;
     let payload = JobPayload::ProcessBackup {

@@ -97,7 +97,7 @@ pub async fn add_s3(
             "both the access key id and the secret access key are needed".into(),
         ));
     }
-    let s3 = s3.validated()?;
+    let s3 = s3.checked(&settings.network).await?;
     let key = master_key(settings)?;
     let connection_id = Uuid::new_v4();
     if test {
@@ -106,6 +106,7 @@ pub async fn add_s3(
             name,
             s3.clone(),
             credentials,
+            &settings.network,
         )?)
         .test()
         .await?;
@@ -363,7 +364,14 @@ pub async fn open(
                 .map_err(|e| StorageError::Invalid(format!("connection `{}`: {e}", row.name)))?;
             let credentials: S3Credentials = serde_json::from_slice(&credentials)
                 .map_err(|_| StorageError::Credentials(row.name.clone()))?;
-            Ok(S3Storage::new(connection_id, &row.name, s3, &credentials)?.into())
+            Ok(S3Storage::new(
+                connection_id,
+                &row.name,
+                s3,
+                &credentials,
+                &settings.network,
+            )?
+            .into())
         }
         other => Err(StorageError::Invalid(format!(
             "connection `{}` uses {other}, which this version of the service cannot write to",

@@ -101,7 +101,8 @@ impl StorageError {
     /// Whether the same operation may succeed later (the job queue retries those).
     pub fn is_retryable(&self) -> bool {
         match self {
-            StorageError::Unavailable { .. } | StorageError::Sql(_) => true,
+            StorageError::Unavailable { .. } => true,
+            StorageError::Sql(error) => orgbackup_engine::is_transient(error),
             StorageError::Io { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut

@@ -3,9 +3,11 @@
 //! flight, and the upload is aborted on any failure, so no partial object is left behind.
 
 use super::{ByteStream, Destination, StorageError, digest};
+use crate::outbound::NetworkSettings;
 use bytes::Bytes;
 use futures::StreamExt;
 use opendal::Operator;
+use opendal_http_transport_reqwest::ReqwestTransport;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -38,6 +40,21 @@ pub struct S3Settings {
 }
 
 impl S3Settings {
+    /// [`Self::validated`], and the endpoint's address allowed by `network` (a name is resolved
+    /// now; it is checked again at each connection). For a connection being saved.
+    pub async fn checked(self, network: &NetworkSettings) -> Result<Self, StorageError> {
+        let settings = self.validated()?;
+        if let Some(endpoint) = &settings.endpoint {
+            let url = reqwest::Url::parse(endpoint).map_err(|e| {
+                StorageError::Invalid(format!("the endpoint is not a valid URL: {e}"))
+            })?;
+            network.check_url(&url).await.map_err(|refused| {
+                StorageError::Invalid(format!("the endpoint is refused: {refused}"))
+            })?;
+        }
+        Ok(settings)
+    }
+
     /// Checks the settings and normalizes the prefix (no leading or trailing `/`).
     pub fn validated(mut self) -> Result<Self, StorageError> {
         let invalid = |m: &str| Err(StorageError::Invalid(m.into()));
@@ -97,9 +114,24 @@ impl S3Storage {
         name: &str,
         settings: S3Settings,
         credentials: &S3Credentials,
+        network: &NetworkSettings,
     ) -> Result<Self, StorageError> {
-        // Installs OpenDAL's HTTP transport (reqwest) once per process.
+        // Installs OpenDAL's service registry once per process; the HTTP transport is our own.
         opendal::install_default();
+        if let Some(endpoint) = &settings.endpoint {
+            // An IP literal does not go through the client's resolver: checked here.
+            let refused = |detail: String| StorageError::Refused {
+                destination: format!(
+                    "S3 bucket `{}` (storage connection `{name}`)",
+                    settings.bucket
+                ),
+                detail,
+            };
+            let url = reqwest::Url::parse(endpoint).map_err(|e| refused(e.to_string()))?;
+            network
+                .check_literal(&url)
+                .map_err(|e| refused(e.to_string()))?;
+        }
         let root = format!("/{}", settings.prefix.as_deref().unwrap_or(""));
         let mut builder = opendal::services::S3::default()
             .bucket(&settings.bucket)
@@ -113,15 +145,19 @@ impl S3Storage {
         if let Some(endpoint) = &settings.endpoint {
             builder = builder.endpoint(endpoint);
         }
-        let operator = Operator::new(builder)
-            .map_err(|e| StorageError::Invalid(e.message().to_string()))?
-            .layer(
-                opendal::layers::RetryLayer::new()
-                    .with_max_times(3)
-                    .with_min_delay(Duration::from_millis(200))
-                    .with_max_delay(Duration::from_secs(2))
-                    .with_jitter(),
-            );
+        let operator =
+            Operator::new(builder).map_err(|e| StorageError::Invalid(e.message().to_string()))?;
+        let transport = opendal::HttpTransporter::new(ReqwestTransport::new(
+            crate::outbound::s3_client(network),
+        ));
+        let context = operator.base_context().with_http_transport(transport);
+        let operator = operator.with_context(context).layer(
+            opendal::layers::RetryLayer::new()
+                .with_max_times(3)
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(2))
+                .with_jitter(),
+        );
         Ok(Self {
             connection_id,
             name: name.to_string(),
@@ -282,7 +318,14 @@ impl S3Storage {
         use opendal::ErrorKind;
         let destination = self.describe();
         let detail = explain(&error);
-        let lower = detail.to_ascii_lowercase();
+        if let Some(refused) = crate::outbound::refusal(&error) {
+            return StorageError::Refused {
+                destination,
+                detail: refused.to_string(),
+            };
+        }
+        // Sorted on the whole answer, which is not shown (see `explain`).
+        let lower = format!("{detail} {}", error.message()).to_ascii_lowercase();
         let full = [
             "quotaexceeded",
             "insufficientstorage",
@@ -315,9 +358,27 @@ impl S3Storage {
     }
 }
 
-/// The error's kind, message and causes in one line. OpenDAL's own `Display` adds the HTTP
-/// response's headers, which says much and helps little.
+/// The error in one line, for the user. An error from an HTTP answer says its status and, if it
+/// is a standard one, the S3 error code: never the answer's body, which the endpoint wrote and
+/// may hold anything (a service reached by mistake answers with its secrets as readily as with
+/// an error). The body goes to the debug log, shortened. Other errors: kind, message and causes
+/// (transport errors, written by the client). OpenDAL's own `Display` adds the headers.
 fn explain(error: &opendal::Error) -> String {
+    if let Some(status) = answered_status(error) {
+        tracing::debug!(status, body = %crate::outbound::shortened(error.message()), "S3 endpoint error answer");
+        let reason = reqwest::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        let mut text = format!(
+            "{}: the endpoint answered HTTP {status} {reason}",
+            error.kind()
+        );
+        if let Some(code) = s3_error_code(error.message()) {
+            text.push_str(&format!(" ({code})"));
+        }
+        return text.trim_end().to_string();
+    }
     let mut text = format!("{}: {}", error.kind(), error.message());
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
@@ -326,6 +387,55 @@ fn explain(error: &opendal::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// The HTTP status of the answer behind an OpenDAL error, if it came from one: OpenDAL keeps the
+/// answer's head as `response: Parts { status: 403, ... }` in the context, which only `Display`
+/// shows. Read before the message, which is the body.
+fn answered_status(error: &opendal::Error) -> Option<u16> {
+    let shown = error.to_string();
+    let head = match shown.rfind(&format!(" => {}", error.message())) {
+        Some(end) if !error.message().is_empty() => &shown[..end],
+        _ => &shown,
+    };
+    let marker = "response: Parts { status: ";
+    let start = head.find(marker)? + marker.len();
+    head.get(start..start + 3)?.parse().ok()
+}
+
+/// The S3 error code in OpenDAL's rendering of an error answer, when it is a standard code (a
+/// word from the endpoint that is not one of these is not repeated).
+fn s3_error_code(message: &str) -> Option<&'static str> {
+    const CODES: &[&str] = &[
+        "AccessDenied",
+        "AccountProblem",
+        "AllAccessDisabled",
+        "AuthorizationHeaderMalformed",
+        "BucketAlreadyExists",
+        "EntityTooLarge",
+        "ExpiredToken",
+        "InternalError",
+        "InvalidAccessKeyId",
+        "InvalidBucketName",
+        "InvalidRequest",
+        "InvalidToken",
+        "NoSuchBucket",
+        "NoSuchKey",
+        "NoSuchUpload",
+        "NotImplemented",
+        "PermanentRedirect",
+        "QuotaExceeded",
+        "RequestTimeTooSkewed",
+        "RequestTimeout",
+        "ServiceUnavailable",
+        "SignatureDoesNotMatch",
+        "SlowDown",
+        "TemporaryRedirect",
+        "XMinioStorageFull",
+    ];
+    let start = message.find("code: \"")? + "code: \"".len();
+    let code = &message[start..start + message[start..].find('"')?];
+    CODES.iter().copied().find(|known| *known == code)
 }
 
 impl From<S3Storage> for Destination {
@@ -359,6 +469,21 @@ mod tests {
             ..settings
         };
         assert!(bad.validated().is_err());
+    }
+
+    #[test]
+    fn only_standard_s3_error_codes_are_repeated_from_an_answer() {
+        let rendered = |code: &str| {
+            format!(
+                "S3Error {{ code: \"{code}\", message: \"secret\", resource: \"\", request_id: \"\" }}"
+            )
+        };
+        assert_eq!(
+            s3_error_code(&rendered("NoSuchBucket")),
+            Some("NoSuchBucket")
+        );
+        assert_eq!(s3_error_code(&rendered("TopSecret123")), None);
+        assert_eq!(s3_error_code("root:x:0:0"), None);
     }
 
     #[test]

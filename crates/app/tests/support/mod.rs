@@ -9,6 +9,8 @@ pub struct Env {
     pub database: String,
     pub dir: tempfile::TempDir,
     pub master_key: String,
+    /// Set on every command (e.g. by [`Env::allowing_local_network`]).
+    pub vars: Vec<(String, String)>,
 }
 
 pub fn server() -> String {
@@ -24,11 +26,23 @@ impl Env {
             database,
             dir,
             master_key: String::new(),
+            vars: Vec::new(),
         };
         env.master_key = String::from_utf8(env.run(&["keygen"]).stdout)
             .unwrap()
             .trim()
             .to_string();
+        env
+    }
+
+    /// An env whose commands may reach servers the test runs on 127.0.0.1 (webhook receivers,
+    /// S3 servers), which the service refuses by default.
+    pub fn allowing_local_network() -> Env {
+        let mut env = Env::new();
+        env.vars.push((
+            "ORGBACKUP__NETWORK__ALLOW_PRIVATE".into(),
+            "127.0.0.1/32".into(),
+        ));
         env
     }
 
@@ -49,7 +63,8 @@ impl Env {
                 "ORGBACKUP__BACKUP__FILES_ROOT",
                 self.dir.path().join("files"),
             )
-            .env("ORGBACKUP__ENCRYPTION__MASTER_KEY", &self.master_key);
+            .env("ORGBACKUP__ENCRYPTION__MASTER_KEY", &self.master_key)
+            .envs(self.vars.iter().map(|(k, v)| (k, v)));
         command
     }
 
