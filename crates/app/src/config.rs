@@ -163,11 +163,17 @@ impl Default for JobSettings {
 pub struct RestoreSettings {
     /// How long a restore can be rolled back; its rollback archive is deleted afterwards.
     pub rollback_hours: u32,
+    /// Fire the tables' user triggers while restoring. Off: a restore writes the backup's values
+    /// exactly, with no trigger side effects (needs permission to set session_replication_role).
+    pub fire_triggers: bool,
 }
 
 impl Default for RestoreSettings {
     fn default() -> Self {
-        Self { rollback_hours: 24 }
+        Self {
+            rollback_hours: 24,
+            fire_triggers: false,
+        }
     }
 }
 

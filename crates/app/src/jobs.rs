@@ -464,6 +464,7 @@ async fn execute_restore(
         conflicts: options.conflicts,
         decisions: options.decisions,
         files_root: settings.backup.files_root.clone(),
+        fire_triggers: settings.restore.fire_triggers,
         ..Default::default()
     };
     let result = crate::restores::apply_restore_as(

@@ -219,6 +219,7 @@ async fn plan_or_apply(
         dry_run: args.dry_run,
         rollback_encryption: None,
         conflict_samples: 0,
+        fire_triggers: settings.restore.fire_triggers,
     };
     let bar = Arc::new(TableBar::new());
     if !apply {

@@ -411,6 +411,7 @@ pub async fn rollback(
         mode: RestoreMode::Exact,
         confirm_full: true,
         files_root: settings.backup.files_root.clone(),
+        fire_triggers: settings.restore.fire_triggers,
         ..Default::default()
     };
     let outcome = apply::<_, std::io::Sink>(

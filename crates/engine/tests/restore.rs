@@ -320,10 +320,12 @@ async fn a_failure_in_the_middle_leaves_no_trace() {
     let bytes = backup_bytes(&db, ALPHA).await;
     db.execute(MUTATE_ALPHA).await;
     let before = (fingerprint(&db, ALPHA).await, fingerprint(&db, BETA).await);
-    // Fails when the restore writes task_notes, after projects and tasks were already written.
+    // Fails when the restore writes task_notes, after projects and tasks were already written
+    // (a trigger enabled ALWAYS fires even in a restore that fires no user trigger).
     db.execute(
         "CREATE FUNCTION app.boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$;
-         CREATE TRIGGER boom BEFORE INSERT ON app.task_notes FOR EACH ROW EXECUTE FUNCTION app.boom();",
+         CREATE TRIGGER boom BEFORE INSERT ON app.task_notes FOR EACH ROW EXECUTE FUNCTION app.boom();
+         ALTER TABLE app.task_notes ENABLE ALWAYS TRIGGER boom;", // fires even in a trigger-free restore
     )
     .await;
     let error = restore(&db, &bytes, &full()).await.unwrap_err();

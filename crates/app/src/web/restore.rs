@@ -310,6 +310,7 @@ async fn compute_plan(
         conflicts: choices.conflicts,
         decisions: choices.decisions.clone(),
         conflict_samples: samples,
+        fire_triggers: state.settings.restore.fire_triggers,
         ..Default::default()
     };
     orgbackup_engine::restore::plan(

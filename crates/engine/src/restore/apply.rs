@@ -20,7 +20,8 @@ pub(super) async fn apply(
     request: &RestoreRequest,
     state: &mut RestoreProgress,
     progress: &dyn Progress,
-) -> Result<(), Error> {
+) -> Result<Vec<usize>, Error> {
+    let mut deleted = Vec::new();
     // Deferrable foreign keys (cycles) are checked at commit, when every row is in place.
     sqlx::query("SET CONSTRAINTS ALL DEFERRED")
         .execute(&mut *conn)
@@ -33,10 +34,13 @@ pub(super) async fn apply(
             deletion_filter(current, target)
         );
         context.verify(conn).await?;
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        let removed = sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&mut *conn)
             .await
             .map_err(|e| blocked(e, &table.name.to_string()))?;
+        if removed.rows_affected() > 0 {
+            deleted.push(target.index);
+        }
     }
     let mut postponed = Vec::new();
     state.tables_done = 0;
@@ -45,7 +49,7 @@ pub(super) async fn apply(
         state.current_table = Some(table.name.to_string());
         progress.restore(state);
         context.verify(conn).await?;
-        resolve_conflicts(conn, target, request, &current.relation(target.index)).await?;
+        resolve_conflicts(conn, current, target, request).await?;
         let deferred_columns = cycle_columns_to_defer(current, target);
         let columns: Vec<_> = target.loaded().map(|c| c.name.clone()).collect();
         let values: Vec<String> = columns
@@ -106,7 +110,8 @@ pub(super) async fn apply(
             .execute(&mut *conn)
             .await?;
     }
-    move_sequences_forward(conn, current, targets).await
+    move_sequences_forward(conn, current, targets).await?;
+    Ok(deleted)
 }
 
 fn blocked(error: sqlx::Error, table: &str) -> Error {
@@ -117,21 +122,56 @@ fn blocked(error: sqlx::Error, table: &str) -> Error {
 
 async fn resolve_conflicts(
     conn: &mut PgConnection,
+    current: &TenantSchema,
     target: &Target,
     request: &RestoreRequest,
-    live: &str,
 ) -> Result<(), Error> {
     let Some(matched) = super::sql::key_match(target, "t") else {
         return Ok(());
     };
+    let table = &current.tables[target.index];
+    let live = current.relation(target.index);
     let key = target.key.clone().unwrap_or_default();
-    let columns: Vec<&str> = target
+    let mut columns: Vec<&str> = target
         .loaded()
         .map(|c| c.name.as_str())
         .filter(|c| !key.iter().any(|k| k == c))
         .collect();
+    // A GENERATED ALWAYS identity column cannot be UPDATEd to a value. It is left out where the
+    // conflicting rows already hold the backup's value (the usual case: identities do not change);
+    // otherwise it is made BY DEFAULT for this transaction only, and ALWAYS again right after.
+    let always: Vec<String> = columns
+        .iter()
+        .filter(|c| {
+            table
+                .columns
+                .iter()
+                .any(|col| col.name == **c && col.identity.as_deref() == Some("always"))
+        })
+        .map(|c| c.to_string())
+        .collect();
+    let mut relaxed = Vec::new();
+    for column in &always {
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM {live} t JOIN {} s ON {matched} WHERE s._class = 'conflict' AND t.{} IS DISTINCT FROM {})",
+            target.staging,
+            quote_ident(column),
+            staged(target, column)
+        );
+        let differs: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut *conn)
+            .await?;
+        if differs {
+            relaxed.push(column.clone());
+        } else {
+            columns.retain(|c| c != column);
+        }
+    }
     if columns.is_empty() {
         return Ok(());
+    }
+    for column in &relaxed {
+        set_identity(conn, table, column, "BY DEFAULT").await?;
     }
     let default = if target.full_scope {
         ConflictAction::Replace
@@ -160,6 +200,32 @@ async fn resolve_conflicts(
             .execute(&mut *conn)
             .await?;
     }
+    for column in &relaxed {
+        set_identity(conn, table, column, "ALWAYS").await?;
+    }
+    Ok(())
+}
+
+async fn set_identity(
+    conn: &mut PgConnection,
+    table: &crate::discovery::TenantTable,
+    column: &str,
+    kind: &str,
+) -> Result<(), Error> {
+    let sql = format!(
+        "ALTER TABLE {} ALTER COLUMN {} SET GENERATED {kind}",
+        table.name.quoted(),
+        quote_ident(column)
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| {
+            Error::Restore(format!(
+                "restoring the values of {}.{column} (GENERATED ALWAYS AS IDENTITY) needs the column made BY DEFAULT for the restore's transaction, which failed: {e}; run the restore as the table's owner",
+                table.name
+            ))
+        })?;
     Ok(())
 }
 
@@ -201,8 +267,14 @@ async fn move_sequences_forward(
         let table = &current.tables[target.index];
         for column in table.columns.iter().filter(|c| c.sequence.is_some()) {
             let sequence = column.sequence.as_deref().expect("filtered");
+            // Forward is the direction of the increment: a descending sequence moves to the
+            // smallest restored value, never up (its next value would collide).
             let sql = format!(
-                "SELECT setval($1::regclass, m) FROM (SELECT max({col}) AS m FROM {live}) x, {sequence} q WHERE m IS NOT NULL AND m >= q.last_value",
+                "SELECT setval($1::regclass, CASE WHEN i.inc > 0 THEN x.hi ELSE x.lo END)
+                   FROM (SELECT max({col}) AS hi, min({col}) AS lo FROM {live}) x,
+                        (SELECT seqincrement AS inc FROM pg_sequence WHERE seqrelid = $1::regclass) i,
+                        {sequence} q
+                  WHERE CASE WHEN i.inc > 0 THEN x.hi >= q.last_value ELSE x.lo <= q.last_value END",
                 col = quote_ident(&column.name),
                 live = table.name.quoted(),
             );

@@ -249,8 +249,25 @@ async fn mark_missing_parents(
                             current.org_filter(parent_index, "p")
                         ));
                     }
+                    // A key that is not how the row belongs to its org may point at a row of
+                    // another org (a task of A tagged with B's label): the backup held that
+                    // reference, so an existing parent is enough. A full restore deletes only
+                    // this org's rows, so rows of other orgs stay valid parents.
+                    let ownership_key = table
+                        .ownership
+                        .paths()
+                        .iter()
+                        .any(|path| path.foreign_key == fk.name);
+                    if !ownership_key {
+                        options.push(format!(
+                            "EXISTS (SELECT 1 FROM {} p WHERE {} AND ({}) IS NOT TRUE)",
+                            current.relation(parent_index),
+                            matched.join(" AND "),
+                            current.org_filter(parent_index, "p")
+                        ));
+                    }
                     // A shared row (NULL org) is every org's parent; a restore never deletes it.
-                    if current.tables[parent_index].ownership.nullable() {
+                    if ownership_key && current.tables[parent_index].ownership.nullable() {
                         options.push(format!(
                             "EXISTS (SELECT 1 FROM {} p WHERE {} AND NOT ({}))",
                             current.relation(parent_index),

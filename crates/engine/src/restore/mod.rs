@@ -20,6 +20,7 @@ mod context;
 mod files;
 mod sql;
 mod staging;
+mod triggers;
 
 use crate::discovery::{self, TenantSchema};
 use crate::error::Error;
@@ -95,6 +96,9 @@ pub struct RestoreRequest {
     /// A plan also lists up to this many conflicting rows per table, with the backup's and the
     /// current values side by side (for a per-record decision).
     pub conflict_samples: usize,
+    /// Fire user triggers while writing (off by default: a restore writes the backup's values
+    /// exactly, with no side effects; see `triggers`).
+    pub fire_triggers: bool,
 }
 
 /// The plan of one table, counted in staging. After an apply, `applied` says what was done.
@@ -143,6 +147,10 @@ pub struct RestorePlan {
     /// the restore is completed, and can be rolled back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// User triggers of the restored tables that the restore does not fire (`schema.table:
+    /// trigger`); empty when triggers are fired (`fire_triggers`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_triggers: Vec<String>,
 }
 
 /// One conflicting row: its key, the backup's values and the current ones (as text), and the
@@ -334,6 +342,9 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
             )));
         }
     }
+    if !request.fire_triggers {
+        plan.skipped_triggers = triggers::skipped(conn, &current, &targets).await?;
+    }
     if !apply_changes {
         if request.conflict_samples > 0 {
             plan.conflicts =
@@ -377,10 +388,17 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
     };
     state.phase = "applying";
     progress.restore(&state);
-    apply::apply(
+    if !request.fire_triggers {
+        triggers::suspend(conn).await?;
+    }
+    let deleted = apply::apply(
         conn, &context, &current, &targets, request, &mut state, &*progress,
     )
     .await?;
+    if !request.fire_triggers {
+        triggers::refuse_orphans(conn, &current, &deleted).await?;
+        triggers::resume(conn).await?;
+    }
     context.verify(conn).await?;
     let xid: String = sqlx::query_scalar("SELECT txid_current()::text")
         .fetch_one(&mut *conn)
