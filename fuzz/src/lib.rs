@@ -112,7 +112,19 @@ pub fn manifest(data: &[u8]) -> Verdict {
 /// expansion above `upload.max_expansion`, verify in full, read the manifest's `backup` as
 /// orgbackup backup metadata), then the values the handler stores taken from the metadata.
 /// That check is private to the binary crate, so its steps are repeated here: keep them in step.
+///
+/// The first byte chooses what the rest is. Even: the uploaded file as is. Odd: a manifest's
+/// JSON, sealed into an archive with the seed entries and valid checksums (which a fuzzer cannot
+/// forge), so that mutations reach the checks behind verification.
 pub fn upload_verify(data: &[u8]) -> Verdict {
+    match data.split_first() {
+        Some((mode, json)) if mode & 1 == 1 => check_upload(&seeds::archive_with_manifest(json)),
+        Some((_, file)) => check_upload(file),
+        None => check_upload(data),
+    }
+}
+
+fn check_upload(data: &[u8]) -> Verdict {
     let size = data.len() as u64;
     let mut archive = match open(data) {
         Ok(archive) => archive,

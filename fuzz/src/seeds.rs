@@ -8,6 +8,7 @@ use orgbackup_archive::{ArchiveReader, ArchiveWriter, EncryptionSetup, WriterOpt
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::io::Cursor;
+use std::sync::OnceLock;
 
 pub struct Seed {
     pub target: &'static str,
@@ -26,6 +27,42 @@ fn entries() -> Vec<(&'static str, Vec<u8>)> {
         (FILE, (0..200u32).map(|i| (i * 37 % 251) as u8).collect()),
         ("tables/0001-orgs/000002.copy", Vec::new()),
     ]
+}
+
+/// The seed entries as members with a fixed header time, so that a manifest written once keeps
+/// matching them: the stream before the manifest, and the manifest's `entries`.
+fn fixed_body() -> &'static (Vec<u8>, Value) {
+    static BODY: OnceLock<(Vec<u8>, Value)> = OnceLock::new();
+    BODY.get_or_init(|| {
+        let mut body = Vec::new();
+        let mut records = Vec::new();
+        for (path, content) in entries() {
+            let frame = forge::member(path, content.len() as u64, &content);
+            records.push(json!({
+                "path": path, "size": content.len(),
+                "sha256": hex::encode(Sha256::digest(&content)),
+                "offset": body.len(), "compressed_size": frame.len(),
+            }));
+            body.extend(frame);
+        }
+        (body, Value::Array(records))
+    })
+}
+
+/// A plain archive of the seed entries with `json` as its manifest, checksums all valid.
+pub fn archive_with_manifest(json: &[u8]) -> Vec<u8> {
+    forge::plain(&fixed_body().0, json)
+}
+
+/// The `upload_verify` target's structured input: a manifest for [`archive_with_manifest`].
+fn upload_manifest_input(backup: Value) -> Vec<u8> {
+    let manifest = json!({
+        "format": "orgbackup-archive", "format_version": 1, "created_at": "2026-01-01T00:00:00Z",
+        "entries": fixed_body().1, "backup": backup,
+    });
+    let mut input = vec![1];
+    input.extend(serde_json::to_vec_pretty(&manifest).expect("serializes"));
+    input
 }
 
 /// Backup metadata as orgbackup writes it (crates/engine/src/metadata.rs), for the entries
@@ -117,8 +154,20 @@ fn huge_declared_size() -> Vec<u8> {
     forge::plain(&frame, &serde_json::to_vec(&manifest).expect("serializes"))
 }
 
+/// The upload's input for a file sent as is.
+fn as_is(file: &[u8]) -> Vec<u8> {
+    let mut input = vec![0];
+    input.extend_from_slice(file);
+    input
+}
+
 pub fn seeds() -> Vec<Seed> {
     let plain = write(&entries(), false, metadata());
+    // Once made the upload's row count overflow (two tables of u64::MAX rows).
+    let mut many_rows = metadata();
+    let mut table = many_rows["tables"][0].clone();
+    table["row_count"] = json!(u64::MAX);
+    many_rows["tables"] = json!([table.clone(), table]);
     let sealed = write(&entries(), true, metadata());
     let empty = write(&[], false, json!({}));
     let seed = |target, name, bytes: &Vec<u8>, valid| Seed {
@@ -146,13 +195,36 @@ pub fn seeds() -> Vec<Seed> {
         seed("manifest", "plain", &manifest_input(&plain), true),
         seed("manifest", "encrypted", &manifest_input(&sealed), true),
         seed("manifest", "empty", &manifest_input(&empty), true),
-        seed("upload_verify", "plain", &plain, true),
-        seed("upload_verify", "encrypted", &sealed, true),
-        seed("upload_verify", "not-orgbackup-metadata", &empty, false),
+        seed("upload_verify", "plain", &as_is(&plain), true),
+        seed("upload_verify", "encrypted", &as_is(&sealed), true),
+        seed(
+            "upload_verify",
+            "not-orgbackup-metadata",
+            &as_is(&empty),
+            false,
+        ),
         seed(
             "upload_verify",
             "huge-declared-size",
-            &huge_declared_size(),
+            &as_is(&huge_declared_size()),
+            false,
+        ),
+        seed(
+            "upload_verify",
+            "manifest",
+            &upload_manifest_input(metadata()),
+            true,
+        ),
+        seed(
+            "upload_verify",
+            "manifest-many-rows",
+            &upload_manifest_input(many_rows),
+            true,
+        ),
+        seed(
+            "upload_verify",
+            "manifest-not-metadata",
+            &upload_manifest_input(json!({"org": 1})),
             false,
         ),
     ]
