@@ -14,7 +14,7 @@ use chrono::Utc;
 use futures::TryStreamExt;
 use orgbackup_archive::{ArchiveSummary, ArchiveWriter, EncryptionSetup, WriterOptions};
 use sqlx::{PgConnection, PgPool};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -443,6 +443,8 @@ fn write_archive<W: Write>(
     let mut files: Vec<FileRecord> = Vec::new();
     let mut missing_files: Vec<String> = Vec::new();
     let mut seen_files: HashSet<String> = HashSet::new();
+    // Entry path -> index in `files` of the record that archived it.
+    let mut archived_entries: HashMap<String, usize> = HashMap::new();
     let check_limit = |writer: &ArchiveWriter<W>| -> Result<(), Error> {
         archive_bytes.store(writer.bytes_written(), Ordering::Relaxed);
         match limit {
@@ -472,10 +474,22 @@ fn write_archive<W: Write>(
                 let root = files_root
                     .as_deref()
                     .expect("file paths are only sent with a files root");
+                let entry = file_entry_path(&path);
+                // Two stored paths can name one file (`a/x.png`, `a/./x.png`): it is archived
+                // once (an archive never lists a path twice) and both rows point at it.
+                if let Some(&first) = archived_entries.get(&entry) {
+                    let first: FileRecord = files[first].clone();
+                    files.push(FileRecord {
+                        path,
+                        table: table_names[table].clone(),
+                        ..first
+                    });
+                    continue;
+                }
                 match open_org_file(root, &path)? {
                     Some((mut file, size)) => {
-                        let entry = file_entry_path(&path);
                         let record = writer.add_entry(&entry, size, &mut file)?;
+                        archived_entries.insert(entry.clone(), files.len());
                         files.push(FileRecord {
                             path,
                             entry,
