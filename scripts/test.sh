@@ -7,3 +7,8 @@ ensure_postgres
 cargo test --workspace --locked
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo fmt --all --check
+# The fuzz targets' workspace, on stable without libFuzzer: seeds and saved crashes replayed
+# (sharing target/ so the dependencies built above are reused).
+CARGO_TARGET_DIR="$PWD/target" cargo test --manifest-path fuzz/Cargo.toml --no-default-features --locked
+CARGO_TARGET_DIR="$PWD/target" cargo clippy --manifest-path fuzz/Cargo.toml --no-default-features --all-targets --locked -- -D warnings
+cargo fmt --manifest-path fuzz/Cargo.toml --check

@@ -7,6 +7,8 @@
 
 mod envelope;
 mod error;
+#[cfg(feature = "forge")]
+pub mod forge;
 mod key;
 mod manifest;
 mod reader;

@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 
 pub const FORMAT_NAME: &str = "orgbackup-archive";
 pub const FORMAT_VERSION: u32 = 1;
@@ -48,8 +49,21 @@ impl ArchiveManifest {
             .fold(0u64, |total, e| total.saturating_add(e.size))
     }
 
-    /// Checks what a reader must not take on trust: version, paths, and that the entries tile
-    /// the stream from byte 0 up to the manifest's own frame.
+    /// Parses a manifest's JSON as read from an archive whose manifest frame starts at
+    /// `manifest_offset`, and checks it (see [`Self::validate`]): the only way a reader takes a
+    /// manifest in, so the fuzz targets call exactly this.
+    pub fn parse(json: &[u8], manifest_offset: u64) -> Result<Self> {
+        let manifest: ArchiveManifest =
+            serde_json::from_slice(json).map_err(|e| Error::ManifestCorrupt {
+                detail: e.to_string(),
+            })?;
+        manifest.validate(manifest_offset)?;
+        Ok(manifest)
+    }
+
+    /// Checks what a reader must not take on trust: version, paths (safe, unique, never the
+    /// manifest's own name), and that the entries tile the stream from byte 0 up to the
+    /// manifest's own frame.
     pub(crate) fn validate(&self, manifest_offset: u64) -> Result<()> {
         if self.format != FORMAT_NAME {
             return Err(Error::ManifestCorrupt {
@@ -63,10 +77,27 @@ impl ArchiveManifest {
             });
         }
         let mut expected_offset = 0u64;
+        let mut seen = HashSet::with_capacity(self.entries.len());
         for entry in &self.entries {
             validate_path(&entry.path).map_err(|e| Error::ManifestCorrupt {
                 detail: e.to_string(),
             })?;
+            // A data entry named like the manifest would be taken for it by tools that extract
+            // the tar stream (and was once skipped by verification); a path listed twice makes
+            // readers by name and `tar -x` (which keeps the last) see different content.
+            if entry.path == MANIFEST_PATH {
+                return Err(Error::ManifestCorrupt {
+                    detail: format!("an entry is named `{MANIFEST_PATH}`, which is reserved"),
+                });
+            }
+            if !seen.insert(entry.path.as_str()) {
+                return Err(Error::ManifestCorrupt {
+                    detail: format!(
+                        "entry `{}` is listed twice",
+                        entry.path.chars().take(200).collect::<String>()
+                    ),
+                });
+            }
             if entry.offset != expected_offset || entry.compressed_size == 0 {
                 return Err(Error::Layout {
                     detail: format!(

@@ -10,6 +10,7 @@ use crate::tar;
 use crate::trailer::Trailer;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::io::{self, Read, Write};
 
 const COPY_BUFFER: usize = 256 * 1024;
@@ -98,6 +99,8 @@ impl<W: Write> Write for PlainLayer<W> {
 pub struct ArchiveWriter<W: Write> {
     plain: PlainLayer<W>,
     entries: Vec<EntryRecord>,
+    /// Paths written so far: a reader refuses a path listed twice, so the writer does too.
+    paths: HashSet<String>,
     compression_level: i32,
     created_at: DateTime<Utc>,
     key_id: Option<String>,
@@ -125,6 +128,7 @@ impl<W: Write> ArchiveWriter<W> {
                 hasher: Sha256::new(),
             },
             entries: Vec::new(),
+            paths: HashSet::new(),
             // zstd's "ultra" levels (20-22) need windows larger than readers accept.
             compression_level: options.compression_level.clamp(1, 19),
             created_at: Utc::now(),
@@ -155,7 +159,14 @@ impl<W: Write> ArchiveWriter<W> {
                 reason: "the name is reserved for the archive's own manifest",
             });
         }
+        if self.paths.contains(path) {
+            return Err(Error::InvalidPath {
+                path: path.chars().take(200).collect(),
+                reason: "the archive already holds an entry of that name",
+            });
+        }
         let record = self.write_entry(path, size, content)?;
+        self.paths.insert(path.to_string());
         self.entries.push(record.clone());
         Ok(record)
     }
@@ -253,5 +264,25 @@ impl<W: Write> ArchiveWriter<W> {
             key_id: self.key_id,
         };
         Ok((file.inner, summary))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_added_twice_is_refused_and_the_archive_stays_readable() {
+        let mut writer = ArchiveWriter::new(Vec::new(), WriterOptions::default()).unwrap();
+        writer.add_entry("files/a.png", 1, &mut &b"1"[..]).unwrap();
+        let error = writer
+            .add_entry("files/a.png", 1, &mut &b"2"[..])
+            .unwrap_err();
+        assert!(matches!(error, Error::InvalidPath { .. }), "{error}");
+        let (bytes, _) = writer.finish(serde_json::json!({})).unwrap();
+        let mut reader =
+            crate::ArchiveReader::open(std::io::Cursor::new(bytes), &|_| None).unwrap();
+        assert_eq!(reader.manifest().entries.len(), 1);
+        reader.verify(&mut |_, _| {}).unwrap();
     }
 }
