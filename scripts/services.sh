@@ -15,3 +15,23 @@ ensure_postgres() {
   echo "PostgreSQL is not reachable on 127.0.0.1:5432; start it and run again" >&2
   return 1
 }
+
+# What the tests need beyond Rust and PostgreSQL, installed when missing (a fresh machine has
+# none of it): zstd and the PostgreSQL client for the tests that unpack archives with standard
+# tools, Chromium and chromedriver for the browser tests, aiosmtpd (a real SMTP server) for the
+# notification tests, moto (a real local S3 server) for the S3 tests.
+ensure_test_tools() {
+  local need=()
+  command -v zstd >/dev/null 2>&1 || need+=(zstd)
+  command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "installing ${need[*]}..." >&2
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+  fi
+  python3 -c 'import aiosmtpd' 2>/dev/null || pip install -q aiosmtpd
+  command -v moto_server >/dev/null 2>&1 || pip install -q 'moto[server]'
+}

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
+ensure_test_tools
 ensure_postgres
 cargo test --workspace --locked
 cargo clippy --workspace --all-targets --locked -- -D warnings
