@@ -14,6 +14,8 @@ pub struct Org {
 pub enum OrgError {
     #[error("no organization has the id or name `{0}`; `orgbackup orgs` lists them")]
     NotFound(String),
+    #[error("{} organizations are named `{name}`: {}; give the id instead", .matches.len(), .matches.iter().map(|o| format!("{} ({})", o.org_id, o.name)).collect::<Vec<_>>().join(", "))]
+    Ambiguous { name: String, matches: Vec<Org> },
     #[error(
         "reading organizations from {table}: {source}; check tenancy.org_table, org_table_key and org_name_column"
     )]
@@ -51,7 +53,9 @@ pub async fn list(pool: &PgPool, tenancy: &TenancyConfig) -> Result<Vec<Org>, Or
         })
 }
 
-/// Finds an org by its id or its exact name.
+/// Finds an org by its id first; by its exact name only when no id matches (so `--org <id of B>`
+/// is B even when another org is *named* like B's id); a name several orgs share is an error
+/// listing them.
 pub async fn resolve(
     pool: &PgPool,
     tenancy: &TenancyConfig,
@@ -60,17 +64,32 @@ pub async fn resolve(
     let (table, sql) = select_sql(tenancy);
     let key = quote_ident(&tenancy.org_table_key);
     let name = quote_ident(&tenancy.org_name_column);
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{sql} WHERE {key}::text = $1 OR {name}::text = $1 LIMIT 2"
+    let sql_error = |source| OrgError::Sql {
+        table: table.to_string(),
+        source,
+    };
+    let by_id: Option<Org> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("{sql} WHERE {key}::text = $1")))
+            .bind(id_or_name)
+            .fetch_optional(pool)
+            .await
+            .map_err(sql_error)?;
+    if let Some(org) = by_id {
+        return Ok(org);
+    }
+    let mut by_name: Vec<Org> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{sql} WHERE {name}::text = $1 ORDER BY 1 LIMIT 20"
     )))
     .bind(id_or_name)
     .fetch_all(pool)
     .await
-    .map_err(|source| OrgError::Sql {
-        table: table.to_string(),
-        source,
-    })?
-    .into_iter()
-    .next()
-    .ok_or_else(|| OrgError::NotFound(id_or_name.to_string()))
+    .map_err(sql_error)?;
+    match by_name.len() {
+        0 => Err(OrgError::NotFound(id_or_name.to_string())),
+        1 => Ok(by_name.remove(0)),
+        _ => Err(OrgError::Ambiguous {
+            name: id_or_name.to_string(),
+            matches: by_name,
+        }),
+    }
 }

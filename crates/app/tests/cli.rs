@@ -425,3 +425,34 @@ fn expired_rollback_archives_are_removed() {
     let refused = env.fails(&["restore", "rollback", &restore_id, "--org", "Solo Shop"]);
     assert!(refused.contains("expired"), "{refused}");
 }
+
+#[test]
+fn an_org_is_found_by_its_id_first_and_a_shared_name_is_an_error_listing_the_orgs() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "300"]);
+    let solo = env.psql("SELECT org_id FROM cmis.orgs WHERE name = 'Solo Shop'");
+    // Another org whose *name* is Solo Shop's id, and two orgs sharing a name (a tenant database
+    // need not make names unique).
+    env.psql("ALTER TABLE cmis.orgs DROP CONSTRAINT orgs_name_key");
+    env.psql(&format!(
+        "INSERT INTO cmis.orgs (org_id, name, created_at) VALUES
+           ('00000000-0000-0000-0000-0000000000b1', '{solo}', now()),
+           ('00000000-0000-0000-0000-0000000000b2', 'Twins', now()),
+           ('00000000-0000-0000-0000-0000000000b3', 'Twins', now())"
+    ));
+
+    let backup = env.backup_json(&["--org", &solo]);
+    let backed_up = env.psql(&format!(
+        "SELECT org_id FROM orgbackup.organization_backups WHERE backup_id = '{}'",
+        backup["backup_id"].as_str().unwrap()
+    ));
+    assert_eq!(backed_up, solo, "the id wins over a name equal to it");
+
+    let error = env.fails(&["backup", "create", "--org", "Twins"]);
+    assert!(
+        error.contains("2 organizations are named `Twins`")
+            && error.contains("00000000-0000-0000-0000-0000000000b2")
+            && error.contains("00000000-0000-0000-0000-0000000000b3"),
+        "{error}"
+    );
+}
