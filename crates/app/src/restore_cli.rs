@@ -328,6 +328,12 @@ fn print_plan(plan: &RestorePlan, json: bool) -> anyhow::Result<()> {
             skipped.path, skipped.table, skipped.reason
         );
     }
+    if !plan.skipped_triggers.is_empty() {
+        println!(
+            "triggers not fired (a restore writes the backup's values, restore.fire_triggers = false): {}",
+            plan.skipped_triggers.join(", ")
+        );
+    }
     for warning in &plan.warnings {
         println!("warning: {warning}");
     }
