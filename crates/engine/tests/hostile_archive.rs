@@ -54,6 +54,15 @@ async fn backup_of(db: &TestDb, org: &str) -> Vec<u8> {
 /// The same archive, entries copied unchanged, with its backup metadata edited by `edit`:
 /// exactly what an attacker can upload (the checksums are recomputed, so they all verify).
 fn rewritten(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    rewritten_with(bytes, edit, |_, _| {})
+}
+
+/// Like [`rewritten`], and `edit_entry` may change any entry's content too.
+fn rewritten_with(
+    bytes: &[u8],
+    edit: impl FnOnce(&mut serde_json::Value),
+    edit_entry: impl Fn(&str, &mut Vec<u8>),
+) -> Vec<u8> {
     let mut reader = ArchiveReader::open(Cursor::new(bytes.to_vec()), &|_| None).unwrap();
     let mut backup = reader.manifest().backup.clone();
     edit(&mut backup);
@@ -66,6 +75,7 @@ fn rewritten(bytes: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8>
             .unwrap()
             .read_to_end(&mut content)
             .unwrap();
+        edit_entry(&entry.path, &mut content);
         writer
             .add_entry(&entry.path, content.len() as u64, &mut content.as_slice())
             .unwrap();
@@ -226,6 +236,52 @@ async fn a_restore_whose_org_setting_is_switched_mid_way_fails_and_writes_nothin
 
     assert!(error.contains("changed during the restore"), "{error}");
     assert!(error.contains(ALPHA) && error.contains(BETA), "{error}");
+    assert_eq!(
+        database_state(&db).await,
+        before,
+        "no row of any org changed"
+    );
+}
+
+#[tokio::test]
+async fn an_archive_row_that_would_belong_to_no_org_is_refused_and_writes_nothing() {
+    let db = TestDb::new().await;
+    db.execute(TRICKY_SCHEMA).await;
+    let honest = backup_of(&db, ALPHA).await;
+    let metadata: orgbackup_engine::BackupMetadata = serde_json::from_value(
+        ArchiveReader::open(Cursor::new(honest.clone()), &|_| None)
+            .unwrap()
+            .manifest()
+            .backup
+            .clone(),
+    )
+    .unwrap();
+    // attachments belong to an org only through a nullable key to tasks: an added row with that
+    // key NULL would be a row no org owns.
+    let record = metadata
+        .tables
+        .iter()
+        .find(|t| t.table.name.name == "attachments")
+        .unwrap();
+    assert_eq!(record.data_columns, ["attachment_id", "task_id", "path"]);
+    let chunk = record.chunks[0].clone();
+    let hostile = rewritten_with(
+        &honest,
+        |_| {},
+        |path, content| {
+            if path == chunk {
+                content.extend_from_slice(b"99\t\\N\tplanted.png\n");
+            }
+        },
+    );
+    let before = database_state(&db).await;
+
+    let error = restore(&db, &hostile).await.unwrap_err().to_string();
+
+    assert!(
+        error.contains("app.attachments") && error.contains("belong to no organization"),
+        "{error}"
+    );
     assert_eq!(
         database_state(&db).await,
         before,

@@ -399,6 +399,7 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
         triggers::refuse_orphans(conn, &current, &deleted).await?;
         triggers::resume(conn).await?;
     }
+    refuse_unowned_rows(conn, &current, &targets).await?;
     context.verify(conn).await?;
     let xid: String = sqlx::query_scalar("SELECT txid_current()::text")
         .fetch_one(&mut *conn)
@@ -420,6 +421,41 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
         files_written: 0,
         staged_files,
     })
+}
+
+/// Every row a restore inserted into a table whose ownership is nullable (any path, or a
+/// nullable org column) must now belong to the org: an archive (uploaded, so untrusted) cannot
+/// write rows that no org owns, shared rows, or rows reaching another org through another path.
+/// Checked on the live rows after apply, so parents restored in the same run count.
+async fn refuse_unowned_rows(
+    conn: &mut PgConnection,
+    current: &TenantSchema,
+    targets: &[staging::Target],
+) -> Result<(), Error> {
+    for target in targets {
+        if !current.tables[target.index].ownership.nullable() {
+            continue;
+        }
+        let Some(matched) = sql::key_match(target, "t") else {
+            continue;
+        };
+        let check = format!(
+            "SELECT count(*) FROM {} t JOIN {} s ON {matched} WHERE s._class = 'insert' AND ({}) IS NOT TRUE",
+            current.relation(target.index),
+            target.staging,
+            current.org_filter(target.index, "t")
+        );
+        let foreign: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(check))
+            .fetch_one(&mut *conn)
+            .await?;
+        if foreign > 0 {
+            return Err(Error::Restore(format!(
+                "{foreign} rows of {} in the archive would belong to no organization, be shared, or reach another organization once written: the archive was altered or does not match this database; nothing was written",
+                target.record.table.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A restore writes no table that analysis finds incompatible; the error carries its reasons.
