@@ -1,7 +1,7 @@
 //! Applies a classified plan with set-based SQL: deletions children first, then conflict
 //! resolutions and inserts parents first, then sequences. Files are the job of `files`.
 
-use super::classify::{action_name, deletion_filter, reinserts_identical};
+use super::classify::{action_name, deletion_filter};
 use super::context::OrgContext;
 use super::sql::{merged_value, staged};
 use super::staging::Target;
@@ -62,13 +62,8 @@ pub(super) async fn apply(
                 }
             })
             .collect();
-        let classes = if reinserts_identical(target) {
-            "'insert', 'identical'"
-        } else {
-            "'insert'"
-        };
         let insert = format!(
-            "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {} s WHERE s._class IN ({classes})",
+            "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {} s WHERE s._class = 'insert'",
             table.name.quoted(),
             columns
                 .iter()
