@@ -281,3 +281,37 @@ async fn a_row_whose_ownership_key_was_set_null_is_no_row_of_the_org() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_refused_deletion_is_reported_with_its_real_cause_and_nothing_changes() {
+    // A trigger enabled ALWAYS fires even while a restore suspends user triggers; it refuses
+    // the deletion of a project. The error must name the trigger's message and the table, and
+    // say that nothing changed, not blame rows that reference the project.
+    let db = db().await;
+    let bytes = backup(&db, A).await;
+    db.execute(
+        "INSERT INTO k.projects VALUES (9, '00000000-0000-0000-0000-00000000000a', 'late', 'A9');
+         CREATE FUNCTION k.keep_projects() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'projects are archived, never deleted'; END $$;
+         CREATE TRIGGER keep_projects BEFORE DELETE ON k.projects
+           FOR EACH ROW EXECUTE FUNCTION k.keep_projects();
+         ALTER TABLE k.projects ENABLE ALWAYS TRIGGER keep_projects;
+         UPDATE k.comments SET body = 'edited' WHERE comment_id = 10;",
+    )
+    .await;
+    let before = state(&db).await;
+    let error = restore(&db, &bytes, &full())
+        .await
+        .expect_err("the trigger refuses the deletion")
+        .to_string();
+    for part in [
+        "k.projects",
+        "projects are archived, never deleted",
+        "keep_projects",
+        "nothing was changed",
+    ] {
+        assert!(error.contains(part), "{part:?} not in: {error}");
+    }
+    assert!(!error.contains("still reference"), "{error}");
+    assert_eq!(state(&db).await, before);
+}
