@@ -287,17 +287,21 @@ fn compare(
             Compatibility::Warnings,
             IssueKind::NoPrimaryKey,
             None,
-            match today
-                .unique_keys
-                .iter()
-                .find(|k| k.iter().all(|c| plan.load.contains(c)))
-            {
+            match today.unique_keys.iter().find(|k| {
+                k.iter().all(|c| {
+                    plan.load.contains(c)
+                        && today
+                            .columns
+                            .iter()
+                            .any(|col| &col.name == c && col.not_null)
+                })
+            }) {
                 Some(key) => format!(
                     "table {name} has no primary key: rows are matched on the unique key ({}) instead",
                     key.join(", ")
                 ),
                 None => format!(
-                    "table {name} has no primary key: its rows can only be appended (or, in a full restore, replaced as a whole); conflicts cannot be detected"
+                    "table {name} has no primary key nor unique key of NOT NULL columns: its rows are matched as whole rows, copy by copy (a changed row is a new row plus, in a full restore, a deleted one); conflicts cannot be detected"
                 ),
             },
         ),

@@ -140,6 +140,24 @@ pub(crate) async fn load(
     .fetch_all(&mut *conn)
     .await?;
 
+    // Unique indexes that back no constraint bind rows as much as UNIQUE constraints do (a
+    // restore must plan them). Partial and expression indexes are left out: they constrain
+    // only some rows or computed values, which no column list describes.
+    let index_rows: Vec<(i64, Vec<String>)> = sqlx::query_as(
+        "SELECT i.indrelid::int8,
+                ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY k(num, ord)
+                        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.num
+                       ORDER BY k.ord)
+           FROM pg_index i
+          WHERE i.indrelid = ANY($1::int8[]::oid[]) AND i.indisunique AND NOT i.indisprimary
+            AND i.indpred IS NULL AND i.indexprs IS NULL
+            AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)
+          ORDER BY i.indrelid, i.indexrelid",
+    )
+    .bind(&oids)
+    .fetch_all(&mut *conn)
+    .await?;
+
     let mut tables: Vec<CatalogTable> = table_rows
         .into_iter()
         .map(|row| CatalogTable {
@@ -199,6 +217,13 @@ pub(crate) async fn load(
                     declared: false,
                 });
             }
+        }
+    }
+    for (oid, columns) in index_rows {
+        if let Some(i) = index_of(oid, &tables)
+            && !tables[i].unique_keys.contains(&columns)
+        {
+            tables[i].unique_keys.push(columns);
         }
     }
     Ok(tables)

@@ -1,7 +1,7 @@
 //! Applies a classified plan with set-based SQL: deletions children first, then conflict
 //! resolutions and inserts parents first, then sequences. Files are the job of `files`.
 
-use super::classify::{action_name, deletion_filter, reinserts_identical};
+use super::classify::{action_name, deletion_filter};
 use super::context::OrgContext;
 use super::sql::{merged_value, staged};
 use super::staging::Target;
@@ -62,13 +62,8 @@ pub(super) async fn apply(
                 }
             })
             .collect();
-        let classes = if reinserts_identical(target) {
-            "'insert', 'identical'"
-        } else {
-            "'insert'"
-        };
         let insert = format!(
-            "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {} s WHERE s._class IN ({classes})",
+            "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {} s WHERE s._class = 'insert'",
             table.name.quoted(),
             columns
                 .iter()
@@ -82,7 +77,7 @@ pub(super) async fn apply(
         let inserted = sqlx::query(sqlx::AssertSqlSafe(insert))
             .execute(&mut *conn)
             .await
-            .map_err(|e| Error::Restore(format!("writing {} failed: {e}", table.name)))?;
+            .map_err(|e| write_failed(e, "writing", &table.name.to_string()))?;
         state.rows += inserted.rows_affected();
         if !deferred_columns.is_empty() {
             postponed.push((target, deferred_columns));
@@ -108,16 +103,70 @@ pub(super) async fn apply(
         context.verify(conn).await?;
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&mut *conn)
-            .await?;
+            .await
+            .map_err(|e| {
+                write_failed(
+                    e,
+                    "setting the cycle references of",
+                    &current.tables[target.index].name.to_string(),
+                )
+            })?;
     }
     move_sequences_forward(conn, current, targets).await?;
     Ok(deleted)
 }
 
+/// A failed deletion, named by its real cause: a foreign key that still points at the rows is
+/// the usual one, but a trigger (enabled ALWAYS, so it fires even during a restore), a rule or a
+/// permission can refuse a deletion too.
 fn blocked(error: sqlx::Error, table: &str) -> Error {
+    let referenced = matches!(
+        &error,
+        sqlx::Error::Database(e) if e.code().as_deref() == Some("23503")
+    );
+    if referenced {
+        Error::Restore(format!(
+            "a full restore must delete rows of {table} that are not in the backup, but other rows still reference them ({}); nothing was changed; include the referencing categories or use a merge restore",
+            describe(&error)
+        ))
+    } else {
+        Error::Restore(format!(
+            "a full restore must delete rows of {table} that are not in the backup, and the database refused: {}; nothing was changed",
+            describe(&error)
+        ))
+    }
+}
+
+/// A failed write of `table` (insert, update), with the database's own message.
+fn write_failed(error: sqlx::Error, what: &str, table: &str) -> Error {
     Error::Restore(format!(
-        "a full restore must delete rows of {table} that are not in the backup, but other rows still reference them ({error}); include the referencing categories or use a merge restore"
+        "{what} {table} failed: {}; nothing was changed",
+        describe(&error)
     ))
+}
+
+/// The database's message with its SQLSTATE, constraint and context (a trigger's or function's
+/// name is in the context), so the cause is named, not guessed.
+fn describe(error: &sqlx::Error) -> String {
+    let sqlx::Error::Database(db) = error else {
+        return error.to_string();
+    };
+    let mut text = db.message().to_string();
+    if let Some(code) = db.code() {
+        text.push_str(&format!(" (SQLSTATE {code})"));
+    }
+    if let Some(constraint) = db.constraint() {
+        text.push_str(&format!(", constraint {constraint}"));
+    }
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        if let Some(detail) = pg.detail() {
+            text.push_str(&format!(", {detail}"));
+        }
+        if let Some(context) = pg.r#where() {
+            text.push_str(&format!(", in {}", context.replace('\n', "; ")));
+        }
+    }
+    text
 }
 
 async fn resolve_conflicts(
@@ -198,7 +247,14 @@ async fn resolve_conflicts(
             .bind(action_name(default))
             .bind(action_name(action))
             .execute(&mut *conn)
-            .await?;
+            .await
+            .map_err(|e| {
+                write_failed(
+                    e,
+                    "updating the conflicting rows of",
+                    &table.name.to_string(),
+                )
+            })?;
     }
     for column in &relaxed {
         set_identity(conn, table, column, "ALWAYS").await?;

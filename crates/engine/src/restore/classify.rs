@@ -3,9 +3,12 @@
 //! Classes: `insert` (key not in the table), `identical`, `conflict` (same key, same org, other
 //! values), `other_org` (the key belongs to another organization: never written),
 //! `missing_parent` / `missing_global` (a referenced row is neither in the database for this org
-//! nor restored, or a global row is gone: not written, reported).
+//! nor restored, or a global row is gone: not written, reported), `taken_own` / `taken_other`
+//! (a unique constraint's value is held today by another row, of the org or not: not written).
+//! A live row with the staged key whose ownership cannot be placed today (its ownership key was
+//! set NULL) is no row of the org: `other_org`.
 
-use super::sql::{key_match, same_values, staged, staged_as};
+use super::sql::{key_match, live_image, same_values, staged, staged_as, staged_image};
 use super::staging::Target;
 use super::{ConflictAction, RestorePlan, RestoreRequest, TablePlan};
 use crate::discovery::{Ownership, TenantSchema};
@@ -70,21 +73,32 @@ pub(super) async fn classify(
 ) -> Result<(), Error> {
     for target in targets {
         let sql = match key_match(target, "t") {
+            // `IS NOT TRUE`, not `NOT`: a row the org filter cannot place (its ownership key is
+            // NULL today, so the filter is NULL) is not the org's, whatever other rows exist.
             Some(matched) => format!(
-                "UPDATE {stg} s SET _class = CASE WHEN NOT ({org}) THEN 'other_org' WHEN {same} THEN 'identical' ELSE 'conflict' END
+                "UPDATE {stg} s SET _class = CASE WHEN ({org}) IS NOT TRUE THEN 'other_org' WHEN {same} THEN 'identical' ELSE 'conflict' END
                    FROM {live} t WHERE {matched}",
                 stg = target.staging,
                 org = current.org_filter(target.index, "t"),
                 same = same_values(target, "t"),
                 live = current.relation(target.index),
             ),
-            // Without a key, only whole-row duplicates of the org's rows can be recognised.
+            // Without a key, rows are matched whole and counted: the n-th staged copy of a row is
+            // identical when the org has at least n such rows today, new otherwise.
             None => format!(
-                "UPDATE {stg} s SET _class = 'identical' WHERE EXISTS (SELECT 1 FROM {live} t WHERE {org} AND {same})",
+                "UPDATE {stg} s SET _class = 'identical'
+                   FROM (SELECT x.row_id FROM (SELECT s.ctid AS row_id, {image_s} AS image,
+                                                     row_number() OVER (PARTITION BY {image_s}) AS n
+                                                FROM {stg} s) x
+                           JOIN (SELECT {image_t} AS image, count(*) AS live FROM {live} t WHERE {org} GROUP BY 1) l
+                             ON l.image = x.image
+                          WHERE x.n <= l.live) m
+                  WHERE s.ctid = m.row_id",
                 stg = target.staging,
                 live = current.relation(target.index),
                 org = current.org_filter(target.index, "t"),
-                same = same_values(target, "t"),
+                image_s = staged_image(target, "s"),
+                image_t = live_image(target, "t"),
             ),
         };
         sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -92,6 +106,7 @@ pub(super) async fn classify(
             .await?;
     }
     record_decisions(conn, targets, request).await?;
+    mark_unique_clashes(conn, current, targets, request).await?;
     mark_missing_parents(conn, current, targets).await?;
     // Fresh statistics on `_class`: without them the planner expects no `identical` rows and
     // picks nested loops that are quadratic on large tables.
@@ -172,6 +187,66 @@ async fn record_decisions(
             .bind(target.record.table.name.to_string())
             .execute(&mut *conn)
             .await?;
+    }
+    Ok(())
+}
+
+/// Rows that would break a unique constraint or unique index other than the row key: a value
+/// another row holds today (a globally unique slug taken since the backup). Checked for the
+/// rows to insert and the conflicts to overwrite, against every live row the restore keeps.
+/// `taken_other`: the holder is not the org's row (counted `other_org`); `taken_own`: the org's
+/// own row holds it (counted `unique_taken`). Neither is written.
+async fn mark_unique_clashes(
+    conn: &mut PgConnection,
+    current: &TenantSchema,
+    targets: &[Target],
+    request: &RestoreRequest,
+) -> Result<(), Error> {
+    for target in targets {
+        let table = &current.tables[target.index];
+        let default_action = if target.full_scope {
+            "replace"
+        } else {
+            action_name(request.conflicts)
+        };
+        let loaded = |cols: &[String]| cols.iter().all(|c| target.loaded().any(|l| &l.name == c));
+        for unique in table.primary_key.iter().chain(table.unique_keys.iter()) {
+            if Some(unique) == target.key.as_ref() || !loaded(unique) {
+                continue;
+            }
+            let mut holder: Vec<String> = unique
+                .iter()
+                .map(|c| format!("t.{} = {}", quote_ident(c), staged(target, c)))
+                .collect();
+            if let Some(same_row) = key_match(target, "t") {
+                holder.push(format!("NOT ({same_row})"));
+            }
+            if target.full_scope {
+                holder.push(format!(
+                    "({}) IS NOT TRUE",
+                    deletion_filter(current, target)
+                ));
+            }
+            let holder = holder.join(" AND ");
+            let present: Vec<String> = unique
+                .iter()
+                .map(|c| format!("s.{} IS NOT NULL", quote_ident(c)))
+                .collect();
+            let sql = format!(
+                "UPDATE {stg} s SET _class = CASE WHEN EXISTS (SELECT 1 FROM {live} t WHERE {holder} AND ({org}) IS TRUE) THEN 'taken_own' ELSE 'taken_other' END
+                  WHERE (s._class = 'insert' OR (s._class = 'conflict' AND coalesce(s._decision, $1) <> 'skip'))
+                    AND {present}
+                    AND EXISTS (SELECT 1 FROM {live} t WHERE {holder})",
+                stg = target.staging,
+                live = current.relation(target.index),
+                org = current.org_filter(target.index, "t"),
+                present = present.join(" AND "),
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(default_action)
+                .execute(&mut *conn)
+                .await?;
+        }
     }
     Ok(())
 }
@@ -389,7 +464,8 @@ pub(super) async fn count(
                         _ => plan.skip += n,
                     }
                 }
-                "other_org" => plan.other_org += n,
+                "other_org" | "taken_other" => plan.other_org += n,
+                "taken_own" => plan.unique_taken += n,
                 "missing_parent" => plan.missing_parent += n,
                 _ => plan.missing_global += n,
             }
@@ -447,22 +523,35 @@ pub(super) async fn count(
 }
 
 /// The org's live rows (alias `t`) that a full restore deletes: those whose key is not kept by
-/// the backup (every row, for a table without a key).
+/// the backup; for a table without a key, the copies of a row beyond the number the backup
+/// holds (the backup's rows are then only inserted where the org has fewer copies).
 pub(super) fn deletion_filter(current: &TenantSchema, target: &Target) -> String {
     let org = current.org_filter(target.index, "t");
     match key_match(target, "t") {
         Some(matched) => format!(
-            "{org} AND NOT EXISTS (SELECT 1 FROM {} s WHERE s._class IN ('identical', 'conflict') AND {matched})",
+            "{org} AND NOT EXISTS (SELECT 1 FROM {} s WHERE s._class IN ({KEPT}) AND {matched})",
             target.staging
         ),
-        None => org,
+        None => format!(
+            "{org} AND (t.tableoid, t.ctid) IN (
+                SELECT x.tableoid, x.ctid
+                  FROM (SELECT t.tableoid, t.ctid, {image_t} AS image,
+                               row_number() OVER (PARTITION BY {image_t}) AS n
+                          FROM {live} t WHERE {org}) x
+                  LEFT JOIN (SELECT {image_s} AS image, count(*) AS kept FROM {stg} s
+                              WHERE s._class = 'identical' GROUP BY 1) k ON k.image = x.image
+                 WHERE x.n > coalesce(k.kept, 0))",
+            image_t = live_image(target, "t"),
+            image_s = staged_image(target, "s"),
+            live = current.relation(target.index),
+            stg = target.staging,
+        ),
     }
 }
 
-/// Whether rows of a full-scope table without key are re-inserted (they are all deleted first).
-pub(super) fn reinserts_identical(target: &Target) -> bool {
-    target.full_scope && target.key.is_none()
-}
+/// Staged classes whose live row (same key) a full restore keeps: identical, conflicting (then
+/// replaced), or left alone because writing it would break a unique constraint.
+const KEPT: &str = "'identical', 'conflict', 'taken_own', 'taken_other'";
 
 /// Up to `limit` conflicting rows per table, ordered by key, with the staged (backup) and live
 /// (current) values as text. Values go through `row_to_json` so any number of columns works.

@@ -116,6 +116,10 @@ pub struct TablePlan {
     pub other_org: u64,
     /// Rows whose parent row (in the org) is neither in the database nor restored.
     pub missing_parent: u64,
+    /// Rows not written because a unique constraint's value is held today by another row of the
+    /// org that the restore keeps (a holder outside the org is counted in `other_org`).
+    #[serde(default)]
+    pub unique_taken: u64,
     /// Rows that reference a global (shared) row that no longer exists.
     pub missing_global: u64,
     /// Current rows the restore deletes (full scope only).

@@ -74,3 +74,24 @@ pub(super) fn merged_value(target: &Target, column: &str, live: &str) -> String 
         format!("coalesce({current}, {backup})")
     }
 }
+
+/// The whole loaded row of the live table (alias `live`) as one text value: a record of the
+/// columns' text forms, whose output quotes empty strings and leaves NULLs empty, so two rows
+/// have the same image exactly when `same_values` holds. Hashable, so keyless tables match by
+/// hash join.
+pub(super) fn live_image(target: &Target, live: &str) -> String {
+    let parts: Vec<String> = target
+        .loaded()
+        .map(|c| format!("{live}.{}::text", quote_ident(&c.name)))
+        .collect();
+    format!("ROW({})::text", parts.join(", "))
+}
+
+/// The staged row (alias `alias`) as the same text image as [`live_image`].
+pub(super) fn staged_image(target: &Target, alias: &str) -> String {
+    let parts: Vec<String> = target
+        .loaded()
+        .map(|c| format!("({})::text", staged_as(target, &c.name, alias)))
+        .collect();
+    format!("ROW({})::text", parts.join(", "))
+}

@@ -35,7 +35,8 @@ pub(super) struct Target {
     pub record: TableRecord,
     pub staging: String,
     pub columns: Vec<StagedColumn>,
-    /// The columns rows are matched on (today's primary key, else a unique key), if any.
+    /// The columns rows are matched on (today's primary key, else a unique key of NOT NULL
+    /// columns), if any; without one, rows are matched by whole row, with multiplicity.
     pub key: Option<Vec<String>>,
     /// Rows of the org missing from the backup are deleted (full / exact restores).
     pub full_scope: bool,
@@ -116,10 +117,20 @@ pub(super) fn targets(
                     .any(|s| &s.name == c && s.today_type.is_some())
             })
         };
+        // A unique key with a nullable column is no row key: NULLs never match each other, so
+        // rows holding them would look new on every restore. Such tables are matched by whole row.
+        let not_null = |cols: &[String]| {
+            cols.iter().all(|c| {
+                table
+                    .columns
+                    .iter()
+                    .any(|col| &col.name == c && col.not_null)
+            })
+        };
         let key = table
             .primary_key
             .iter()
-            .chain(table.unique_keys.iter())
+            .chain(table.unique_keys.iter().filter(|k| not_null(k)))
             .find(|k| loaded(k))
             .cloned();
         let full_scope = match request.mode {

@@ -123,7 +123,7 @@ pub(super) async fn refuse_orphans(
                 .await?;
             if orphans > 0 {
                 return Err(Error::Restore(format!(
-                    "a full restore must delete rows of {} that are not in the backup, but {orphans} rows of {} still reference them (foreign key {}); include the referencing categories or use a merge restore",
+                    "a full restore must delete rows of {} that are not in the backup, but {orphans} rows of {} still reference them (foreign key {}); nothing was changed; include the referencing categories or use a merge restore",
                     parent.name, reference.child, reference.name
                 )));
             }
