@@ -316,6 +316,12 @@ fn print_plan(plan: &RestorePlan, json: bool) -> anyhow::Result<()> {
         plan.total(|t| t.other_org),
         plan.files
     );
+    let unique_taken = plan.total(|t| t.unique_taken);
+    if unique_taken > 0 {
+        println!(
+            "warning: {unique_taken} rows not written: a unique value of theirs is held today by another row the restore keeps"
+        );
+    }
     if plan.unmatched_decisions > 0 {
         println!(
             "warning: {} decisions matched no conflicting row",
