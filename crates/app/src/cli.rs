@@ -242,14 +242,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             std::io::stdout().flush()?;
             let settings = Arc::new(settings);
             let (_stop, shutdown) = tokio::sync::watch::channel(false);
+            let workers_alive = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             for n in 0..settings.jobs.workers {
                 let name = format!("{}-serve-{n}", worker_name());
-                tokio::spawn(jobs::run_worker(
-                    pool.clone(),
-                    settings.clone(),
-                    name,
-                    shutdown.clone(),
-                ));
+                let worker =
+                    jobs::run_worker(pool.clone(), settings.clone(), name, shutdown.clone());
+                let alive = workers_alive.clone();
+                tokio::spawn(async move {
+                    // Counted while it runs, so /readyz sees a worker that stopped.
+                    alive.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let _ = worker.await;
+                    alive.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                });
             }
             tokio::spawn(crate::housekeeping::run_housekeeping(
                 pool.clone(),
@@ -266,7 +270,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.clone(),
                 shutdown.clone(),
             ));
-            let state = http::AppState { pool, settings };
+            let state = http::AppState {
+                pool,
+                settings,
+                workers_alive,
+            };
             http::serve(listener, state).await?;
         }
         Command::Worker { id } => {

@@ -93,6 +93,18 @@ pub async fn connect_migrated(settings: &Settings) -> Result<PgPool, DbError> {
     Ok(pool)
 }
 
+/// Migrations of this build not (successfully) applied to the database: 0 when it is up to date.
+pub async fn pending_migrations(pool: &PgPool) -> Result<usize, DbError> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?;
+    Ok(MIGRATOR
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .count())
+}
+
 pub async fn migrate(pool: &PgPool, settings: &Settings) -> Result<(), DbError> {
     let quoted = orgbackup_engine::quote_ident(&settings.app_schema);
     sqlx::query(sqlx::AssertSqlSafe(format!(

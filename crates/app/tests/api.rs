@@ -1645,3 +1645,47 @@ async fn a_rollback_job_that_fails_leaves_the_restore_as_it_was_with_the_reason(
         "{state}"
     );
 }
+
+#[tokio::test]
+async fn readyz_reports_the_database_migrations_and_workers_and_healthz_only_the_process() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "100"]);
+    let server = serve_with(&env, &[("ORGBACKUP__JOBS__WORKERS", "2")]);
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    // Workers count themselves once their task starts.
+    let mut ready = serde_json::Value::Null;
+    for _ in 0..50 {
+        let response = client
+            .get(format!("{}/readyz", server.url))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        ready = response.json().await.unwrap();
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["workers"], "2/2", "{ready}");
+    assert_eq!(ready["migrations"], "applied", "{ready}");
+
+    // A database behind this build's migrations is not ready (e.g. an old schema after a deploy).
+    env.psql("DELETE FROM orgbackup._sqlx_migrations WHERE version = (SELECT max(version) FROM orgbackup._sqlx_migrations)");
+    let response = client
+        .get(format!("{}/readyz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["migrations"], "1 pending", "{body}");
+    assert_eq!(body["database"], "ok", "{body}");
+}

@@ -29,11 +29,14 @@ pub use localize::message as problem_message;
 pub struct AppState {
     pub pool: PgPool,
     pub settings: Arc<Settings>,
+    /// In-process job workers currently running (`serve` starts `jobs.workers` of them).
+    pub workers_alive: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/api/v1/openapi.json", get(openapi))
         .nest(
             "/api/v1",
@@ -71,4 +74,43 @@ async fn openapi() -> axum::response::Response {
         include_str!("../../../../docs/openapi.json"),
     )
         .into_response()
+}
+
+/// Readiness for load balancers: 200 when the database answers, every migration of this build
+/// is applied and all in-process workers are running; 503 naming what is not.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    let database = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        sqlx::query("SELECT 1").execute(&state.pool),
+    )
+    .await;
+    let database_ok = matches!(database, Ok(Ok(_)));
+    let pending = if database_ok {
+        crate::db::pending_migrations(&state.pool).await.ok()
+    } else {
+        None
+    };
+    let expected = state.settings.jobs.workers as usize;
+    let alive = state
+        .workers_alive
+        .load(std::sync::atomic::Ordering::SeqCst);
+    let ready = database_ok && pending == Some(0) && alive >= expected;
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "database": if database_ok { "ok" } else { "unreachable" },
+        "migrations": match pending {
+            Some(0) => "applied".to_string(),
+            Some(n) => format!("{n} pending"),
+            None => "unknown".to_string(),
+        },
+        "workers": format!("{alive}/{expected}"),
+    });
+    let status = if ready {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body))
 }
