@@ -241,19 +241,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             use std::io::Write as _;
             std::io::stdout().flush()?;
             let settings = Arc::new(settings);
-            let (_stop, shutdown) = tokio::sync::watch::channel(false);
+            let (stop, shutdown) = tokio::sync::watch::channel(false);
             let workers_alive = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let mut workers = Vec::new();
             for n in 0..settings.jobs.workers {
                 let name = format!("{}-serve-{n}", worker_name());
-                let worker =
-                    jobs::run_worker(pool.clone(), settings.clone(), name, shutdown.clone());
+                let worker = jobs::run_worker(
+                    pool.clone(),
+                    settings.clone(),
+                    name.clone(),
+                    shutdown.clone(),
+                );
                 let alive = workers_alive.clone();
-                tokio::spawn(async move {
+                let handle = tokio::spawn(async move {
                     // Counted while it runs, so /readyz sees a worker that stopped.
                     alive.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let _ = worker.await;
+                    worker.await;
                     alive.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 });
+                workers.push((name, handle));
             }
             tokio::spawn(crate::housekeeping::run_housekeeping(
                 pool.clone(),
@@ -270,12 +276,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.clone(),
                 shutdown.clone(),
             ));
+            let grace = std::time::Duration::from_secs(settings.jobs.shutdown_grace_seconds.into());
             let state = http::AppState {
-                pool,
+                pool: pool.clone(),
                 settings,
                 workers_alive,
             };
-            http::serve(listener, state).await?;
+            // Stop accepting requests and jobs on the first signal; in-flight requests finish.
+            let stopping = async move {
+                crate::shutdown::signal().await;
+                eprintln!("shutting down: no new jobs; running jobs may finish for {grace:?}");
+                let _ = stop.send(true);
+            };
+            http::serve(listener, state, stopping).await?;
+            crate::shutdown::drain(&pool, workers, grace).await;
         }
         Command::Worker { id } => {
             let pool = db::connect_migrated(&settings).await?;
@@ -298,10 +312,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 settings.clone(),
                 shutdown.clone(),
             ));
-            let worker = tokio::spawn(jobs::run_worker(pool, settings, name, shutdown));
-            tokio::signal::ctrl_c().await?;
+            let grace = std::time::Duration::from_secs(settings.jobs.shutdown_grace_seconds.into());
+            let worker = tokio::spawn(jobs::run_worker(
+                pool.clone(),
+                settings,
+                name.clone(),
+                shutdown,
+            ));
+            crate::shutdown::signal().await;
+            eprintln!("shutting down: no new jobs; the running job may finish for {grace:?}");
             let _ = stop.send(true);
-            let _ = worker.await;
+            crate::shutdown::drain(&pool, vec![(name, worker)], grace).await;
         }
         Command::Inspect(args) => run_inspect(&settings, &args).await?,
         Command::Verify(args) => return run_verify(&settings, &args).await,

@@ -146,6 +146,9 @@ pub struct JobSettings {
     /// A job that failed for a transient reason (database or destination unreachable) runs again
     /// after `retry_base_seconds * 2^(attempt - 1)`, until its max_attempts.
     pub retry_base_seconds: u32,
+    /// On SIGTERM/SIGINT, how long running jobs may finish before they are abandoned and their
+    /// leases released for another worker.
+    pub shutdown_grace_seconds: u32,
 }
 
 impl Default for JobSettings {
@@ -154,6 +157,7 @@ impl Default for JobSettings {
             lease_seconds: 30,
             workers: 1,
             retry_base_seconds: 10,
+            shutdown_grace_seconds: 30,
         }
     }
 }

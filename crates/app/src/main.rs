@@ -28,6 +28,7 @@ mod retention;
 mod retention_cli;
 mod schedule_cli;
 mod schedules;
+mod shutdown;
 mod storage;
 mod storage_cli;
 mod terminal;

@@ -58,11 +58,17 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves until the process is stopped. `listener` may be bound to port 0 (tests).
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+/// Serves until `stopping` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    stopping: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
+    .with_graceful_shutdown(stopping)
     .await
 }
 
