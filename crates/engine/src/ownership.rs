@@ -545,22 +545,10 @@ impl TenantSchema {
             .table_index(parent)
             .expect("ownership parent is a tenant table");
         let parent_alias = format!("p{}", depth + 1);
-        let matched: Vec<String> = fk
-            .columns
-            .iter()
-            .zip(&fk.referenced_columns)
-            .map(|(c, r)| {
-                format!(
-                    "{parent_alias}.{} = {alias}.{}",
-                    quote_ident(r),
-                    quote_ident(c)
-                )
-            })
-            .collect();
         format!(
             "EXISTS (SELECT 1 FROM {} {parent_alias} WHERE {} AND {})",
             self.relation(parent_index),
-            matched.join(" AND "),
+            key_equals(fk, &parent_alias, alias),
             self.parent_filter(parent_index, &parent_alias, depth + 1, reach)
         )
     }
@@ -581,23 +569,11 @@ impl TenantSchema {
                     .table_index(&p.parent)
                     .expect("ownership parent is a tenant table");
                 let parent_alias = format!("p{}", depth + 1);
-                let matched: Vec<String> = fk
-                    .columns
-                    .iter()
-                    .zip(&fk.referenced_columns)
-                    .map(|(c, r)| {
-                        format!(
-                            "{parent_alias}.{} = {alias}.{}",
-                            quote_ident(r),
-                            quote_ident(c)
-                        )
-                    })
-                    .collect();
                 format!(
                     "((SELECT {} FROM {} {parent_alias} WHERE {} LIMIT 1))",
                     self.org_of(parent_index, &parent_alias, depth + 1),
                     self.relation(parent_index),
-                    matched.join(" AND ")
+                    key_equals(fk, &parent_alias, alias)
                 )
             })
             .collect::<Vec<_>>()
@@ -614,6 +590,22 @@ impl TenantSchema {
             ),
         }
     }
+}
+
+/// `parent.r1 = child.c1 AND ...` for a foreign key from `alias` to `parent_alias`.
+fn key_equals(fk: &ForeignKey, parent_alias: &str, alias: &str) -> String {
+    fk.columns
+        .iter()
+        .zip(&fk.referenced_columns)
+        .map(|(c, r)| {
+            format!(
+                "{parent_alias}.{} = {alias}.{}",
+                quote_ident(r),
+                quote_ident(c)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 #[derive(Clone, Copy)]
