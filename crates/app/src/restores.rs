@@ -7,7 +7,7 @@ use crate::config::Settings;
 use crate::keys::{self, KeyError};
 use crate::storage::{LocalStorage, StorageError};
 use chrono::{DateTime, Duration, Utc};
-use orgbackup_engine::restore::{apply, changes_since};
+use orgbackup_engine::restore::{apply_retrying, changes_since};
 use orgbackup_engine::{Progress, RestoreMode, RestorePlan, RestoreRequest};
 use serde_json::json;
 use sqlx::PgPool;
@@ -89,9 +89,15 @@ pub async fn apply_restore_as(
 ) -> Result<AppliedRestore, RestoreError> {
     cleanup_expired_rollbacks(pool, settings).await?;
     if request.dry_run {
-        let outcome =
-            apply::<_, std::io::Sink>(pool, &settings.tenancy, archive, request, None, progress)
-                .await?;
+        let outcome = apply_retrying::<_, std::io::Sink, _>(
+            pool,
+            &settings.tenancy,
+            archive,
+            request,
+            || Ok(None),
+            progress,
+        )
+        .await?;
         return Ok(AppliedRestore {
             restore_id: Uuid::nil(),
             plan: outcome.plan,
@@ -128,21 +134,32 @@ pub async fn apply_restore_as(
         if encryption.is_some() { ".enc" } else { "" }
     );
     let outcome = async {
-        let (partial, writer) = storage.create(&relative)?;
         let mut request = request.clone();
         request.target_org_id = Some(org_id.to_string());
         request.rollback_encryption = encryption;
-        let outcome = apply(
+        // A new rollback file for each attempt (a restore that lost a race is tried again);
+        // the half-written one of a failed attempt is removed before the next is created.
+        let mut partial = None;
+        let outcome = apply_retrying(
             pool,
             &settings.tenancy,
             archive,
             &request,
-            Some(writer),
+            || {
+                partial = None;
+                let (file, writer) = storage.create(&relative).map_err(|e| {
+                    orgbackup_engine::Error::Output(std::io::Error::other(e.to_string()))
+                })?;
+                partial = Some(file);
+                Ok(Some(writer))
+            },
             progress,
         )
         .await?;
         let rollback = outcome.rollback.expect("a rollback output was given");
-        partial.commit(rollback.output, &rollback.summary.sha256)?;
+        partial
+            .expect("a rollback file was created")
+            .commit(rollback.output, &rollback.summary.sha256)?;
         Ok::<_, RestoreError>((outcome.plan, outcome.transaction_xid, outcome.files_written))
     }
     .await;
@@ -414,12 +431,12 @@ pub async fn rollback(
         fire_triggers: settings.restore.fire_triggers,
         ..Default::default()
     };
-    let outcome = apply::<_, std::io::Sink>(
+    let outcome = apply_retrying::<_, std::io::Sink, _>(
         pool,
         &settings.tenancy,
         &mut archive,
         &request,
-        None,
+        || Ok(None),
         progress,
     )
     .await?;

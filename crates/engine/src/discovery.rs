@@ -193,13 +193,25 @@ fn build(
                 .collect()
         })
         .collect();
+    // Edges a row cannot be written without: a NOT NULL foreign key checked at once. Inside a
+    // cycle they decide the order of its tables (the other edges are deferred or set later).
+    let hard_edges: Vec<Vec<usize>> = tenant
+        .iter()
+        .map(|(t, _)| {
+            t.foreign_keys
+                .iter()
+                .filter(|fk| fk.not_null && !fk.deferrable)
+                .filter_map(|fk| names.iter().position(|n| *n == fk.references))
+                .collect()
+        })
+        .collect();
     let components = strongly_connected_components(&edges);
 
     let mut tables = Vec::with_capacity(tenant.len());
     let mut order = Vec::with_capacity(tenant.len());
     let mut cycle_groups = 0;
-    for mut component in components {
-        component.sort_by(|a, b| names[*a].cmp(&names[*b]));
+    for component in components {
+        let component = order_cycle_members(component, &hard_edges, &names);
         let group = (component.len() > 1).then(|| {
             cycle_groups += 1;
             cycle_groups
@@ -273,6 +285,28 @@ fn category_for(
 
 /// Tarjan's algorithm. With edges child -> parent, components come out parents first, which is
 /// the order restore inserts in.
+/// The tables of one strongly connected component, parents first along `hard_edges` (NOT NULL,
+/// immediately checked keys), by name where those edges leave a choice. Hard edges that form a
+/// cycle of their own cannot be honoured by any order: their tables come last, by name.
+fn order_cycle_members(
+    mut component: Vec<usize>,
+    hard_edges: &[Vec<usize>],
+    names: &[QualifiedName],
+) -> Vec<usize> {
+    component.sort_by(|a, b| names[*a].cmp(&names[*b]));
+    let mut ordered = Vec::with_capacity(component.len());
+    while !component.is_empty() {
+        // The first table (by name) whose hard parents inside the component are all placed.
+        let ready = component.iter().position(|&table| {
+            hard_edges[table]
+                .iter()
+                .all(|parent| *parent == table || !component.contains(parent))
+        });
+        ordered.push(component.remove(ready.unwrap_or(0)));
+    }
+    ordered
+}
+
 fn strongly_connected_components(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
     struct State<'a> {
         edges: &'a [Vec<usize>],
@@ -406,6 +440,26 @@ impl TenantSchema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cycle_members_follow_their_not_null_edges_then_their_names() {
+        let names: Vec<QualifiedName> = ["a_invoices", "m_middle", "z_accounts"]
+            .iter()
+            .map(|n| QualifiedName::new("s", *n))
+            .collect();
+        // a_invoices -> z_accounts (NOT NULL), m_middle -> a_invoices (NOT NULL)
+        let hard = vec![vec![2], vec![0], vec![]];
+        assert_eq!(order_cycle_members(vec![0, 1, 2], &hard, &names), [2, 0, 1]);
+        // No hard edges: by name.
+        let none = vec![vec![], vec![], vec![]];
+        assert_eq!(order_cycle_members(vec![2, 1, 0], &none, &names), [0, 1, 2]);
+        // Hard edges in a cycle of their own: still every table, once.
+        let stuck = vec![vec![2], vec![], vec![0]];
+        assert_eq!(
+            order_cycle_members(vec![0, 1, 2], &stuck, &names),
+            [1, 0, 2]
+        );
+    }
 
     #[test]
     fn components_come_out_parents_first_and_group_cycles() {

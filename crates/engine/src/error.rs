@@ -42,6 +42,18 @@ pub enum Error {
     SizeLimitExceeded { limit: u64 },
     #[error("restore: {0}")]
     Restore(String),
+    /// A write the database refused, with its cause named in `message`; nothing was changed.
+    #[error("restore: {message}")]
+    RestoreWrite {
+        message: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The restore lost a race with concurrent changes every time it was tried.
+    #[error(
+        "restore: concurrent changes to the organization's rows made the restore fail {attempts} times in a row (last: {last}); nothing was changed; try again when fewer edits are in progress"
+    )]
+    LostRace { attempts: u32, last: Box<Error> },
     #[error("the backup was cancelled")]
     Cancelled,
 }
@@ -51,9 +63,22 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Database(e) | Error::Extract { source: e, .. } => is_transient(e),
-            Error::Output(_) => true,
+            Error::Output(_) | Error::LostRace { .. } => true,
             _ => false,
         }
+    }
+
+    /// Whether the operation failed only because a concurrent transaction changed the same rows
+    /// (a serialization failure or a deadlock): nothing was changed, and the same operation on
+    /// fresh data can succeed.
+    pub fn lost_race(&self) -> bool {
+        let (Error::Database(source)
+        | Error::Extract { source, .. }
+        | Error::RestoreWrite { source, .. }) = self
+        else {
+            return false;
+        };
+        matches!(source, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40001" | "40P01")))
     }
 }
 

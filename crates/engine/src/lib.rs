@@ -29,7 +29,7 @@ pub use metadata::{
 pub use ownership::{OwnershipScan, scan as scan_ownership};
 pub use progress::{BackupProgress, NoProgress, Progress};
 pub use restore::{
-    ConflictAction, ConflictRecord, RecordDecision, RestoreMode, RestoreOutcome, RestorePlan,
-    RestoreProgress, RestoreRequest, TablePlan,
+    BlockedDeletion, ConflictAction, ConflictRecord, RecordDecision, RestoreMode, RestoreOutcome,
+    RestorePlan, RestoreProgress, RestoreRequest, TablePlan,
 };
 pub use tenancy::{DeclaredRelation, FileReference, TenancyConfig};

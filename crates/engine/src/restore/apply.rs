@@ -26,6 +26,40 @@ pub(super) async fn apply(
     sqlx::query("SET CONSTRAINTS ALL DEFERRED")
         .execute(&mut *conn)
         .await?;
+    // With foreign keys firing, a row to delete can be the last reference to another row to
+    // delete through a non-deferrable, nullable key of a cycle, and a conflicting row to replace
+    // can still point at a row to delete: those references are cleared first (and the replaced
+    // rows get the backup's once the cycle is written).
+    if request.fire_triggers {
+        for target in targets {
+            let columns = cycle_columns_to_defer(current, target);
+            let Some(matched) = super::sql::key_match(target, "t").filter(|_| !columns.is_empty())
+            else {
+                continue;
+            };
+            let sets: Vec<String> = columns
+                .iter()
+                .map(|c| format!("{} = NULL", quote_ident(c)))
+                .collect();
+            let deleted = if target.full_scope {
+                format!("({}) OR ", deletion_filter(current, target))
+            } else {
+                String::new()
+            };
+            let sql = format!(
+                "UPDATE {live} t SET {sets} WHERE {deleted}EXISTS (SELECT 1 FROM {stg} s WHERE s._class = 'conflict' AND coalesce(s._decision, '{default}') = 'replace' AND {matched})",
+                live = current.relation(target.index),
+                sets = sets.join(", "),
+                stg = target.staging,
+                default = action_name(default_action(target, request)),
+            );
+            context.verify(conn).await?;
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| blocked(e, &current.tables[target.index].name.to_string()))?;
+        }
+    }
     for target in targets.iter().rev().filter(|t| t.full_scope) {
         let table = &current.tables[target.index];
         let sql = format!(
@@ -49,8 +83,14 @@ pub(super) async fn apply(
         state.current_table = Some(table.name.to_string());
         progress.restore(state);
         context.verify(conn).await?;
-        resolve_conflicts(conn, current, target, request).await?;
-        let deferred_columns = cycle_columns_to_defer(current, target);
+        // Without triggers no foreign key fires, so no order matters; with them, references
+        // into the cycle through non-deferrable nullable keys are written once it is in place.
+        let deferred_columns = if request.fire_triggers {
+            cycle_columns_to_defer(current, target)
+        } else {
+            Vec::new()
+        };
+        resolve_conflicts(conn, current, target, request, &deferred_columns).await?;
         let columns: Vec<_> = target.loaded().map(|c| c.name.clone()).collect();
         let values: Vec<String> = columns
             .iter()
@@ -86,31 +126,52 @@ pub(super) async fn apply(
     }
     // Cycles through non-deferrable, nullable keys: the rows went in with those columns NULL;
     // now that every table of the cycle is written, the references are set.
+    // The conflicting rows replaced or merged get theirs the same way.
     for (target, columns) in postponed {
         let Some(matched) = super::sql::key_match(target, "t") else {
             continue;
         };
-        let sets: Vec<String> = columns
-            .iter()
-            .map(|c| format!("{} = {}", quote_ident(c), staged(target, c)))
-            .collect();
-        let sql = format!(
-            "UPDATE {} t SET {} FROM {} s WHERE s._class = 'insert' AND {matched}",
-            current.relation(target.index),
-            sets.join(", "),
-            target.staging
-        );
-        context.verify(conn).await?;
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| {
-                write_failed(
-                    e,
-                    "setting the cycle references of",
-                    &current.tables[target.index].name.to_string(),
-                )
-            })?;
+        for action in [
+            None,
+            Some(ConflictAction::Replace),
+            Some(ConflictAction::Merge),
+        ] {
+            let sets: Vec<String> = columns
+                .iter()
+                .map(|c| {
+                    let value = match action {
+                        Some(ConflictAction::Merge) => merged_value(target, c, "t"),
+                        _ => staged(target, c),
+                    };
+                    format!("{} = {value}", quote_ident(c))
+                })
+                .collect();
+            let rows = match action {
+                None => "s._class = 'insert'".to_string(),
+                Some(action) => format!(
+                    "s._class = 'conflict' AND coalesce(s._decision, '{}') = '{}'",
+                    action_name(default_action(target, request)),
+                    action_name(action)
+                ),
+            };
+            let sql = format!(
+                "UPDATE {} t SET {} FROM {} s WHERE {rows} AND {matched}",
+                current.relation(target.index),
+                sets.join(", "),
+                target.staging
+            );
+            context.verify(conn).await?;
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| {
+                    write_failed(
+                        e,
+                        "setting the cycle references of",
+                        &current.tables[target.index].name.to_string(),
+                    )
+                })?;
+        }
     }
     move_sequences_forward(conn, current, targets).await?;
     Ok(deleted)
@@ -124,25 +185,32 @@ fn blocked(error: sqlx::Error, table: &str) -> Error {
         &error,
         sqlx::Error::Database(e) if e.code().as_deref() == Some("23503")
     );
-    if referenced {
-        Error::Restore(format!(
+    let message = if referenced {
+        format!(
             "a full restore must delete rows of {table} that are not in the backup, but other rows still reference them ({}); nothing was changed; include the referencing categories or use a merge restore",
             describe(&error)
-        ))
+        )
     } else {
-        Error::Restore(format!(
+        format!(
             "a full restore must delete rows of {table} that are not in the backup, and the database refused: {}; nothing was changed",
             describe(&error)
-        ))
+        )
+    };
+    Error::RestoreWrite {
+        message,
+        source: error,
     }
 }
 
 /// A failed write of `table` (insert, update), with the database's own message.
 fn write_failed(error: sqlx::Error, what: &str, table: &str) -> Error {
-    Error::Restore(format!(
-        "{what} {table} failed: {}; nothing was changed",
-        describe(&error)
-    ))
+    Error::RestoreWrite {
+        message: format!(
+            "{what} {table} failed: {}; nothing was changed",
+            describe(&error)
+        ),
+        source: error,
+    }
 }
 
 /// The database's message with its SQLSTATE, constraint and context (a trigger's or function's
@@ -169,11 +237,24 @@ fn describe(error: &sqlx::Error) -> String {
     text
 }
 
+/// How a conflict of `target` without a decision of its own is resolved: a full restore makes
+/// the rows the backup's.
+pub(super) fn default_action(target: &Target, request: &RestoreRequest) -> ConflictAction {
+    if target.full_scope {
+        ConflictAction::Replace
+    } else {
+        request.conflicts
+    }
+}
+
+/// Replaces or merges the conflicting rows as decided; `postponed` columns (cycle references
+/// set after the cycle is written) are left as they are.
 async fn resolve_conflicts(
     conn: &mut PgConnection,
     current: &TenantSchema,
     target: &Target,
     request: &RestoreRequest,
+    postponed: &[String],
 ) -> Result<(), Error> {
     let Some(matched) = super::sql::key_match(target, "t") else {
         return Ok(());
@@ -184,7 +265,7 @@ async fn resolve_conflicts(
     let mut columns: Vec<&str> = target
         .loaded()
         .map(|c| c.name.as_str())
-        .filter(|c| !key.iter().any(|k| k == c))
+        .filter(|c| !key.iter().any(|k| k == c) && !postponed.iter().any(|p| p == c))
         .collect();
     // A GENERATED ALWAYS identity column cannot be UPDATEd to a value. It is left out where the
     // conflicting rows already hold the backup's value (the usual case: identities do not change);
@@ -222,11 +303,7 @@ async fn resolve_conflicts(
     for column in &relaxed {
         set_identity(conn, table, column, "BY DEFAULT").await?;
     }
-    let default = if target.full_scope {
-        ConflictAction::Replace
-    } else {
-        request.conflicts
-    };
+    let default = default_action(target, request);
     for action in [ConflictAction::Replace, ConflictAction::Merge] {
         let sets: Vec<String> = columns
             .iter()
@@ -287,7 +364,7 @@ async fn set_identity(
 
 /// Columns of non-deferrable, nullable foreign keys into the same cycle of tables: written NULL
 /// first, set once the whole cycle is in place.
-fn cycle_columns_to_defer(current: &TenantSchema, target: &Target) -> Vec<String> {
+pub(super) fn cycle_columns_to_defer(current: &TenantSchema, target: &Target) -> Vec<String> {
     let table = &current.tables[target.index];
     let Some(group) = table.cycle_group else {
         return Vec::new();

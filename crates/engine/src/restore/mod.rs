@@ -18,6 +18,7 @@ mod apply;
 mod classify;
 mod context;
 mod files;
+mod references;
 mod sql;
 mod staging;
 mod triggers;
@@ -30,6 +31,7 @@ use crate::metadata::{BackupMetadata, SkippedFile};
 use crate::progress::{NoProgress, Progress};
 use crate::tenancy::TenancyConfig;
 use orgbackup_archive::{ArchiveReader, EncryptionSetup};
+pub use references::BlockedDeletion;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
@@ -155,6 +157,11 @@ pub struct RestorePlan {
     /// trigger`); empty when triggers are fired (`fire_triggers`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped_triggers: Vec<String>,
+    /// Rows this full restore does not write that reference rows it would delete (a cascade
+    /// would remove or change them, a plain key would refuse): a restore with any is refused
+    /// before writing; restore their categories too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_deletions: Vec<BlockedDeletion>,
 }
 
 /// One conflicting row: its key, the backup's values and the current ones (as text), and the
@@ -185,6 +192,8 @@ pub struct RestoreOutcome<W> {
     pub transaction_xid: Option<String>,
     /// Files moved into place after the transaction committed.
     pub files_written: u64,
+    /// Attempts it took ([`apply_retrying`] tries again after losing a race; 1 otherwise).
+    pub attempts: u32,
     /// Files written and verified under temporary names before COMMIT, moved into place after.
     staged_files: files::StagedFiles,
 }
@@ -237,6 +246,59 @@ pub async fn apply<R: Read + Seek + Send, W: Write + Send + 'static>(
         true,
     )
     .await
+}
+
+/// How many times a restore is tried when it loses a race with concurrent changes.
+pub const RACE_ATTEMPTS: u32 = 3;
+
+/// [`apply`], tried again (up to [`RACE_ATTEMPTS`] in all, on a fresh snapshot each time) when
+/// it fails only because a user changed the same rows meanwhile: nothing was written by the
+/// failed attempt. `rollback_output` gives a new rollback output for each attempt (the one of a
+/// failed attempt is dropped half written). `outcome.attempts` says how many it took.
+pub async fn apply_retrying<R, W, F>(
+    pool: &PgPool,
+    config: &TenancyConfig,
+    archive: &mut ArchiveReader<R>,
+    request: &RestoreRequest,
+    mut rollback_output: F,
+    progress: Arc<dyn Progress>,
+) -> Result<RestoreOutcome<W>, Error>
+where
+    R: Read + Seek + Send,
+    W: Write + Send + 'static,
+    F: FnMut() -> Result<Option<W>, Error>,
+{
+    let mut attempt = 1;
+    loop {
+        let output = rollback_output()?;
+        match apply(pool, config, archive, request, output, progress.clone()).await {
+            Ok(mut outcome) => {
+                outcome.attempts = attempt;
+                return Ok(outcome);
+            }
+            Err(error) if error.lost_race() && attempt < RACE_ATTEMPTS => {
+                tracing::info!(
+                    attempt,
+                    %error,
+                    "the restore lost a race with concurrent changes and changed nothing; trying again"
+                );
+                progress.restore(&RestoreProgress {
+                    phase: "retrying after concurrent changes",
+                    ..Default::default()
+                });
+                // A short, growing pause lets the competing edit finish.
+                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+                attempt += 1;
+            }
+            Err(error) if error.lost_race() => {
+                return Err(Error::LostRace {
+                    attempts: attempt,
+                    last: Box::new(error),
+                });
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 async fn run<R: Read + Seek + Send, W: Write + Send + 'static>(
@@ -349,6 +411,20 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
     if !request.fire_triggers {
         plan.skipped_triggers = triggers::skipped(conn, &current, &targets).await?;
     }
+    let deleting: Vec<usize> = targets
+        .iter()
+        .zip(&plan.tables)
+        .filter(|(_, table)| table.delete > 0)
+        .map(|(target, _)| target.index)
+        .collect();
+    plan.blocked_deletions =
+        references::blocked_deletions(conn, &current, &targets, request, |index| {
+            deleting.contains(&index)
+        })
+        .await?;
+    if apply_changes && !plan.blocked_deletions.is_empty() {
+        return Err(references::refusal(&plan.blocked_deletions, &current));
+    }
     if !apply_changes {
         if request.conflict_samples > 0 {
             plan.conflicts =
@@ -361,6 +437,7 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
             rollback: None,
             transaction_xid: None,
             files_written: 0,
+            attempts: 1,
             staged_files: Default::default(),
         });
     }
@@ -423,6 +500,7 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
         rollback,
         transaction_xid: Some(xid),
         files_written: 0,
+        attempts: 1,
         staged_files,
     })
 }

@@ -63,38 +63,16 @@ pub(super) async fn resume(conn: &mut PgConnection) -> Result<(), Error> {
 
 /// Fails when a row of any table still references a row the restore deleted from `deleted`
 /// (what PostgreSQL's foreign keys would have refused, or cascaded into tables outside the
-/// restore, had they fired).
+/// restore, had they fired). The plan already refuses such restores (`references`): this is
+/// the check on the rows as written.
 pub(super) async fn refuse_orphans(
     conn: &mut PgConnection,
     current: &TenantSchema,
     deleted: &[usize],
 ) -> Result<(), Error> {
-    #[derive(sqlx::FromRow)]
-    struct Reference {
-        name: String,
-        child: String,
-        partitioned: bool,
-        columns: Vec<String>,
-        referenced: Vec<String>,
-    }
     for &index in deleted {
         let parent = &current.tables[index];
-        let references: Vec<Reference> = sqlx::query_as(
-            "SELECT con.conname::text AS name, format('%I.%I', n.nspname, c.relname) AS child,
-                    c.relkind = 'p' AS partitioned,
-                    ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
-                            JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num
-                           ORDER BY k.ord) AS columns,
-                    ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
-                            JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num
-                           ORDER BY k.ord) AS referenced
-               FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
-               JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE con.contype = 'f' AND con.conparentid = 0 AND con.confrelid = $1::regclass",
-        )
-        .bind(parent.name.quoted())
-        .fetch_all(&mut *conn)
-        .await?;
+        let references = super::references::references_to(conn, &parent.name).await?;
         for reference in references {
             let present: Vec<String> = reference
                 .columns
@@ -107,11 +85,7 @@ pub(super) async fn refuse_orphans(
                 .zip(&reference.referenced)
                 .map(|(c, r)| format!("p.{} = c.{}", quote_ident(r), quote_ident(c)))
                 .collect();
-            let child = if reference.partitioned {
-                reference.child.clone()
-            } else {
-                format!("ONLY {}", reference.child)
-            };
+            let child = reference.relation();
             let sql = format!(
                 "SELECT count(*) FROM {child} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
                 present.join(" AND "),
@@ -124,7 +98,9 @@ pub(super) async fn refuse_orphans(
             if orphans > 0 {
                 return Err(Error::Restore(format!(
                     "a full restore must delete rows of {} that are not in the backup, but {orphans} rows of {} still reference them (foreign key {}); nothing was changed; include the referencing categories or use a merge restore",
-                    parent.name, reference.child, reference.name
+                    parent.name,
+                    reference.child(),
+                    reference.name
                 )));
             }
         }
