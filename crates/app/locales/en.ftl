@@ -149,6 +149,13 @@ col-identical = Already identical
 col-conflict = Conflicts
 col-delete = Deleted
 col-not-written = Not written
+plan-blocked-title = This full restore cannot run
+plan-blocked-hint = It would delete rows that rows it does not restore still reference: the database would delete or change those rows too, or refuse. Nothing has been changed. Restore the categories of the referencing tables as well, or choose a merge restore.
+plan-blocked-rows = { $count ->
+    [one] { $n } referencing row
+   *[other] { $n } referencing rows
+}
+plan-skipped-triggers = Triggers not fired, so that the backup's values are written as they are:
 bulk-hint = This choice applies to every conflict; change single rows below.
 conflicts-count = { $count ->
     [one] { $n } conflict shown

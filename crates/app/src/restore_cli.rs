@@ -322,6 +322,16 @@ fn print_plan(plan: &RestorePlan, json: bool) -> anyhow::Result<()> {
             "warning: {unique_taken} rows not written: a unique value of theirs is held today by another row the restore keeps"
         );
     }
+    for blocked in &plan.blocked_deletions {
+        println!(
+            "blocked: {} rows of {} reference rows of {} this restore deletes (foreign key {}, on delete {}); restore the referencing categories too, or use a merge restore",
+            blocked.rows,
+            blocked.referencing_table,
+            blocked.table,
+            blocked.foreign_key,
+            blocked.on_delete
+        );
+    }
     if plan.unmatched_decisions > 0 {
         println!(
             "warning: {} decisions matched no conflicting row",

@@ -319,6 +319,70 @@ fn the_service_tables_show_an_application_role_only_the_current_orgs_rows() {
 }
 
 #[test]
+fn a_full_restore_of_one_category_that_would_orphan_another_categorys_rows_is_refused() {
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "200"]);
+    let backup = env.backup_json(&["--org", "Blue Harbor"]);
+    let backup_id = backup["backup_id"].as_str().unwrap().to_string();
+    // After the backup, a new post with a media asset (category media) on it: a full restore
+    // of posts alone would delete the post out from under the asset.
+    env.psql(
+        "INSERT INTO cmis.posts VALUES ('00000000-0000-4000-8000-00000000f0f0', '00000000-0000-4000-8000-0000000000a2', NULL, 'new', 'new', NULL);
+         INSERT INTO cmis.media_assets VALUES ('00000000-0000-4000-8000-00000000f0f1', '00000000-0000-4000-8000-0000000000a2',
+                '00000000-0000-4000-8000-00000000f0f0', 'new.png', 'image/png', 1, NULL);",
+    );
+    let rows = "SELECT (SELECT count(*) FROM cmis.posts)::text || '/' || (SELECT count(*) FROM cmis.media_assets)";
+    let before = env.psql(rows);
+    let args = [
+        "restore",
+        "plan",
+        &backup_id,
+        "--mode",
+        "full",
+        "--categories",
+        "posts",
+    ];
+    let plan = env.ok(&args);
+    assert!(
+        plan.contains("blocked: 1 rows of cmis.media_assets reference rows of cmis.posts"),
+        "{plan}"
+    );
+    let refused = env.fails(&[
+        "restore",
+        "apply",
+        &backup_id,
+        "--mode",
+        "full",
+        "--categories",
+        "posts",
+        "--confirm-full",
+    ]);
+    assert!(
+        refused.contains("cmis.media_assets (category media)")
+            && refused.contains("nothing was changed"),
+        "{refused}"
+    );
+    assert_eq!(env.psql(rows), before, "nothing changed");
+    // With the media restored too, the post and its asset go: the org is its backup again.
+    env.ok(&[
+        "restore",
+        "apply",
+        &backup_id,
+        "--mode",
+        "full",
+        "--categories",
+        "posts,media",
+        "--confirm-full",
+    ]);
+    assert_eq!(
+        env.psql(
+            "SELECT count(*) FROM cmis.posts WHERE post_id = '00000000-0000-4000-8000-00000000f0f0'"
+        ),
+        "0"
+    );
+}
+
+#[test]
 fn a_restore_is_analyzed_planned_applied_and_rolled_back_from_the_command_line() {
     let env = Env::new();
     env.ok(&["demo", "--rows", "2000"]);

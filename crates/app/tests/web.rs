@@ -511,6 +511,27 @@ async fn a_full_restore_needs_the_orgs_name_and_the_password_typed_again() {
     let client = browser(&driver).await;
     sign_in(&client, &server, "root@delta.test", PASSWORD).await;
     wait_for(&client, "#storage-meter").await;
+    // A full restore of the posts alone would delete the added post out from under a media
+    // asset made on it: the plan says so and offers no way on.
+    env.psql(&format!(
+        "INSERT INTO cmis.media_assets VALUES (gen_random_uuid(), '{DELTA}', (SELECT post_id FROM cmis.posts WHERE title = 'added later'), 'later.png', 'image/png', 1, NULL)"
+    ));
+    client
+        .goto(&format!("{}/restore/{backup_id}", server.url))
+        .await
+        .unwrap();
+    click(&client, "input[name=categories][value=posts]").await;
+    click(&client, "#mode-full").await;
+    click(&client, "#show-plan").await;
+    wait_for(&client, "#blocked-deletions").await;
+    let blocked = text(&client, "#blocked-deletions").await;
+    assert!(
+        blocked.contains("1 referencing row") && blocked.contains("cmis.media_assets"),
+        "{blocked}"
+    );
+    assert!(client.find(Locator::Css("#review")).await.is_err());
+    screenshot(&client, "restore-plan-blocked-en").await;
+
     client
         .goto(&format!("{}/restore/{backup_id}", server.url))
         .await
@@ -520,7 +541,7 @@ async fn a_full_restore_needs_the_orgs_name_and_the_password_typed_again() {
     wait_for(&client, "#plan-counts").await;
     click(&client, "#review").await;
     wait_for(&client, "#summary").await;
-    assert!(text(&client, "#summary").await.contains("1 row deleted"));
+    assert!(text(&client, "#summary").await.contains("2 rows deleted"));
     // Wrong name: refused, nothing changed.
     type_into(&client, "#confirm-org", "Delta").await;
     type_into(&client, "#confirm-password", PASSWORD).await;

@@ -327,6 +327,27 @@ pub const TORTURE_TABLES: &[Table] = &[
              FROM torture.departments WHERE org_id = $ORG ORDER BY md5(dept_id::text || '$N') LIMIT 1",
         ),
     },
+    Table {
+        schema: "torture",
+        name: "z_ledger_accounts",
+        from: "torture.z_ledger_accounts",
+        owned: DIRECT,
+        update: Some("name = name || ' mutated @$TAG@'"),
+        insert: Some(
+            "INSERT INTO torture.z_ledger_accounts VALUES (md5('new:ledger:$N')::uuid, $ORG, 'new ledger $N @$TAG@', NULL)",
+        ),
+    },
+    Table {
+        schema: "torture",
+        name: "a_ledger_lines",
+        from: "torture.a_ledger_lines",
+        owned: "EXISTS (SELECT FROM torture.z_ledger_accounts p WHERE p.account_id = t.account_id AND p.org_id = $ORG)",
+        update: Some("memo = memo || ' mutated @$TAG@'"),
+        insert: Some(
+            "INSERT INTO torture.a_ledger_lines SELECT md5('new:line:$N')::uuid, account_id, 'new line $N @$TAG@' \
+             FROM torture.z_ledger_accounts WHERE org_id = $ORG ORDER BY md5(account_id::text || '$N') LIMIT 1",
+        ),
+    },
     // No key, duplicate rows: inserting a copy of a row makes one more duplicate.
     Table {
         schema: "torture",

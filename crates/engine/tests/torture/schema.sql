@@ -144,6 +144,12 @@ CREATE TABLE torture.employees (emp_id uuid PRIMARY KEY, dept_id uuid NOT NULL R
 ALTER TABLE torture.departments ADD CONSTRAINT departments_head_fkey FOREIGN KEY (head_id)
   REFERENCES torture.employees DEFERRABLE INITIALLY DEFERRED;
 
+-- A cycle whose NOT NULL, immediate edge runs against name order: a_ledger_lines.account_id ->
+-- z_ledger_accounts; back, z_ledger_accounts.last_line_id, nullable and immediate (issue 14).
+CREATE TABLE torture.z_ledger_accounts (account_id uuid PRIMARY KEY, org_id uuid NOT NULL REFERENCES torture.orgs, name text NOT NULL, last_line_id uuid);
+CREATE TABLE torture.a_ledger_lines (line_id uuid PRIMARY KEY, account_id uuid NOT NULL REFERENCES torture.z_ledger_accounts, memo text NOT NULL);
+ALTER TABLE torture.z_ledger_accounts ADD FOREIGN KEY (last_line_id) REFERENCES torture.a_ledger_lines;
+
 -- No key at all, with duplicate rows.
 CREATE TABLE torture.page_views (org_id uuid NOT NULL REFERENCES torture.orgs, path text NOT NULL, viewed_on date NOT NULL);
 
@@ -325,6 +331,16 @@ SELECT md5(o.tag || ':emp:' || d || ':' || n)::uuid, md5(o.tag || ':dept:' || d)
 UPDATE torture.departments d SET head_id = md5(o.tag || ':emp:' || n || ':1')::uuid
   FROM torture.orgs o, generate_series(1, 2) n
  WHERE o.org_id = d.org_id AND d.dept_id = md5(o.tag || ':dept:' || n)::uuid;
+
+INSERT INTO torture.z_ledger_accounts
+SELECT md5(o.tag || ':ledger:' || n)::uuid, o.org_id, format('ledger %s @%s@', n, o.tag), NULL
+  FROM torture.orgs o, generate_series(1, 2) n;
+INSERT INTO torture.a_ledger_lines
+SELECT md5(o.tag || ':line:' || a || ':' || n)::uuid, md5(o.tag || ':ledger:' || a)::uuid, format('line %s/%s @%s@', a, n, o.tag)
+  FROM torture.orgs o, generate_series(1, 2) a, generate_series(1, 2) n;
+UPDATE torture.z_ledger_accounts l SET last_line_id = md5(o.tag || ':line:' || n || ':2')::uuid
+  FROM torture.orgs o, generate_series(1, 2) n
+ WHERE o.org_id = l.org_id AND l.account_id = md5(o.tag || ':ledger:' || n)::uuid;
 
 INSERT INTO torture.page_views
 SELECT o.org_id, format('/home @%s@', o.tag), date '2026-01-02' FROM torture.orgs o, generate_series(1, 2)
