@@ -13,7 +13,24 @@ pub(crate) struct CatalogTable {
     pub columns: Vec<Column>,
     pub primary_key: Option<Vec<String>>,
     pub unique_keys: Vec<Vec<String>>,
+    pub unique_indexes: Vec<UniqueIndex>,
     pub foreign_keys: Vec<ForeignKey>,
+}
+
+/// A unique index that no column list describes: partial (`WHERE ...`), on expressions
+/// (`lower(email)`), or `NULLS NOT DISTINCT`. Its SQL is today's catalog's, over the table's
+/// bare column names; it is never stored in an archive (whose text would be untrusted).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UniqueIndex {
+    pub name: String,
+    /// The key's elements: a column name or an expression, as `pg_get_indexdef` spells them.
+    pub elements: Vec<String>,
+    /// The type of each element.
+    pub element_types: Vec<String>,
+    pub predicate: Option<String>,
+    pub nulls_not_distinct: bool,
+    /// Every column the elements and the predicate read.
+    pub columns: Vec<String>,
 }
 
 /// One column as the catalog describes it; part of every backup's schema snapshot.
@@ -158,6 +175,29 @@ pub(crate) async fn load(
     .fetch_all(&mut *conn)
     .await?;
 
+    let special_rows: Vec<UniqueIndexRow> = sqlx::query_as(
+        "SELECT i.indrelid::int8 AS table_oid, c.relname::text AS name,
+                ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
+                        FROM generate_series(1, i.indnkeyatts::int) k ORDER BY k) AS elements,
+                ARRAY(SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+                       WHERE a.attrelid = i.indexrelid AND a.attnum BETWEEN 1 AND i.indnkeyatts
+                       ORDER BY a.attnum) AS element_types,
+                pg_get_expr(i.indpred, i.indrelid, true) AS predicate,
+                coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false) AS nulls_not_distinct,
+                ARRAY(SELECT DISTINCT a.attname::text FROM pg_depend d
+                        JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                       WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                         AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0) AS columns
+           FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+          WHERE i.indrelid = ANY($1::int8[]::oid[]) AND i.indisunique AND NOT i.indisprimary
+            AND (i.indpred IS NOT NULL OR i.indexprs IS NOT NULL
+                 OR coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false))
+          ORDER BY i.indrelid, c.relname",
+    )
+    .bind(&oids)
+    .fetch_all(&mut *conn)
+    .await?;
+
     let mut tables: Vec<CatalogTable> = table_rows
         .into_iter()
         .map(|row| CatalogTable {
@@ -167,6 +207,7 @@ pub(crate) async fn load(
             columns: Vec::new(),
             primary_key: None,
             unique_keys: Vec::new(),
+            unique_indexes: Vec::new(),
             foreign_keys: Vec::new(),
         })
         .collect();
@@ -226,5 +267,28 @@ pub(crate) async fn load(
             tables[i].unique_keys.push(columns);
         }
     }
+    for row in special_rows {
+        if let Some(i) = index_of(row.table_oid, &tables) {
+            tables[i].unique_indexes.push(UniqueIndex {
+                name: row.name,
+                elements: row.elements,
+                element_types: row.element_types,
+                predicate: row.predicate,
+                nulls_not_distinct: row.nulls_not_distinct,
+                columns: row.columns,
+            });
+        }
+    }
     Ok(tables)
+}
+
+#[derive(sqlx::FromRow)]
+struct UniqueIndexRow {
+    table_oid: i64,
+    name: String,
+    elements: Vec<String>,
+    element_types: Vec<String>,
+    predicate: Option<String>,
+    nulls_not_distinct: bool,
+    columns: Vec<String>,
 }

@@ -26,6 +26,10 @@ pub struct TenantTable {
     pub primary_key: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unique_keys: Vec<Vec<String>>,
+    /// Partial, expression and `NULLS NOT DISTINCT` unique indexes, from today's catalog only:
+    /// never written to (nor read from) an archive.
+    #[serde(skip)]
+    pub unique_indexes: Vec<crate::catalog::UniqueIndex>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub foreign_keys: Vec<ForeignKey>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -237,6 +241,7 @@ fn build(
             columns: table.columns,
             primary_key: table.primary_key,
             unique_keys: table.unique_keys,
+            unique_indexes: table.unique_indexes,
             foreign_keys: table.foreign_keys,
             partitioned: table.partitioned,
             cycle_group: group,

@@ -46,6 +46,16 @@ INSERT INTO k.comments VALUES (10, 2, 'on beta'), (11, 3, 'on gamma');
 -- Keyless rows with a parent.
 CREATE TABLE k.project_tags (project_id int NOT NULL REFERENCES k.projects, tag text NOT NULL);
 INSERT INTO k.project_tags VALUES (1, 'red'), (1, 'red'), (2, 'blue');
+-- Unique indexes no column list describes: on an expression, partial, NULLS NOT DISTINCT.
+CREATE TABLE k.members (member_id int PRIMARY KEY, org_id uuid NOT NULL REFERENCES k.orgs,
+                        email text NOT NULL, badge text, active boolean NOT NULL, team text);
+CREATE UNIQUE INDEX members_email ON k.members (lower(email));
+CREATE UNIQUE INDEX members_badge ON k.members (badge) WHERE active;
+CREATE UNIQUE INDEX members_team ON k.members (org_id, team) NULLS NOT DISTINCT;
+INSERT INTO k.members VALUES (1, '00000000-0000-0000-0000-00000000000a', 'Ann@x.test', 'b1', true, 'red'),
+                             (2, '00000000-0000-0000-0000-00000000000a', 'bob@x.test', 'b2', true, 'green'),
+                             (3, '00000000-0000-0000-0000-00000000000a', 'cid@x.test', 'b3', true, NULL),
+                             (7, '00000000-0000-0000-0000-00000000000a', 'dan@x.test', 'b7', false, 'blue');
 "#;
 
 fn config() -> TenancyConfig {
@@ -123,6 +133,7 @@ async fn state(db: &TestDb) -> Vec<Vec<String>> {
         "projects",
         "comments",
         "project_tags",
+        "members",
     ] {
         all.push(db.copy_lines(&format!("SELECT * FROM k.{name}")).await);
     }
@@ -314,4 +325,45 @@ async fn a_refused_deletion_is_reported_with_its_real_cause_and_nothing_changes(
     }
     assert!(!error.contains("still reference"), "{error}");
     assert_eq!(state(&db).await, before);
+}
+
+#[tokio::test]
+async fn partial_expression_and_nulls_not_distinct_unique_indexes_are_planned() {
+    let db = db().await;
+    let bytes = backup(&db, A).await;
+    // A's members are gone. B took Ann's address in other letters (lower(email)); A's new
+    // member 4 wears bob's badge, active (WHERE active); A's new member 6 has no team, like cid
+    // (NULLS NOT DISTINCT). Member 8 wears dan's badge, but dan's was inactive: no clash.
+    db.execute(
+        "DELETE FROM k.members;
+         INSERT INTO k.members VALUES
+           (11, '00000000-0000-0000-0000-00000000000b', 'ANN@X.TEST', NULL, true, 'b'),
+           (4, '00000000-0000-0000-0000-00000000000a', 'new4@x.test', 'b2', true, 'yellow'),
+           (6, '00000000-0000-0000-0000-00000000000a', 'new6@x.test', NULL, false, NULL),
+           (8, '00000000-0000-0000-0000-00000000000a', 'new8@x.test', 'b7', true, 'pink');",
+    )
+    .await;
+    let before = state(&db).await;
+    let plan = restore(&db, &bytes, &merge())
+        .await
+        .expect("the clashing rows are planned, not written: apply does not fail on the index");
+    let members = table(&plan, "k.members");
+    assert_eq!(
+        (members.insert, members.other_org, members.unique_taken),
+        (1, 1, 2),
+        "{members:#?}"
+    );
+    let mut after = state(&db).await;
+    let written: Vec<String> = after[6]
+        .iter()
+        .filter(|l| !before[6].contains(l))
+        .cloned()
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(
+        written[0].starts_with("7\t"),
+        "only dan comes back: {written:?}"
+    );
+    after[6].retain(|l| !l.starts_with("7\t"));
+    assert_eq!(after, before, "nothing else changed");
 }
