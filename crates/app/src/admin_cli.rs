@@ -1,11 +1,11 @@
 //! `orgbackup admin ...`: users, memberships and API tokens.
 
-use crate::accounts;
-use crate::config::Settings;
-use crate::permissions::{self, Permission, Role};
-use crate::{db, orgs};
 use anyhow::Context;
 use clap::Subcommand;
+use orgbackup_service::accounts;
+use orgbackup_service::config::Settings;
+use orgbackup_service::permissions::{self, Permission, Role};
+use orgbackup_service::{db, orgs};
 use std::io::BufRead;
 
 #[derive(Subcommand)]
@@ -132,7 +132,7 @@ pub async fn run(settings: &Settings, command: AdminCommand) -> anyhow::Result<(
         }
         AdminCommand::SetPlan { org, plan } => {
             let org = orgs::resolve(&pool, &settings.tenancy, &org).await?;
-            crate::plans::set_plan(&pool, org.org_id, &plan).await?;
+            orgbackup_service::plans::set_plan(&pool, org.org_id, &plan).await?;
             println!("{} is on the {plan} plan", org.name);
         }
         AdminCommand::RevokeToken { org, token_id } => {

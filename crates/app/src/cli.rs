@@ -1,13 +1,14 @@
 //! The command line. Each subcommand calls the same library functions the service will.
 
-use crate::backups::{self, CreateBackup};
-use crate::config::Settings;
 use crate::terminal::{TableBar, bytes_bar, human_bytes};
-use crate::{admin_cli, archives, db, demo, http, jobs, keys, orgs, restore_cli};
+use crate::{admin_cli, demo, http, restore_cli};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use orgbackup_archive::{ArchiveReader, Envelope, KeyEncryptionKey};
 use orgbackup_engine::{BackupMetadata, Ownership};
+use orgbackup_service::backups::{self, CreateBackup};
+use orgbackup_service::config::Settings;
+use orgbackup_service::{archives, db, jobs, keys, orgs};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -261,17 +262,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 });
                 workers.push((name, handle));
             }
-            tokio::spawn(crate::housekeeping::run_housekeeping(
+            tokio::spawn(orgbackup_service::housekeeping::run_housekeeping(
                 pool.clone(),
                 settings.clone(),
                 shutdown.clone(),
             ));
-            tokio::spawn(crate::notifications::run_dispatcher(
+            tokio::spawn(orgbackup_service::notifications::run_dispatcher(
                 pool.clone(),
                 settings.clone(),
                 shutdown.clone(),
             ));
-            tokio::spawn(crate::schedules::scheduler::run_scheduler(
+            tokio::spawn(orgbackup_service::schedules::scheduler::run_scheduler(
                 pool.clone(),
                 settings.clone(),
                 shutdown.clone(),
@@ -297,17 +298,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let name = id.unwrap_or_else(worker_name);
             eprintln!("worker {name} started");
             let settings = Arc::new(settings);
-            tokio::spawn(crate::housekeeping::run_housekeeping(
+            tokio::spawn(orgbackup_service::housekeeping::run_housekeeping(
                 pool.clone(),
                 settings.clone(),
                 shutdown.clone(),
             ));
-            tokio::spawn(crate::notifications::run_dispatcher(
+            tokio::spawn(orgbackup_service::notifications::run_dispatcher(
                 pool.clone(),
                 settings.clone(),
                 shutdown.clone(),
             ));
-            tokio::spawn(crate::schedules::scheduler::run_scheduler(
+            tokio::spawn(orgbackup_service::schedules::scheduler::run_scheduler(
                 pool.clone(),
                 settings.clone(),
                 shutdown.clone(),
@@ -444,7 +445,7 @@ async fn run_backup_create(settings: &Settings, args: CreateArgs) -> anyhow::Res
         created_by: None,
         // The operator's command line is not bound by plan limits.
         max_archive_bytes: None,
-        destination: crate::storage::connections::resolve(
+        destination: orgbackup_service::storage::connections::resolve(
             &pool,
             org.org_id,
             args.destination.as_deref(),

@@ -1,35 +1,14 @@
 //! `orgbackup`: backups and restores of one organization in a shared-schema PostgreSQL database.
 
-mod accounts;
 mod admin_cli;
-mod archives;
-mod audit;
-mod backups;
 mod cli;
-mod config;
-mod db;
 mod demo;
-mod housekeeping;
 mod http;
-mod job_events;
-mod jobs;
-mod keys;
-mod locale;
-mod notifications;
 mod notifications_cli;
-mod orgs;
-mod outbound;
-mod permissions;
-mod plans;
-mod progress_store;
 mod restore_cli;
-mod restores;
-mod retention;
 mod retention_cli;
 mod schedule_cli;
-mod schedules;
 mod shutdown;
-mod storage;
 mod storage_cli;
 mod terminal;
 mod web;

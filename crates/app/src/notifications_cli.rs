@@ -1,11 +1,11 @@
 //! `orgbackup notifications ...`: an org's settings, its in-app notifications, one dispatcher
 //! pass, a test event, a storage quota check.
 
-use crate::audit::{self, Entry, Outcome};
-use crate::config::Settings;
-use crate::notifications::{self, Event, OrgSettings, SettingsChange};
-use crate::{db, orgs};
 use clap::Subcommand;
+use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::config::Settings;
+use orgbackup_service::notifications::{self, Event, OrgSettings, SettingsChange};
+use orgbackup_service::{db, orgs};
 use serde_json::json;
 
 #[derive(Subcommand)]

@@ -1,14 +1,14 @@
 //! `orgbackup restore ...`: analyze, plan, apply, rollback, list, cleanup.
 
-use crate::archives::{self, FileArchive};
-use crate::config::Settings;
 use crate::terminal::TableBar;
-use crate::{db, orgs, restores};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use orgbackup_engine::{
     BackupMetadata, ConflictAction, RecordDecision, RestoreMode, RestorePlan, RestoreRequest,
 };
+use orgbackup_service::archives::{self, FileArchive};
+use orgbackup_service::config::Settings;
+use orgbackup_service::{db, orgs, restores};
 use sqlx::PgPool;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,10 +129,13 @@ async fn source_path(
     pool: &PgPool,
     settings: &Settings,
     source: &str,
-) -> anyhow::Result<(PathBuf, crate::storage::LocalCopy)> {
+) -> anyhow::Result<(PathBuf, orgbackup_service::storage::LocalCopy)> {
     let path = PathBuf::from(source);
     if path.exists() {
-        return Ok((path.clone(), crate::storage::LocalCopy::InPlace(path)));
+        return Ok((
+            path.clone(),
+            orgbackup_service::storage::LocalCopy::InPlace(path),
+        ));
     }
     let Ok(backup_id) = Uuid::parse_str(source) else {
         bail!("{source} is neither a backup file nor a backup id");
@@ -152,7 +155,8 @@ async fn source_path(
     let Some((org_id, connection_id, Some(relative))) = stored else {
         bail!("backup {backup_id} does not exist or has no file (is it completed?)");
     };
-    let destination = crate::storage::open(pool, settings, org_id, connection_id).await?;
+    let destination =
+        orgbackup_service::storage::open(pool, settings, org_id, connection_id).await?;
     let copy = destination.fetch(settings, &relative).await?;
     Ok((PathBuf::from(destination.location(&relative)), copy))
 }

@@ -1,10 +1,10 @@
 //! `orgbackup retention ...` (plan, run, set) and `orgbackup backup pin|unpin`.
 
-use crate::config::Settings;
-use crate::retention::{self, RetentionPlan};
 use crate::terminal::human_bytes;
-use crate::{db, orgs};
 use clap::Subcommand;
+use orgbackup_service::config::Settings;
+use orgbackup_service::retention::{self, RetentionPlan};
+use orgbackup_service::{db, orgs};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -109,7 +109,8 @@ pub async fn run(settings: &Settings, command: RetentionCommand) -> anyhow::Resu
         }
         RetentionCommand::Run { org } => {
             for org_id in target_orgs(&pool, settings, org.as_deref()).await? {
-                let outcome = crate::housekeeping::retain_org(&pool, settings, org_id).await?;
+                let outcome =
+                    orgbackup_service::housekeeping::retain_org(&pool, settings, org_id).await?;
                 println!(
                     "org {org_id}: {} backups deleted ({}), {} expiring notices sent",
                     outcome.expired.len(),
@@ -117,7 +118,8 @@ pub async fn run(settings: &Settings, command: RetentionCommand) -> anyhow::Resu
                     outcome.notices_due.len()
                 );
             }
-            let rollbacks = crate::restores::cleanup_expired_rollbacks(&pool, settings).await?;
+            let rollbacks =
+                orgbackup_service::restores::cleanup_expired_rollbacks(&pool, settings).await?;
             println!("{rollbacks} expired rollback archives removed");
         }
         RetentionCommand::Set {

@@ -1,14 +1,14 @@
 //! `orgbackup schedule ...`: create, list, show, update, delete, and run-due (one scheduler pass).
 
-use crate::audit::{self, Entry, Outcome};
-use crate::config::Settings;
-use crate::schedules::scheduler::{self, RunOutcome};
-use crate::schedules::timing::parse_time_of_day;
-use crate::schedules::{self, Frequency, Schedule, ScheduleInput, ScheduleView};
-use crate::{db, orgs};
 use anyhow::bail;
 use chrono::NaiveTime;
 use clap::{Args, Subcommand};
+use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::config::Settings;
+use orgbackup_service::schedules::scheduler::{self, RunOutcome};
+use orgbackup_service::schedules::timing::parse_time_of_day;
+use orgbackup_service::schedules::{self, Frequency, Schedule, ScheduleInput, ScheduleView};
+use orgbackup_service::{db, orgs};
 use sqlx::PgPool;
 use uuid::Uuid;
 

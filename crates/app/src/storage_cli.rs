@@ -1,11 +1,11 @@
 //! `orgbackup storage ...`: an org's storage connections (add-s3, list, test, remove) and its
 //! default destination.
 
-use crate::config::Settings;
-use crate::storage::{S3Credentials, S3Settings, connections};
-use crate::{db, orgs};
 use anyhow::Context;
 use clap::Subcommand;
+use orgbackup_service::config::Settings;
+use orgbackup_service::storage::{S3Credentials, S3Settings, connections};
+use orgbackup_service::{db, orgs};
 use std::io::Read;
 
 #[derive(Subcommand)]
@@ -151,9 +151,9 @@ pub async fn run(settings: &Settings, command: StorageCommand) -> anyhow::Result
         } => {
             let org = orgs::resolve(&pool, &settings.tenancy, &org).await?;
             let provider = match provider.as_str() {
-                "google_drive" => crate::storage::Provider::GoogleDrive,
-                "onedrive" => crate::storage::Provider::OneDrive,
-                _ => crate::storage::Provider::Dropbox,
+                "google_drive" => orgbackup_service::storage::Provider::GoogleDrive,
+                "onedrive" => orgbackup_service::storage::Provider::OneDrive,
+                _ => orgbackup_service::storage::Provider::Dropbox,
             };
             let url = connections::authorize_url(
                 &pool,

@@ -3,6 +3,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use orgbackup_engine::{BackupProgress, Progress, RestoreProgress};
+pub use orgbackup_service::errors::error_chain;
 
 /// Tables done out of tables to do, for backups and restores.
 pub struct TableBar {
@@ -90,36 +91,5 @@ mod tests {
         assert_eq!(super::human_bytes(512), "512 B");
         assert_eq!(super::human_bytes(1536), "1.5 KiB");
         assert_eq!(super::human_bytes(5 << 30), "5.0 GiB");
-    }
-}
-
-/// An error and its causes on one line, each cause once: our error types often quote their
-/// source in their own message, and `{:#}` would repeat it.
-pub fn error_chain(error: &anyhow::Error) -> String {
-    let mut message = error.to_string();
-    for cause in error.chain().skip(1) {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-    }
-    message
-}
-
-#[cfg(test)]
-mod error_chain_tests {
-    use super::*;
-
-    #[test]
-    fn a_cause_already_quoted_is_not_repeated() {
-        let io = std::io::Error::other("disk on fire");
-        let error = anyhow::Error::new(io)
-            .context("writing x: disk on fire")
-            .context("backup failed");
-        assert_eq!(
-            error_chain(&error),
-            "backup failed: writing x: disk on fire"
-        );
     }
 }

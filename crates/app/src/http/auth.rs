@@ -2,19 +2,24 @@
 
 use super::AppState;
 use super::error::AppError;
-use crate::accounts::{self, Principal};
-use crate::audit;
-use crate::permissions::Permission;
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use orgbackup_service::accounts;
+use orgbackup_service::audit::{self, Requester};
+use orgbackup_service::permissions::Permission;
 
-/// The caller, with where the request came from (for the audit log).
+/// The caller of an API request: the service's requester (principal, client address, user
+/// agent), taken from the bearer token.
 #[derive(Clone)]
-pub struct Caller {
-    pub principal: Principal,
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
+pub struct Caller(pub Requester);
+
+impl std::ops::Deref for Caller {
+    type Target = Requester;
+
+    fn deref(&self) -> &Requester {
+        &self.0
+    }
 }
 
 impl Caller {
@@ -56,11 +61,11 @@ impl FromRequestParts<AppState> for Caller {
             .map_err(|e| AppError::Internal(e.into()))?
             .ok_or(AppError::Unauthorized)?;
         let (ip, user_agent) = client_of(parts, state.settings.http.trust_forwarded_for);
-        Ok(Caller {
+        Ok(Caller(Requester {
             principal,
             ip,
             user_agent,
-        })
+        }))
     }
 }
 

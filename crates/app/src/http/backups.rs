@@ -5,9 +5,6 @@ use super::auth::Caller;
 use super::error::{AppError, Result};
 use super::extract::{AppJson, AppPath, AppQuery};
 use super::idempotency::IdempotencyKey;
-use crate::audit::{self, Entry, Outcome};
-use crate::backups::org_transaction;
-use crate::permissions::Permission;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -15,6 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::backups::org_transaction;
+use orgbackup_service::permissions::Permission;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -145,10 +145,14 @@ pub(crate) async fn download(
         )));
     };
     // Streamed from wherever the backup is (local disk or a storage connection), never buffered.
-    let (destination, path) =
-        crate::storage::locate(&state.pool, &state.settings, caller.principal.org_id, id)
-            .await?
-            .ok_or(AppError::NotFound("backup"))?;
+    let (destination, path) = orgbackup_service::storage::locate(
+        &state.pool,
+        &state.settings,
+        caller.principal.org_id,
+        id,
+    )
+    .await?
+    .ok_or(AppError::NotFound("backup"))?;
     let (length, stream) = destination.read(&path).await?;
     audit::record(
         &state.pool,
@@ -189,8 +193,13 @@ async fn delete(
     }
     // Opened before the row forgets the path: a destination that cannot be opened (connection
     // expired, master key changed) refuses the delete rather than leave an unreachable file.
-    let stored =
-        crate::storage::locate(&state.pool, &state.settings, caller.principal.org_id, id).await?;
+    let stored = orgbackup_service::storage::locate(
+        &state.pool,
+        &state.settings,
+        caller.principal.org_id,
+        id,
+    )
+    .await?;
     let mut tx = org_transaction(&state.pool, caller.principal.org_id).await?;
     sqlx::query("UPDATE organization_backups SET status = 'deleted', storage_path = NULL, updated_at = now() WHERE backup_id = $1")
         .bind(id)
@@ -264,8 +273,12 @@ pub(crate) async fn create(
             message: "encrypted backups need a master key, which this service has not been configured with".into(),
         });
     }
-    let destination =
-        crate::storage::connections::resolve(&state.pool, org, body.destination.as_deref()).await?;
+    let destination = orgbackup_service::storage::connections::resolve(
+        &state.pool,
+        org,
+        body.destination.as_deref(),
+    )
+    .await?;
     let idempotency = IdempotencyKey::from_headers(&headers, "backup.create", &body)?;
     let mut tx = org_transaction(&state.pool, org).await?;
     if let Some(key) = &idempotency
@@ -275,14 +288,14 @@ pub(crate) async fn create(
     }
     // Counted and queued under the org's quota lock, in one transaction: concurrent requests
     // take turns, and each one sees the backups the previous ones queued.
-    crate::plans::lock_backup_quota(&mut tx, org).await?;
-    let usage = crate::plans::usage_in(&mut tx, &state.settings.plans, org)
+    orgbackup_service::plans::lock_backup_quota(&mut tx, org).await?;
+    let usage = orgbackup_service::plans::usage_in(&mut tx, &state.settings.plans, org)
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
     if let Err(limit) = usage.check_new_backup() {
         drop(tx);
         let code = match limit {
-            crate::plans::LimitError::MonthlyBackups { .. } => "plan_backup_limit",
+            orgbackup_service::plans::LimitError::MonthlyBackups { .. } => "plan_backup_limit",
             _ => "plan_storage_full",
         };
         audit::record(
@@ -296,7 +309,7 @@ pub(crate) async fn create(
         });
     }
     let backup_id = Uuid::new_v4();
-    let request = crate::backups::CreateBackup {
+    let request = orgbackup_service::backups::CreateBackup {
         org_id: org,
         name: body.name.clone(),
         categories: body.categories.clone(),
@@ -308,14 +321,14 @@ pub(crate) async fn create(
         // Only read by the worker, which sets it per attempt.
         retry_on_transient: false,
     };
-    crate::backups::queue_backup(&mut tx, &request, backup_id).await?;
-    let payload = crate::jobs::JobPayload::ProcessBackup {
+    orgbackup_service::backups::queue_backup(&mut tx, &request, backup_id).await?;
+    let payload = orgbackup_service::jobs::JobPayload::ProcessBackup {
         backup_id,
         categories: body.categories,
         encrypt: body.encrypt,
         created_by: caller.principal.user_id,
     };
-    let job_id = crate::jobs::enqueue(&mut tx, org, &payload).await?;
+    let job_id = orgbackup_service::jobs::enqueue(&mut tx, org, &payload).await?;
     let response =
         serde_json::json!({"backup_id": backup_id, "job_id": job_id, "status": "pending"});
     if let Some(key) = &idempotency {

@@ -1,10 +1,10 @@
 //! The one error type of the HTTP edge, rendered as `application/problem+json` (RFC 9457) with a
 //! stable `code`. Internal errors are logged and answered with a generic message.
 
-use crate::permissions::Permission;
 use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use orgbackup_service::permissions::Permission;
 use serde_json::json;
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;

@@ -16,9 +16,9 @@ mod schedules;
 mod storage;
 pub(crate) mod upload;
 
-use crate::config::Settings;
 use axum::Router;
 use axum::routing::get;
+use orgbackup_service::config::Settings;
 use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -94,7 +94,9 @@ async fn readyz(
     .await;
     let database_ok = matches!(database, Ok(Ok(_)));
     let pending = if database_ok {
-        crate::db::pending_migrations(&state.pool).await.ok()
+        orgbackup_service::db::pending_migrations(&state.pool)
+            .await
+            .ok()
     } else {
         None
     };

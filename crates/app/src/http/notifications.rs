@@ -4,12 +4,12 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{AppError, Result};
 use super::extract::{AppJson, AppPath, AppQuery, Body};
-use crate::audit::{self, Entry, Outcome};
-use crate::notifications::{self, NotifyError, OrgSettings, SettingsChange};
-use crate::permissions::Permission;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::notifications::{self, NotifyError, OrgSettings, SettingsChange};
+use orgbackup_service::permissions::Permission;
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 

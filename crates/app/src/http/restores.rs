@@ -5,16 +5,16 @@ use super::auth::Caller;
 use super::error::{AppError, Result};
 use super::extract::{AppJson, AppPath, Body};
 use super::idempotency::IdempotencyKey;
-use crate::audit::{self, Entry, Outcome};
-use crate::backups::org_transaction;
-use crate::jobs::{self, JobPayload, RestoreOptions};
-use crate::permissions::Permission;
-use crate::restores::{self, RestoreError};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use orgbackup_engine::{BackupMetadata, RestoreMode};
+use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::backups::org_transaction;
+use orgbackup_service::jobs::{self, JobPayload, RestoreOptions};
+use orgbackup_service::permissions::Permission;
+use orgbackup_service::restores::{self, RestoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -38,7 +38,7 @@ pub(crate) async fn stored_backup(
     state: &AppState,
     org: Uuid,
     backup_id: Uuid,
-) -> Result<(crate::storage::Destination, String)> {
+) -> Result<(orgbackup_service::storage::Destination, String)> {
     let mut tx = org_transaction(&state.pool, org).await?;
     let completed: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status = 'completed')",
@@ -51,7 +51,7 @@ pub(crate) async fn stored_backup(
     if !completed {
         return Err(AppError::NotFound("backup"));
     }
-    crate::storage::locate(&state.pool, &state.settings, org, backup_id)
+    orgbackup_service::storage::locate(&state.pool, &state.settings, org, backup_id)
         .await?
         .ok_or(AppError::NotFound("backup"))
 }
@@ -69,7 +69,7 @@ async fn analyze(
         stored_backup(&state, caller.principal.org_id, body.backup_id).await?;
     // The manifest is read with seeks: a remote archive is fetched to a temporary file first.
     let copy = destination.fetch(&state.settings, &path).await?;
-    let archive = crate::archives::open(&state.settings, copy.path(), None)
+    let archive = orgbackup_service::archives::open(&state.settings, copy.path(), None)
         .await
         .map_err(AppError::Internal)?;
     let metadata: BackupMetadata = serde_json::from_value(archive.manifest().backup.clone())

@@ -5,14 +5,16 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{AppError, Result};
 use super::extract::{AppJson, AppPath, Body};
-use crate::audit::{self, Entry, Outcome};
-use crate::permissions::Permission;
-use crate::schedules::timing::parse_time_of_day;
-use crate::schedules::{self, ScheduleError, ScheduleInput, ScheduleView, SchedulesError};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::permissions::Permission;
+use orgbackup_service::schedules::timing::parse_time_of_day;
+use orgbackup_service::schedules::{
+    self, ScheduleError, ScheduleInput, ScheduleView, SchedulesError,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -7,14 +7,14 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{AppError, Result};
 use super::extract::{AppJson, AppPath, AppQuery, Body};
-use crate::audit::{self, Entry, Outcome};
-use crate::permissions::Permission;
-use crate::storage::connections::OAuthBinding;
-use crate::storage::{S3Credentials, S3Settings, StorageError, connections};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
+use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::permissions::Permission;
+use orgbackup_service::storage::connections::OAuthBinding;
+use orgbackup_service::storage::{S3Credentials, S3Settings, StorageError, connections};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -232,7 +232,7 @@ async fn set_default(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OAuthStartBody {
-    provider: crate::storage::Provider,
+    provider: orgbackup_service::storage::Provider,
     name: String,
     #[serde(default = "default_folder")]
     folder: String,

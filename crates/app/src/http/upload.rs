@@ -6,12 +6,6 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::{AppError, Result};
-use crate::audit::{self, Entry, Outcome};
-use crate::backups::org_transaction;
-use crate::config::Settings;
-use crate::keys::KeyRing;
-use crate::permissions::Permission;
-use crate::storage::LocalStorage;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -20,6 +14,12 @@ use axum::{Json, Router};
 use futures::StreamExt;
 use orgbackup_archive::{ArchiveReader, Envelope, ReadLimits};
 use orgbackup_engine::BackupMetadata;
+use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::backups::org_transaction;
+use orgbackup_service::config::Settings;
+use orgbackup_service::keys::KeyRing;
+use orgbackup_service::permissions::Permission;
+use orgbackup_service::storage::LocalStorage;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -166,7 +166,7 @@ where
         .require(state, Permission::Upload, "backup.upload")
         .await?;
     let org = caller.principal.org_id;
-    let usage = crate::plans::usage(&state.pool, &state.settings.plans, org)
+    let usage = orgbackup_service::plans::usage(&state.pool, &state.settings.plans, org)
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
     let limit = usage.storage_left().min(state.settings.upload.max_bytes);
@@ -277,7 +277,8 @@ where
     )
     .await;
     if let Err(error) =
-        crate::notifications::check_storage_quota(&state.pool, &state.settings, org).await
+        orgbackup_service::notifications::check_storage_quota(&state.pool, &state.settings, org)
+            .await
     {
         tracing::error!(%org, %error, "could not check the storage quota");
     }

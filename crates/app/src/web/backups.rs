@@ -5,15 +5,15 @@
 use super::pages::BackupRow;
 use super::session::WebUser;
 use super::{Layout, Tr, WebError, WebResult, render};
-use crate::backups::org_transaction;
 use crate::http::AppState;
 use crate::http::backups::{self as api, BackupView, CreateBody};
-use crate::permissions::Permission;
 use askama::Template;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
+use orgbackup_service::backups::org_transaction;
+use orgbackup_service::permissions::Permission;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -36,7 +36,7 @@ struct BackupsPage {
     categories: Vec<CategoryChoice>,
     can_create: bool,
     encryption_available: bool,
-    destinations: Vec<crate::storage::connections::Connection>,
+    destinations: Vec<orgbackup_service::storage::connections::Connection>,
 }
 
 async fn category_choices(state: &AppState, org: Uuid) -> WebResult<Vec<CategoryChoice>> {
@@ -95,7 +95,7 @@ pub async fn index(State(state): State<AppState>, user: WebUser) -> WebResult<Re
         categories: category_choices(&state, org).await?,
         can_create: user.can(Permission::Create),
         encryption_available: state.settings.encryption.master_key.is_some(),
-        destinations: crate::storage::connections::list(&state.pool, org)
+        destinations: orgbackup_service::storage::connections::list(&state.pool, org)
             .await
             .map_err(|e| WebError::Internal(e.into()))?
             .into_iter()

@@ -6,11 +6,11 @@
 //! the number already formatted for the language), `t.with(KEY, NAME, value)` and
 //! `t.of(FAMILY, value)` for keys built from stored values (`status-completed`).
 
-use crate::locale::Locale;
 use chrono::{DateTime, Utc};
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use orgbackup_engine::Compatibility;
+use orgbackup_service::locale::Locale;
 use std::sync::OnceLock;
 
 const ENGLISH: &str = include_str!("../../locales/en.ftl");
@@ -351,7 +351,7 @@ mod tests {
             used.extend(values.iter().map(|v| format!("{prefix}-{v}")));
         }
         used.extend(
-            crate::notifications::ALL_EVENTS
+            orgbackup_service::notifications::ALL_EVENTS
                 .iter()
                 .map(|e| format!("event-{}", e.as_str())),
         );

@@ -4,14 +4,14 @@
 use super::form::{field, pairs};
 use super::session::WebUser;
 use super::{Layout, Tr, WebResult, render};
-use crate::audit::{self, Entry, Outcome};
 use crate::http::AppState;
 use crate::http::error::AppError;
-use crate::keys::{self, KeyError, OrgKeyInfo};
-use crate::permissions::Permission;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::keys::{self, KeyError, OrgKeyInfo};
+use orgbackup_service::permissions::Permission;
 use uuid::Uuid;
 
 #[derive(Template)]
@@ -29,7 +29,7 @@ async fn page(state: &AppState, user: &WebUser, error: String) -> WebResult<Resp
     user.caller
         .require(state, Permission::Schedule, "keys.list")
         .await?;
-    let usage = crate::plans::usage(&state.pool, &state.settings.plans, user.org_id())
+    let usage = orgbackup_service::plans::usage(&state.pool, &state.settings.plans, user.org_id())
         .await
         .map_err(|e| super::WebError::Internal(e.into()))?;
     let view = KeysPage {

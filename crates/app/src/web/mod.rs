@@ -16,13 +16,13 @@ mod storage;
 mod throttle;
 
 use crate::http::AppState;
-use crate::permissions::Permission;
 use askama::Template;
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 pub use i18n::Tr;
+use orgbackup_service::permissions::Permission;
 use session::WebUser;
 
 pub fn router() -> Router<AppState> {
@@ -73,10 +73,10 @@ pub fn router() -> Router<AppState> {
 pub const LANG_COOKIE: &str = "obr_lang";
 
 tokio::task_local! {
-    static PAGE_LOCALE: crate::locale::Locale;
+    static PAGE_LOCALE: orgbackup_service::locale::Locale;
 }
 
-pub fn page_locale() -> crate::locale::Locale {
+pub fn page_locale() -> orgbackup_service::locale::Locale {
     PAGE_LOCALE.try_with(|l| *l).unwrap_or_default()
 }
 
@@ -86,7 +86,7 @@ async fn with_page_locale(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let locale = session::cookie(&parts, LANG_COOKIE)
-        .and_then(|l| crate::locale::Locale::parse(&l).ok())
+        .and_then(|l| orgbackup_service::locale::Locale::parse(&l).ok())
         .unwrap_or_default();
     let request = axum::extract::Request::from_parts(parts, body);
     PAGE_LOCALE.scope(locale, next.run(request)).await
@@ -120,14 +120,14 @@ impl From<sqlx::Error> for WebError {
     }
 }
 
-impl From<crate::keys::KeyError> for WebError {
-    fn from(error: crate::keys::KeyError) -> Self {
+impl From<orgbackup_service::keys::KeyError> for WebError {
+    fn from(error: orgbackup_service::keys::KeyError) -> Self {
         WebError::App(error.into())
     }
 }
 
-impl From<crate::accounts::AccountError> for WebError {
-    fn from(error: crate::accounts::AccountError) -> Self {
+impl From<orgbackup_service::accounts::AccountError> for WebError {
+    fn from(error: orgbackup_service::accounts::AccountError) -> Self {
         WebError::Internal(error.into())
     }
 }
@@ -218,7 +218,7 @@ pub struct Layout {
     pub email: String,
     pub csrf: String,
     pub org_id: uuid::Uuid,
-    pub orgs: Vec<crate::orgs::Org>,
+    pub orgs: Vec<orgbackup_service::orgs::Org>,
     pub can_view_logs: bool,
     pub can_restore: bool,
     pub can_schedule: bool,

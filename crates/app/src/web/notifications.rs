@@ -4,13 +4,15 @@
 use super::form;
 use super::session::WebUser;
 use super::{Layout, Tr, WebError, WebResult, render};
-use crate::audit::{self, Entry, Outcome};
 use crate::http::AppState;
-use crate::notifications::{self, ALL_EVENTS, NotifyError, OrgSettings, SettingsChange};
-use crate::permissions::Permission;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::notifications::{
+    self, ALL_EVENTS, NotifyError, OrgSettings, SettingsChange,
+};
+use orgbackup_service::permissions::Permission;
 use uuid::Uuid;
 
 #[derive(Template)]

@@ -3,9 +3,7 @@
 use super::session::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebUser};
 use super::throttle::{self, Attempt};
 use super::{LANG_COOKIE, Layout, Tr, WebError, WebResult, page_locale, render};
-use crate::backups::org_transaction;
 use crate::http::AppState;
-use crate::locale::Locale;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
@@ -13,6 +11,8 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
+use orgbackup_service::backups::org_transaction;
+use orgbackup_service::locale::Locale;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -218,7 +218,7 @@ struct Dashboard {
 
 pub async fn dashboard(State(state): State<AppState>, user: WebUser) -> WebResult<Response> {
     let org = user.org_id();
-    let usage = crate::plans::usage(&state.pool, &state.settings.plans, org)
+    let usage = orgbackup_service::plans::usage(&state.pool, &state.settings.plans, org)
         .await
         .map_err(|e| WebError::Internal(e.into()))?;
     let mut tx = org_transaction(&state.pool, org).await?;

@@ -10,13 +10,10 @@
 use super::form::{field, pairs};
 use super::session::WebUser;
 use super::{Layout, Tr, WebError, WebResult, render};
-use crate::backups::org_transaction;
 use crate::http::AppState;
 use crate::http::error::AppError;
 use crate::http::extract::{AppJson, AppPath};
 use crate::http::restores as api;
-use crate::jobs::RestoreOptions;
-use crate::permissions::Permission;
 use askama::Template;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -27,6 +24,9 @@ use orgbackup_engine::{
     BackupMetadata, CompatibilityReport, ConflictAction, ConflictRecord, RecordDecision,
     RestoreMode, RestorePlan, RestoreRequest,
 };
+use orgbackup_service::backups::org_transaction;
+use orgbackup_service::jobs::RestoreOptions;
+use orgbackup_service::permissions::Permission;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -35,7 +35,7 @@ use uuid::Uuid;
 const CONFLICTS_SHOWN: usize = 50;
 
 fn action_name(action: ConflictAction) -> &'static str {
-    crate::jobs::conflict_name(action)
+    orgbackup_service::jobs::conflict_name(action)
 }
 
 fn parse_action(text: &str) -> Option<ConflictAction> {
@@ -204,13 +204,16 @@ async fn open_backup(
     state: &AppState,
     org: Uuid,
     backup_id: Uuid,
-) -> WebResult<(crate::storage::LocalCopy, crate::archives::FileArchive)> {
+) -> WebResult<(
+    orgbackup_service::storage::LocalCopy,
+    orgbackup_service::archives::FileArchive,
+)> {
     let (destination, path) = api::stored_backup(state, org, backup_id).await?;
     let copy = destination
         .fetch(&state.settings, &path)
         .await
         .map_err(|e| WebError::Internal(e.into()))?;
-    let archive = crate::archives::open(&state.settings, copy.path(), None)
+    let archive = orgbackup_service::archives::open(&state.settings, copy.path(), None)
         .await
         .map_err(WebError::Internal)?;
     Ok((copy, archive))
@@ -447,12 +450,12 @@ pub async fn start(
         let user_id = user.caller.principal.user_id.expect("web users are users");
         let password_ok = super::session::password_matches(&state, user_id, password).await?;
         if typed != layout.org_name() || !password_ok {
-            crate::audit::record(
+            orgbackup_service::audit::record(
                 &state.pool,
-                &crate::audit::Entry::new(
+                &orgbackup_service::audit::Entry::new(
                     &user.caller,
                     "restore.start",
-                    crate::audit::Outcome::Denied,
+                    orgbackup_service::audit::Outcome::Denied,
                 )
                 .detail("reason", "full restore not confirmed"),
             )

@@ -5,14 +5,14 @@
 use super::form;
 use super::session::WebUser;
 use super::{Layout, Tr, WebError, WebResult, render};
-use crate::audit::{self, Entry, Outcome};
 use crate::http::AppState;
 use crate::http::error::AppError;
-use crate::permissions::Permission;
-use crate::schedules::{self, Frequency, ScheduleInput, ScheduleView, SchedulesError};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::permissions::Permission;
+use orgbackup_service::schedules::{self, Frequency, ScheduleInput, ScheduleView, SchedulesError};
 use uuid::Uuid;
 
 #[derive(Template)]
@@ -75,7 +75,7 @@ async fn page(state: &AppState, user: &WebUser, error: String) -> WebResult<Resp
         .require(state, Permission::Schedule, "schedule.list")
         .await?;
     let org = user.org_id();
-    let usage = crate::plans::usage(&state.pool, &state.settings.plans, org)
+    let usage = orgbackup_service::plans::usage(&state.pool, &state.settings.plans, org)
         .await
         .map_err(|e| WebError::Internal(e.into()))?;
     let categories = {

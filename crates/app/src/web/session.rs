@@ -7,16 +7,17 @@
 //! the same way by a short-lived cookie of its own (double submit), since there is no session yet.
 
 use super::{WebError, WebResult};
-use crate::accounts::Principal;
 use crate::http::AppState;
 use crate::http::auth::Caller;
-use crate::locale::Locale;
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use orgbackup_service::accounts::Principal;
+use orgbackup_service::audit::Requester;
+use orgbackup_service::locale::Locale;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -85,7 +86,7 @@ impl WebUser {
         &self.session_hash
     }
 
-    pub fn can(&self, permission: crate::permissions::Permission) -> bool {
+    pub fn can(&self, permission: orgbackup_service::permissions::Permission) -> bool {
         self.caller.principal.can(permission)
     }
 
@@ -117,7 +118,7 @@ impl WebUser {
 
     pub async fn switch_org(&self, pool: &PgPool, org_id: Uuid) -> WebResult<()> {
         let user_id = self.caller.principal.user_id.expect("web users are users");
-        if crate::accounts::member_permissions(pool, org_id, user_id)
+        if orgbackup_service::accounts::member_permissions(pool, org_id, user_id)
             .await?
             .is_empty()
         {
@@ -176,11 +177,12 @@ impl FromRequestParts<AppState> for WebUser {
         tx.commit().await?;
         let row = row.ok_or(WebError::SignIn)?;
         let permissions =
-            crate::accounts::member_permissions(&state.pool, row.org_id, row.user_id).await?;
+            orgbackup_service::accounts::member_permissions(&state.pool, row.org_id, row.user_id)
+                .await?;
         let (ip, user_agent) =
             crate::http::auth::client_of(parts, state.settings.http.trust_forwarded_for);
         Ok(WebUser {
-            caller: Caller {
+            caller: Caller(Requester {
                 principal: Principal {
                     org_id: row.org_id,
                     user_id: Some(row.user_id),
@@ -190,7 +192,7 @@ impl FromRequestParts<AppState> for WebUser {
                 },
                 ip,
                 user_agent,
-            },
+            }),
             email: row.email,
             csrf: row.csrf_token,
             locale: Locale::parse(&row.locale).unwrap_or_default(),
@@ -200,7 +202,10 @@ impl FromRequestParts<AppState> for WebUser {
 }
 
 /// The orgs a user is a member of, by name: the org switcher's choices.
-pub async fn user_orgs(state: &AppState, user_id: Uuid) -> WebResult<Vec<crate::orgs::Org>> {
+pub async fn user_orgs(
+    state: &AppState,
+    user_id: Uuid,
+) -> WebResult<Vec<orgbackup_service::orgs::Org>> {
     let mut tx = state.pool.begin().await?;
     sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
         .execute(&mut *tx)
@@ -211,7 +216,7 @@ pub async fn user_orgs(state: &AppState, user_id: Uuid) -> WebResult<Vec<crate::
             .fetch_all(&mut *tx)
             .await?;
     tx.commit().await?;
-    let mut orgs: Vec<_> = crate::orgs::list(&state.pool, &state.settings.tenancy)
+    let mut orgs: Vec<_> = orgbackup_service::orgs::list(&state.pool, &state.settings.tenancy)
         .await
         .map_err(|e| WebError::Internal(e.into()))?
         .into_iter()

@@ -6,15 +6,15 @@
 use super::form::{field, pairs};
 use super::session::WebUser;
 use super::{Layout, Tr, WebResult, render};
-use crate::audit::{self, Entry, Outcome};
 use crate::http::AppState;
 use crate::http::error::AppError;
-use crate::permissions::Permission;
-use crate::storage::connections::{self, Connection, OAuthBinding};
-use crate::storage::{Provider, S3Credentials, S3Settings, StorageError};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::permissions::Permission;
+use orgbackup_service::storage::connections::{self, Connection, OAuthBinding};
+use orgbackup_service::storage::{Provider, S3Credentials, S3Settings, StorageError};
 use serde::Deserialize;
 
 #[derive(Template)]

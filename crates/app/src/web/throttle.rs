@@ -6,7 +6,7 @@
 //! again (being refused does not extend the lockout); a failed one stays; a successful sign-in
 //! clears its account's failures (the address keeps its count).
 
-use crate::config::HttpSettings;
+use orgbackup_service::config::HttpSettings;
 use sqlx::PgPool;
 
 /// Whether a sign-in attempt may go on to the password check.

@@ -419,7 +419,7 @@ pub async fn rollback(
         .map_err(|e| {
             refuse(format!(
                 "its rollback archive cannot be opened: {}",
-                crate::terminal::error_chain(&e)
+                crate::errors::error_chain(&e)
             ))
         })?;
     let request = RestoreRequest {

@@ -65,7 +65,7 @@ pub async fn send(
             let e = e.without_url();
             match crate::outbound::refusal(&e) {
                 Some(refused) => SendError::WebhookRefused(refused.to_string()),
-                None => SendError::Webhook(crate::terminal::error_chain(&anyhow::Error::from(e))),
+                None => SendError::Webhook(crate::errors::error_chain(&anyhow::Error::from(e))),
             }
         })?;
     let status = response.status();

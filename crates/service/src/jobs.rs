@@ -450,7 +450,7 @@ async fn execute_restore(
         .map_err(storage_failure)?;
     let mut archive = crate::archives::open(settings, copy.path(), None)
         .await
-        .map_err(|e| fail(crate::terminal::error_chain(&e)))?;
+        .map_err(|e| fail(crate::errors::error_chain(&e)))?;
     let progress = Arc::new(crate::progress_store::ProgressStore::start(
         pool.clone(),
         org_id,
@@ -511,7 +511,7 @@ async fn execute_rollback(
     let Err(error) = result else { return Ok(()) };
     // Not retried: the restore is put back as it was (completed, still rollbackable) with the
     // reason, and the user decides (e.g. force after changes were made since).
-    let reason = crate::terminal::error_chain(&anyhow::Error::from(error));
+    let reason = crate::errors::error_chain(&anyhow::Error::from(error));
     if let Err(mark) = crate::restores::rollback_failed(pool, org_id, restore_id, &reason).await {
         tracing::error!(%restore_id, error = %mark, "could not record a failed rollback");
     }

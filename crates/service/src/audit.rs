@@ -1,8 +1,8 @@
 //! The audit log: every operation and every permission denial, with actor, org, time, IP and
 //! outcome. Recording never fails the operation it describes: a failure to record is logged.
 
+use crate::accounts::Principal;
 use crate::backups::org_transaction;
-use crate::http::auth::Caller;
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 
@@ -23,9 +23,18 @@ impl Outcome {
     }
 }
 
-/// Who did it: an API caller, or the service itself (scheduler, retention, CLI) under a label.
+/// Who asked, and from where (for the audit log): a principal, and the request's client address
+/// and user agent when it came over HTTP.
+#[derive(Clone, Debug)]
+pub struct Requester {
+    pub principal: Principal,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Who did it: a requester, or the service itself (scheduler, retention, CLI) under a label.
 enum Actor<'a> {
-    Caller(&'a Caller),
+    Caller(&'a Requester),
     System { org_id: uuid::Uuid, label: String },
 }
 
@@ -38,7 +47,7 @@ pub struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
-    pub fn new(caller: &'a Caller, action: &str, outcome: Outcome) -> Self {
+    pub fn new(caller: &'a Requester, action: &str, outcome: Outcome) -> Self {
         Self {
             actor: Actor::Caller(caller),
             action: action.to_string(),
