@@ -32,7 +32,7 @@ pub const TARGETS: [(&str, Target); 3] = [
     ("upload_verify", upload_verify),
 ];
 
-/// The upload's default `upload.max_expansion` (crates/app/src/config.rs).
+/// The upload's default `upload.max_expansion` (crates/service/src/config.rs).
 pub const MAX_EXPANSION: u64 = 100;
 
 /// The one key the targets know, for every key id an encrypted input names: so inputs get past
@@ -108,7 +108,7 @@ pub fn manifest(data: &[u8]) -> Verdict {
 }
 
 /// Arbitrary bytes as an uploaded backup file, checked in the order and with the limits of
-/// `receive` in crates/app/src/http/upload.rs (open with the server's keys, refuse a declared
+/// `receive` in crates/orgbackup/src/http/upload.rs (open with the server's keys, refuse a declared
 /// expansion above `upload.max_expansion`, verify in full, read the manifest's `backup` as
 /// orgbackup backup metadata), then the values the handler stores taken from the metadata.
 /// That check is private to the binary crate, so its steps are repeated here: keep them in step.

@@ -1,4 +1,4 @@
-//! Every word the web UI shows, from Fluent files (`crates/app/locales/{en,ar}.ftl`), with Arabic
+//! Every word the web UI shows, from Fluent files (`crates/orgbackup/locales/{en,ar}.ftl`), with Arabic
 //! plural categories (zero, one, two, few, many, other) chosen by Fluent's CLDR rules, and numbers,
 //! sizes and dates written the way each language writes them.
 //!
