@@ -1,7 +1,7 @@
 //! Users (argon2 password hashes), memberships with roles, and API tokens (stored as SHA-256 of a
 //! 256-bit random secret, scoped to one org and a set of permissions, revocable).
 
-use crate::backups::org_transaction;
+use crate::db::org_transaction;
 use crate::permissions::{self, Permission, Role};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, SaltString};

@@ -2,7 +2,7 @@
 //! outcome. Recording never fails the operation it describes: a failure to record is logged.
 
 use crate::accounts::Principal;
-use crate::backups::org_transaction;
+use crate::db::org_transaction;
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 

@@ -3,13 +3,14 @@
 //! the reason, and no file left behind).
 
 use crate::config::Settings;
+use crate::db::org_transaction;
 use crate::keys::{self, KeyError};
 use crate::storage::{self, Destination, StorageError};
 use chrono::{DateTime, Utc};
 use orgbackup_archive::ArchiveSummary;
 use orgbackup_engine::{BackupMetadata, BackupOutcome, BackupRequest, Progress};
 use serde_json::json;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 use std::path::PathBuf;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -94,19 +95,6 @@ pub async fn list_backups(pool: &PgPool, org_id: Uuid) -> Result<Vec<BackupListI
     .await?;
     tx.commit().await?;
     Ok(backups)
-}
-
-/// Begins a transaction in which the service's tables show only `org_id`'s rows.
-pub async fn org_transaction(
-    pool: &PgPool,
-    org_id: Uuid,
-) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('app.current_org_id', $1, true)")
-        .bind(org_id.to_string())
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
 }
 
 /// Backs up now, recording a new backup row.

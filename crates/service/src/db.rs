@@ -115,3 +115,16 @@ pub async fn migrate(pool: &PgPool, settings: &Settings) -> Result<(), DbError> 
     MIGRATOR.run(pool).await?;
     Ok(())
 }
+
+/// Begins a transaction in which the service's tables show only `org_id`'s rows.
+pub async fn org_transaction(
+    pool: &PgPool,
+    org_id: uuid::Uuid,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('app.current_org_id', $1, true)")
+        .bind(org_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}

@@ -3,8 +3,8 @@
 //! failures to record or notify are logged.
 
 use crate::audit::{self, Entry, Outcome};
-use crate::backups::org_transaction;
 use crate::config::Settings;
+use crate::db::org_transaction;
 use crate::jobs::JobPayload;
 use crate::notifications::{self, Event};
 use serde_json::{Value, json};

@@ -5,8 +5,8 @@
 //! `org:<org id>:<key uuid>`), stored in `backup_encryption_keys` wrapped by the master key. A new
 //! encrypted backup uses the org's active custom key when it has one, else the master key.
 
-use crate::backups::org_transaction;
 use crate::config::Settings;
+use crate::db::org_transaction;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use orgbackup_archive::{EncryptionSetup, KeyEncryptionKey};

@@ -1,7 +1,7 @@
 //! Plan limits: backups per month, storage, retention. Checked before a backup is queued, and
 //! enforced while it streams (the archive may not outgrow what is left of the storage quota).
 
-use crate::backups::org_transaction;
+use crate::db::org_transaction;
 use crate::schedules::Frequency;
 use serde::Deserialize;
 use sqlx::{PgConnection, PgPool};

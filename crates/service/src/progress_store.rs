@@ -1,7 +1,7 @@
 //! Progress of a backup or restore run by a worker, stored on its row (at most twice a second) so
 //! the API can show it: percent of tables, phase, current table, rows and bytes.
 
-use crate::backups::org_transaction;
+use crate::db::org_transaction;
 use orgbackup_engine::{BackupProgress, Progress, RestoreProgress};
 use serde_json::{Value, json};
 use sqlx::PgPool;

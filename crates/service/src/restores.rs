@@ -2,8 +2,8 @@
 //! `restore.rollback_hours`, rollback within that window, and cleanup of expired rollback archives.
 
 use crate::archives::FileArchive;
-use crate::backups::org_transaction;
 use crate::config::Settings;
+use crate::db::org_transaction;
 use crate::keys::{self, KeyError};
 use crate::storage::{LocalStorage, StorageError};
 use chrono::{DateTime, Duration, Utc};

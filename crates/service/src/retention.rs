@@ -8,8 +8,8 @@
 //! unused file, never a "completed" backup without its file.
 
 use crate::audit::{self, Entry, Outcome};
-use crate::backups::org_transaction;
 use crate::config::Settings;
+use crate::db::org_transaction;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::PgPool;

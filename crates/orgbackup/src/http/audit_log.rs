@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use orgbackup_service::backups::org_transaction;
+use orgbackup_service::db::org_transaction;
 use orgbackup_service::permissions::Permission;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

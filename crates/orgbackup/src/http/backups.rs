@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orgbackup_service::audit::{self, Entry, Outcome};
-use orgbackup_service::backups::org_transaction;
+use orgbackup_service::db::org_transaction;
 use orgbackup_service::permissions::Permission;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

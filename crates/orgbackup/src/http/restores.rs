@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use orgbackup_engine::{BackupMetadata, RestoreMode};
 use orgbackup_service::audit::{self, Entry, Outcome};
-use orgbackup_service::backups::org_transaction;
+use orgbackup_service::db::org_transaction;
 use orgbackup_service::jobs::{self, JobPayload, RestoreOptions};
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::restores::{self, RestoreError};

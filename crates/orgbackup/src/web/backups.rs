@@ -12,7 +12,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use orgbackup_service::backups::org_transaction;
+use orgbackup_service::db::org_transaction;
 use orgbackup_service::permissions::Permission;
 use std::collections::BTreeMap;
 use uuid::Uuid;

@@ -11,7 +11,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
-use orgbackup_service::backups::org_transaction;
+use orgbackup_service::db::org_transaction;
 use orgbackup_service::locale::Locale;
 use serde::Deserialize;
 use uuid::Uuid;

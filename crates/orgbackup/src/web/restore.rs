@@ -24,7 +24,7 @@ use orgbackup_engine::{
     BackupMetadata, CompatibilityReport, ConflictAction, ConflictRecord, RecordDecision,
     RestoreMode, RestorePlan, RestoreRequest,
 };
-use orgbackup_service::backups::org_transaction;
+use orgbackup_service::db::org_transaction;
 use orgbackup_service::jobs::RestoreOptions;
 use orgbackup_service::permissions::Permission;
 use std::collections::BTreeMap;

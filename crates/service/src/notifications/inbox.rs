@@ -3,7 +3,7 @@
 use super::event::Event;
 use super::messages::{Message, render};
 use super::settings;
-use crate::backups::org_transaction;
+use crate::db::org_transaction;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;

@@ -19,8 +19,8 @@ pub use event::{ALL as ALL_EVENTS, Event};
 pub use inbox::{Page, list as list_in_app, mark_read};
 pub use settings::{OrgSettings, SettingsChange, get as get_settings, update as update_settings};
 
-use crate::backups::org_transaction;
 use crate::config::Settings;
+use crate::db::org_transaction;
 use chrono::Utc;
 use messages::render;
 use serde_json::{Value, json};

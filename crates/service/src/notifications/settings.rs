@@ -4,8 +4,8 @@
 use super::NotifyError;
 use super::event::{self, Event};
 use super::messages::Locale;
-use crate::backups::org_transaction;
 use crate::config::Settings;
+use crate::db::org_transaction;
 use orgbackup_archive::KeyEncryptionKey;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};

@@ -12,8 +12,8 @@ pub mod timing;
 
 pub use timing::{Frequency, ScheduleError, ScheduleSpec};
 
-use crate::backups::org_transaction;
 use crate::config::Settings;
+use crate::db::org_transaction;
 use crate::plans::LimitError;
 use crate::storage::StorageError;
 use chrono::{DateTime, NaiveTime, Utc};

@@ -378,7 +378,7 @@ pub async fn locate(
     org_id: Uuid,
     backup_id: Uuid,
 ) -> Result<Option<(Destination, String)>, StorageError> {
-    let mut tx = crate::backups::org_transaction(pool, org_id).await?;
+    let mut tx = crate::db::org_transaction(pool, org_id).await?;
     let row: Option<(Option<Uuid>, Option<String>)> = sqlx::query_as(
         "SELECT storage_connection_id, storage_path FROM organization_backups
           WHERE org_id = $1 AND backup_id = $2",
