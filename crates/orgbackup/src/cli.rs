@@ -8,7 +8,7 @@ use orgbackup_archive::{ArchiveReader, Envelope, KeyEncryptionKey};
 use orgbackup_engine::{BackupMetadata, Ownership};
 use orgbackup_service::backups::{self, CreateBackup};
 use orgbackup_service::config::Settings;
-use orgbackup_service::{archives, db, jobs, keys, orgs};
+use orgbackup_service::{archives, db, keys, orgs, worker};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -247,7 +247,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut workers = Vec::new();
             for n in 0..settings.jobs.workers {
                 let name = format!("{}-serve-{n}", worker_name());
-                let worker = jobs::run_worker(
+                let worker = worker::run_worker(
                     pool.clone(),
                     settings.clone(),
                     name.clone(),
@@ -314,7 +314,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 shutdown.clone(),
             ));
             let grace = std::time::Duration::from_secs(settings.jobs.shutdown_grace_seconds.into());
-            let worker = tokio::spawn(jobs::run_worker(
+            let worker = tokio::spawn(worker::run_worker(
                 pool.clone(),
                 settings,
                 name.clone(),

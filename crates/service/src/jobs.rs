@@ -3,14 +3,9 @@
 //! taken over once its lease expires. At most one job runs per organization (a unique index).
 //! Transient failures are retried with exponential backoff; others fail the job at once.
 
-use crate::backups::{self, CreateBackup};
-use crate::config::Settings;
-use crate::job_events::JobEnd;
-use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgPool;
-use std::sync::Arc;
 use uuid::Uuid;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -88,19 +83,10 @@ pub struct Job {
     pub max_attempts: i32,
 }
 
-/// What one call of [`try_execute_one`] did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ExecutionOutcome {
-    EmptyQueue,
-    Succeeded(Uuid),
-    Retrying(Uuid),
-    Failed(Uuid),
-}
-
 /// Fails the jobs whose worker died during their last attempt (running, lease expired, no
 /// attempt left): taking them over would run them once more than `max_attempts`. Their backup or
 /// restore row is settled with the reason, in the same transaction. Returns them, to announce.
-async fn give_up_abandoned(pool: &PgPool) -> Result<Vec<Job>, sqlx::Error> {
+pub(crate) async fn give_up_abandoned(pool: &PgPool) -> Result<Vec<Job>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
         .execute(&mut *tx)
@@ -123,10 +109,10 @@ async fn give_up_abandoned(pool: &PgPool) -> Result<Vec<Job>, sqlx::Error> {
     Ok(abandoned)
 }
 
-const ABANDONED: &str = "the worker running its last attempt stopped before it finished (its lease expired); no attempt is left";
+pub(crate) const ABANDONED: &str = "the worker running its last attempt stopped before it finished (its lease expired); no attempt is left";
 
 /// What a job's end means for the row it works on.
-enum Settle<'a> {
+pub(crate) enum Settle<'a> {
     /// The job runs again later: the row waits as `pending`, with the last failure.
     Retry(&'a str),
     /// The job is over and failed: a row still pending or running fails with the reason.
@@ -136,7 +122,7 @@ enum Settle<'a> {
 /// Settles the backup or restore row of a job that ended or will be retried, whatever path the
 /// job took (a panic-free early return, a lost connection while recording the outcome, a dead
 /// worker): a row never stays `running` after its job. In a transaction that bypasses RLS.
-async fn settle_row(
+pub(crate) async fn settle_row(
     conn: &mut sqlx::PgConnection,
     payload: &JobPayload,
     settle: Settle<'_>,
@@ -187,7 +173,7 @@ async fn settle_row(
 }
 
 /// [`settle_row`] in a transaction of its own.
-async fn settle(
+pub(crate) async fn settle(
     pool: &PgPool,
     payload: &JobPayload,
     settle: Settle<'_>,
@@ -246,7 +232,7 @@ pub async fn claim(
     Ok(None)
 }
 
-async fn set_outcome(
+pub(crate) async fn set_outcome(
     pool: &PgPool,
     job: &Job,
     worker: &str,
@@ -264,282 +250,4 @@ async fn set_outcome(
         .execute(&mut *tx)
         .await?;
     tx.commit().await
-}
-
-/// Claims and runs one job. Public so tests can drain the queue deterministically.
-pub async fn try_execute_one(
-    pool: &PgPool,
-    settings: &Settings,
-    worker: &str,
-) -> Result<ExecutionOutcome, sqlx::Error> {
-    let lease = settings.jobs.lease_seconds.max(1);
-    for job in give_up_abandoned(pool).await? {
-        tracing::warn!(job_id = %job.job_id, org_id = %job.org_id, "a job's last attempt was abandoned");
-        if let Ok(payload) = serde_json::from_value::<JobPayload>(job.payload.clone()) {
-            crate::job_events::announce(
-                pool,
-                settings,
-                job.org_id,
-                &payload,
-                JobEnd::Failed(ABANDONED),
-            )
-            .await;
-        }
-    }
-    let Some(job) = claim(pool, worker, lease).await? else {
-        return Ok(ExecutionOutcome::EmptyQueue);
-    };
-    let heartbeat = {
-        let pool = pool.clone();
-        let (job_id, worker) = (job.job_id, worker.to_string());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(std::time::Duration::from_millis(
-                    u64::from(lease) * 1000 / 3,
-                ))
-                .await;
-                let renewed = async {
-                    let mut tx = pool.begin().await?;
-                    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(
-                        "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3)
-                          WHERE job_id = $1 AND locked_by = $2 AND status = 'running'",
-                    )
-                    .bind(job_id)
-                    .bind(&worker)
-                    .bind(f64::from(lease))
-                    .execute(&mut *tx)
-                    .await?;
-                    tx.commit().await
-                }
-                .await;
-                if let Err(error) = renewed {
-                    tracing::warn!(%error, "could not renew a job lease");
-                }
-            }
-        })
-    };
-    let payload: Option<JobPayload> = serde_json::from_value(job.payload.clone()).ok();
-    // Announced once: a retry or a takeover continues the same operation.
-    if let Some(payload) = payload.as_ref().filter(|_| job.attempts <= 1) {
-        crate::job_events::announce(pool, settings, job.org_id, payload, JobEnd::Started).await;
-    }
-    let result = execute(pool, settings, &job).await;
-    heartbeat.abort();
-    let will_retry = |retryable: bool| retryable && job.attempts < job.max_attempts;
-    if let Some(payload) = &payload {
-        match &result {
-            Ok(()) => {}
-            Err((error, retryable)) if will_retry(*retryable) => {
-                settle(pool, payload, Settle::Retry(error)).await?
-            }
-            Err((error, _)) => settle(pool, payload, Settle::Failed(error)).await?,
-        }
-    }
-    if let Some(payload) = &payload {
-        let end = match &result {
-            Ok(()) => Some(JobEnd::Completed),
-            Err((_, retryable)) if will_retry(*retryable) => None,
-            Err((error, _)) => Some(JobEnd::Failed(error)),
-        };
-        if let Some(end) = end {
-            crate::job_events::announce(pool, settings, job.org_id, payload, end).await;
-        }
-    }
-    let outcome = match result {
-        Ok(()) => {
-            set_outcome(pool, &job, worker, "UPDATE jobs SET status = 'succeeded', locked_by = NULL, lease_expires_at = NULL, last_error = $3, updated_at = now() WHERE job_id = $1 AND locked_by = $2", None).await?;
-            ExecutionOutcome::Succeeded(job.job_id)
-        }
-        Err((error, retryable)) if will_retry(retryable) => {
-            let base = i64::from(settings.jobs.retry_base_seconds);
-            let backoff = Duration::seconds(base * 2i64.pow(job.attempts.clamp(1, 10) as u32 - 1));
-            let sql = format!(
-                "UPDATE jobs SET status = 'queued', locked_by = NULL, lease_expires_at = NULL, last_error = $3,
-                        run_after = now() + interval '{} seconds', updated_at = now()
-                  WHERE job_id = $1 AND locked_by = $2",
-                backoff.num_seconds()
-            );
-            set_outcome(pool, &job, worker, &sql, Some(error)).await?;
-            ExecutionOutcome::Retrying(job.job_id)
-        }
-        Err((error, _)) => {
-            set_outcome(pool, &job, worker, "UPDATE jobs SET status = 'failed', locked_by = NULL, lease_expires_at = NULL, last_error = $3, updated_at = now() WHERE job_id = $1 AND locked_by = $2", Some(error)).await?;
-            ExecutionOutcome::Failed(job.job_id)
-        }
-    };
-    Ok(outcome)
-}
-
-/// Runs a job; an error says whether trying again later may help.
-async fn execute(pool: &PgPool, settings: &Settings, job: &Job) -> Result<(), (String, bool)> {
-    let payload: JobPayload = serde_json::from_value(job.payload.clone())
-        .map_err(|e| (format!("unreadable job: {e}"), false))?;
-    match payload {
-        JobPayload::ProcessBackup {
-            backup_id,
-            categories,
-            encrypt,
-            created_by,
-        } => {
-            // The archive may use what is left of the plan's storage, and no more.
-            let usage = crate::plans::usage(pool, &settings.plans, job.org_id)
-                .await
-                .map_err(|e| (e.to_string(), true))?;
-            let request = CreateBackup {
-                org_id: job.org_id,
-                name: None,
-                categories,
-                encrypt,
-                created_by,
-                max_archive_bytes: Some(usage.storage_left()),
-                // The destination was recorded on the queued row.
-                destination: None,
-                // So was the schedule.
-                schedule_id: None,
-                retry_on_transient: job.attempts < job.max_attempts,
-            };
-            let progress = Arc::new(crate::progress_store::ProgressStore::start(
-                pool.clone(),
-                job.org_id,
-                crate::progress_store::ProgressRow::Backup(backup_id),
-            ));
-            let result =
-                backups::run_backup_row(pool, settings, &request, backup_id, progress.clone())
-                    .await;
-            progress.stop().await;
-            result.map(|_| ()).map_err(|e| {
-                let retryable = e.is_retryable();
-                (e.to_string(), retryable)
-            })
-        }
-        JobPayload::ProcessRestore {
-            restore_id,
-            backup_id,
-            options,
-        } => execute_restore(pool, settings, job.org_id, restore_id, backup_id, options).await,
-        JobPayload::RollbackRestore { restore_id, force } => {
-            execute_rollback(pool, settings, job.org_id, restore_id, force).await
-        }
-    }
-}
-
-async fn execute_restore(
-    pool: &PgPool,
-    settings: &Settings,
-    org_id: Uuid,
-    restore_id: Uuid,
-    backup_id: Uuid,
-    options: RestoreOptions,
-) -> Result<(), (String, bool)> {
-    let fail = |message: String| (message, false);
-    let storage_failure = |e: crate::storage::StorageError| {
-        let retryable = e.is_retryable();
-        (e.to_string(), retryable)
-    };
-    let (destination, path) = crate::storage::locate(pool, settings, org_id, backup_id)
-        .await
-        .map_err(storage_failure)?
-        .ok_or_else(|| fail(format!("backup {backup_id} has no file")))?;
-    // The archive reader seeks: a remote archive is fetched to a temporary file first.
-    let copy = destination
-        .fetch(settings, &path)
-        .await
-        .map_err(storage_failure)?;
-    let mut archive = crate::archives::open(settings, copy.path(), None)
-        .await
-        .map_err(|e| fail(crate::errors::error_chain(&e)))?;
-    let progress = Arc::new(crate::progress_store::ProgressStore::start(
-        pool.clone(),
-        org_id,
-        crate::progress_store::ProgressRow::Restore(restore_id),
-    ));
-    let request = orgbackup_engine::RestoreRequest {
-        target_org_id: Some(org_id.to_string()),
-        categories: options.categories,
-        mode: options.mode,
-        confirm_full: true,
-        conflicts: options.conflicts,
-        decisions: options.decisions,
-        files_root: settings.backup.files_root.clone(),
-        fire_triggers: settings.restore.fire_triggers,
-        ..Default::default()
-    };
-    let result = crate::restores::apply_restore_as(
-        pool,
-        settings,
-        &mut archive,
-        // Recorded as the restore's source: where the backup is, not the temporary copy.
-        std::path::Path::new(&destination.location(&path)),
-        org_id,
-        &request,
-        restore_id,
-        progress.clone(),
-    )
-    .await;
-    progress.stop().await;
-    result.map(|_| ()).map_err(|e| {
-        use crate::restores::RestoreError;
-        let retryable = match &e {
-            RestoreError::Engine(engine) => engine.is_retryable(),
-            RestoreError::Storage(storage) => storage.is_retryable(),
-            RestoreError::Sql(sql) => orgbackup_engine::is_transient(sql),
-            _ => false,
-        };
-        (e.to_string(), retryable)
-    })
-}
-
-async fn execute_rollback(
-    pool: &PgPool,
-    settings: &Settings,
-    org_id: Uuid,
-    restore_id: Uuid,
-    force: bool,
-) -> Result<(), (String, bool)> {
-    let progress = Arc::new(crate::progress_store::ProgressStore::start(
-        pool.clone(),
-        org_id,
-        crate::progress_store::ProgressRow::Restore(restore_id),
-    ));
-    let result =
-        crate::restores::rollback(pool, settings, org_id, restore_id, force, progress.clone())
-            .await;
-    progress.stop().await;
-    let Err(error) = result else { return Ok(()) };
-    // Not retried: the restore is put back as it was (completed, still rollbackable) with the
-    // reason, and the user decides (e.g. force after changes were made since).
-    let reason = crate::errors::error_chain(&anyhow::Error::from(error));
-    if let Err(mark) = crate::restores::rollback_failed(pool, org_id, restore_id, &reason).await {
-        tracing::error!(%restore_id, error = %mark, "could not record a failed rollback");
-    }
-    Err((reason, false))
-}
-
-/// A worker: runs jobs until `shutdown` resolves, sleeping longer on an empty queue.
-pub async fn run_worker(
-    pool: PgPool,
-    settings: Arc<Settings>,
-    worker: String,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let pause = match try_execute_one(&pool, &settings, &worker).await {
-            Ok(ExecutionOutcome::EmptyQueue) => std::time::Duration::from_millis(500),
-            Ok(_) => std::time::Duration::ZERO,
-            Err(error) => {
-                tracing::error!(%error, "worker could not reach the job queue");
-                std::time::Duration::from_secs(2)
-            }
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
 }

@@ -25,3 +25,4 @@ pub mod restores;
 pub mod retention;
 pub mod schedules;
 pub mod storage;
+pub mod worker;

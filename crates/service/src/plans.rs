@@ -1,65 +1,11 @@
 //! Plan limits: backups per month, storage, retention. Checked before a backup is queued, and
 //! enforced while it streams (the archive may not outgrow what is left of the storage quota).
 
+pub use crate::config::plans::{PlanLimits, default_plans};
 use crate::db::org_transaction;
-use crate::schedules::Frequency;
-use serde::Deserialize;
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
 use uuid::Uuid;
-
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct PlanLimits {
-    /// `None` = unlimited.
-    pub backups_per_month: Option<u32>,
-    pub storage_bytes: u64,
-    pub retention_days: u32,
-    /// The org may have its own encryption keys (create, rotate, revoke).
-    #[serde(default)]
-    pub custom_keys: bool,
-    /// The schedule frequencies the org may use; empty (the default) = no schedules.
-    #[serde(default)]
-    pub schedule_frequencies: Vec<Frequency>,
-}
-
-impl PlanLimits {
-    pub fn allows_schedule(&self, frequency: Frequency) -> bool {
-        self.schedule_frequencies.contains(&frequency)
-    }
-}
-
-const MB: u64 = 1_000_000;
-const GB: u64 = 1_000 * MB;
-
-pub fn default_plans() -> BTreeMap<String, PlanLimits> {
-    use Frequency::{Custom, Daily, Hourly, Monthly, Weekly};
-    let plan = |backups, storage_bytes, retention_days, schedules: &[Frequency]| PlanLimits {
-        backups_per_month: backups,
-        storage_bytes,
-        retention_days,
-        custom_keys: false,
-        schedule_frequencies: schedules.to_vec(),
-    };
-    let all = [Hourly, Daily, Weekly, Monthly];
-    BTreeMap::from([
-        ("free".to_string(), plan(Some(2), 500 * MB, 7, &[])),
-        ("basic".to_string(), plan(Some(10), 5 * GB, 30, &[Daily])),
-        ("pro".to_string(), plan(None, 50 * GB, 90, &all)),
-        (
-            "enterprise".to_string(),
-            PlanLimits {
-                custom_keys: true,
-                ..plan(
-                    None,
-                    500 * GB,
-                    365,
-                    &[Hourly, Daily, Weekly, Monthly, Custom],
-                )
-            },
-        ),
-    ])
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LimitError {
@@ -189,6 +135,9 @@ pub async fn set_plan(pool: &PgPool, org_id: Uuid, plan: &str) -> Result<(), Lim
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::plans::Frequency;
+
+    const MB: u64 = 1_000_000;
 
     fn usage(plan: &str, count: i64, used: u64) -> Usage {
         Usage {

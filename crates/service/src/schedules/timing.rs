@@ -22,6 +22,7 @@
 //! A schedule that missed runs (the service was down) runs once: the scheduler asks for the next
 //! run after *now*, not after the missed one.
 
+pub use crate::config::plans::Frequency;
 use chrono::{
     DateTime, Datelike, Days, LocalResult, Months, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta,
     TimeZone, Timelike, Utc,
@@ -29,46 +30,8 @@ use chrono::{
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
-use serde::{Deserialize, Serialize};
-use std::fmt;
+
 use std::str::FromStr;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Frequency {
-    Hourly,
-    Daily,
-    Weekly,
-    Monthly,
-    /// A cron expression (Enterprise by default).
-    Custom,
-}
-
-impl Frequency {
-    pub const ALL: [Frequency; 5] = [
-        Frequency::Hourly,
-        Frequency::Daily,
-        Frequency::Weekly,
-        Frequency::Monthly,
-        Frequency::Custom,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Frequency::Hourly => "hourly",
-            Frequency::Daily => "daily",
-            Frequency::Weekly => "weekly",
-            Frequency::Monthly => "monthly",
-            Frequency::Custom => "custom",
-        }
-    }
-}
-
-impl fmt::Display for Frequency {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 impl FromStr for Frequency {
     type Err = ScheduleError;

@@ -14,6 +14,7 @@
 //! stored is compared with the same hash of what was sent.
 
 use super::{ByteStream, StorageError};
+use crate::config::storage::DropboxSettings;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -31,34 +32,6 @@ const PART: usize = 8 << 20;
 const BLOCK: usize = 4 << 20;
 /// Attempts of one request (network errors, 5xx, 429) before the destination is unavailable.
 const ATTEMPTS: u32 = 5;
-
-/// The Dropbox app of this service (`[storage.dropbox]`); the URLs are settings so tests can
-/// point them at a local fake.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DropboxSettings {
-    /// The app key (OAuth2 client id).
-    pub app_key: String,
-    pub app_secret: Option<secrecy::SecretString>,
-    /// Where Dropbox sends the browser back with the code; unset: Dropbox shows the code to paste.
-    pub redirect_uri: Option<String>,
-    pub authorize_url: String,
-    pub api_url: String,
-    pub content_url: String,
-}
-
-impl Default for DropboxSettings {
-    fn default() -> Self {
-        Self {
-            app_key: String::new(),
-            app_secret: None,
-            redirect_uri: None,
-            authorize_url: "https://www.dropbox.com/oauth2/authorize".into(),
-            api_url: "https://api.dropboxapi.com".into(),
-            content_url: "https://content.dropboxapi.com".into(),
-        }
-    }
-}
 
 /// Where a Dropbox connection's archives go (kept in clear).
 #[derive(Clone, Debug, Serialize, Deserialize)]

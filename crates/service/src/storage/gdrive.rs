@@ -13,6 +13,7 @@
 
 use super::dropbox::{DropboxTokens as OAuthTokens, TokenStore};
 use super::{ByteStream, StorageError};
+use crate::config::storage::GoogleDriveSettings;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
@@ -28,33 +29,6 @@ use uuid::Uuid;
 const PART: usize = 8 << 20;
 const ATTEMPTS: u32 = 5;
 const FOLDER_TYPE: &str = "application/vnd.google-apps.folder";
-
-/// This service's Google OAuth client (`[storage.google_drive]`); URLs are settings for tests.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GoogleDriveSettings {
-    pub client_id: String,
-    pub client_secret: Option<secrecy::SecretString>,
-    /// Google requires one: e.g. `https://backups.example.com/api/v1/storage/oauth/callback`.
-    pub redirect_uri: Option<String>,
-    pub authorize_url: String,
-    pub token_url: String,
-    /// `https://www.googleapis.com`: `/drive/v3/...` and `/upload/drive/v3/...` below it.
-    pub api_url: String,
-}
-
-impl Default for GoogleDriveSettings {
-    fn default() -> Self {
-        Self {
-            client_id: String::new(),
-            client_secret: None,
-            redirect_uri: None,
-            authorize_url: "https://accounts.google.com/o/oauth2/v2/auth".into(),
-            token_url: "https://oauth2.googleapis.com/token".into(),
-            api_url: "https://www.googleapis.com".into(),
-        }
-    }
-}
 
 /// Where a Drive connection's archives go (kept in clear).
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -22,11 +22,9 @@ mod local;
 mod onedrive;
 mod s3;
 
+pub use crate::config::storage::{DropboxSettings, GoogleDriveSettings, OneDriveSettings};
 pub use connections::Provider;
-pub use dropbox::DropboxSettings;
-pub use gdrive::GoogleDriveSettings;
 pub use local::{LocalStorage, PartialFile};
-pub use onedrive::OneDriveSettings;
 pub use s3::{S3Credentials, S3Settings};
 
 use bytes::Bytes;

@@ -14,6 +14,7 @@
 
 use super::dropbox::{DropboxTokens as OAuthTokens, TokenStore};
 use super::{ByteStream, StorageError};
+use crate::config::storage::OneDriveSettings;
 use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
@@ -29,33 +30,6 @@ use uuid::Uuid;
 /// Chunk size: 32 × 320 KiB.
 const PART: usize = 10 << 20;
 const ATTEMPTS: u32 = 5;
-
-/// This service's Microsoft app registration (`[storage.onedrive]`); URLs are settings for tests.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OneDriveSettings {
-    pub client_id: String,
-    pub client_secret: Option<secrecy::SecretString>,
-    /// Required by Microsoft: e.g. `https://backups.example.com/api/v1/storage/oauth/callback`.
-    pub redirect_uri: Option<String>,
-    pub authorize_url: String,
-    pub token_url: String,
-    /// `https://graph.microsoft.com`.
-    pub graph_url: String,
-}
-
-impl Default for OneDriveSettings {
-    fn default() -> Self {
-        Self {
-            client_id: String::new(),
-            client_secret: None,
-            redirect_uri: None,
-            authorize_url: "https://login.microsoftonline.com/common/oauth2/v2.0/authorize".into(),
-            token_url: "https://login.microsoftonline.com/common/oauth2/v2.0/token".into(),
-            graph_url: "https://graph.microsoft.com".into(),
-        }
-    }
-}
 
 const SCOPE: &str = "offline_access Files.ReadWrite";
 

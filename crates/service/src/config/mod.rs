@@ -2,6 +2,10 @@
 //! working directory when present), then `ORGBACKUP__SECTION__KEY` environment variables.
 //! Secrets are `SecretString`: they never reach `Debug` output or logs.
 
+pub mod network;
+pub mod plans;
+pub mod storage;
+
 use orgbackup_engine::TenancyConfig;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -25,9 +29,9 @@ pub struct Settings {
     pub scheduler: SchedulerSettings,
     pub http: HttpSettings,
     /// Which addresses webhooks and S3 endpoints may reach (see `crate::outbound`).
-    pub network: crate::outbound::NetworkSettings,
+    pub network: network::NetworkSettings,
     /// Plan name -> limits; defaults: free, basic, pro, enterprise as in the spec.
-    pub plans: std::collections::BTreeMap<String, crate::plans::PlanLimits>,
+    pub plans: std::collections::BTreeMap<String, plans::PlanLimits>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -238,11 +242,11 @@ pub struct StorageSettings {
     /// Root directory of the local storage destination.
     pub local_root: PathBuf,
     /// This service's Dropbox app (OAuth2 client), for orgs' Dropbox connections.
-    pub dropbox: crate::storage::DropboxSettings,
+    pub dropbox: storage::DropboxSettings,
     /// This service's Google OAuth client, for orgs' Google Drive connections.
-    pub google_drive: crate::storage::GoogleDriveSettings,
+    pub google_drive: storage::GoogleDriveSettings,
     /// This service's Microsoft app registration, for orgs' OneDrive connections.
-    pub onedrive: crate::storage::OneDriveSettings,
+    pub onedrive: storage::OneDriveSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -279,8 +283,8 @@ impl Default for Settings {
             notifications: NotificationSettings::default(),
             scheduler: SchedulerSettings::default(),
             http: HttpSettings::default(),
-            network: crate::outbound::NetworkSettings::default(),
-            plans: crate::plans::default_plans(),
+            network: network::NetworkSettings::default(),
+            plans: plans::default_plans(),
         }
     }
 }
@@ -298,9 +302,9 @@ impl Default for StorageSettings {
     fn default() -> Self {
         Self {
             local_root: PathBuf::from("var/backups"),
-            dropbox: crate::storage::DropboxSettings::default(),
-            google_drive: crate::storage::GoogleDriveSettings::default(),
-            onedrive: crate::storage::OneDriveSettings::default(),
+            dropbox: storage::DropboxSettings::default(),
+            google_drive: storage::GoogleDriveSettings::default(),
+            onedrive: storage::OneDriveSettings::default(),
         }
     }
 }
@@ -353,7 +357,7 @@ impl Settings {
         );
         let mut settings: Settings = builder.build()?.try_deserialize()?;
         // A file that configures some plans keeps the defaults of the others.
-        for (name, limits) in crate::plans::default_plans() {
+        for (name, limits) in plans::default_plans() {
             settings.plans.entry(name).or_insert(limits);
         }
         Ok(settings)
