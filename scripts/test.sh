@@ -8,6 +8,8 @@ ensure_postgres
 cargo test --workspace --locked
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo fmt --all --check
+# No ring of modules importing each other in the service or the binary (issue 15).
+python3 scripts/module_cycles.py crates/service/src crates/orgbackup/src
 # The fuzz targets' workspace, on stable without libFuzzer: seeds and saved crashes replayed
 # (sharing target/ so the dependencies built above are reused).
 CARGO_TARGET_DIR="$PWD/target" cargo test --manifest-path fuzz/Cargo.toml --no-default-features --locked

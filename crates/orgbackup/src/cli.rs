@@ -289,7 +289,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("shutting down: no new jobs; running jobs may finish for {grace:?}");
                 let _ = stop.send(true);
             };
-            http::serve(listener, state, stopping).await?;
+            crate::server::serve(listener, state, stopping).await?;
             crate::shutdown::drain(&pool, workers, grace).await;
         }
         Command::Worker { id } => {

@@ -8,6 +8,7 @@ mod notifications_cli;
 mod restore_cli;
 mod retention_cli;
 mod schedule_cli;
+mod server;
 mod shutdown;
 mod storage_cli;
 mod terminal;

@@ -1,14 +1,14 @@
-//! The HTTP service: JSON API v1 (`/api/v1`), health checks. Each resource module has its own
-//! `router()`, merged here.
+//! The JSON API v1 (`/api/v1`) and the health checks. Each resource module has its own
+//! `router()`, merged here; `crate::server` serves it with the web UI.
 
 pub(crate) mod audit_log;
 pub mod auth;
 pub(crate) mod backups;
 pub mod error;
-pub(crate) mod extract;
+pub mod extract;
 mod idempotency;
 mod keys;
-mod localize;
+pub(crate) mod localize;
 mod notifications;
 pub(crate) mod restores;
 mod retention;
@@ -20,7 +20,6 @@ use axum::Router;
 use axum::routing::get;
 use orgbackup_service::config::Settings;
 use sqlx::PgPool;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use localize::message as problem_message;
@@ -33,7 +32,9 @@ pub struct AppState {
     pub workers_alive: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-pub fn router(state: AppState) -> Router {
+/// The API's routes: health, readiness, the OpenAPI document and `/api/v1` (the server adds
+/// the web UI, the OAuth callback, the middleware and the state).
+pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -50,26 +51,6 @@ pub fn router(state: AppState) -> Router {
                 .merge(storage::router())
                 .merge(schedules::router()),
         )
-        .merge(crate::web::router())
-        .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_JSON_BODY))
-        .layer(axum::middleware::from_fn(extract::refuse_nul_in_uri))
-        .layer(axum::middleware::from_fn(localize::localize))
-        .with_state(state)
-}
-
-/// Serves until the process is stopped. `listener` may be bound to port 0 (tests).
-/// Serves until `stopping` resolves, then finishes the requests in flight.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    stopping: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stopping)
-    .await
 }
 
 /// The OpenAPI document of API v1 (kept next to the routes it describes: docs/openapi.json).

@@ -1,0 +1,37 @@
+//! The HTTP server: the JSON API (`crate::http`), the web UI (`crate::web`) and the routes that
+//! serve both (the storage OAuth callback), under one set of middleware, until shutdown.
+
+mod oauth_callback;
+
+use crate::http::{self, AppState, extract, localize};
+use axum::Router;
+use axum::routing::get;
+use std::net::SocketAddr;
+
+pub fn router(state: AppState) -> Router {
+    http::router()
+        .route(
+            "/api/v1/storage/oauth/callback",
+            get(oauth_callback::oauth_callback),
+        )
+        .merge(crate::web::router())
+        .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn(extract::refuse_nul_in_uri))
+        .layer(axum::middleware::from_fn(localize::localize))
+        .with_state(state)
+}
+
+/// Serves until `stopping` resolves, then finishes the requests in flight. `listener` may be
+/// bound to port 0 (tests).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    stopping: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopping)
+    .await
+}
