@@ -468,7 +468,9 @@ async fn a_file_that_cannot_be_moved_in_after_commit_is_a_warning_of_a_completed
     let rows_before = db.copy_lines("SELECT * FROM app.media").await;
 
     // The disk fails the restore between COMMIT and the renames: a deferred trigger, run at
-    // COMMIT by the server's own user, removes the temporary files the restore wrote.
+    // COMMIT by the server's own user, removes the temporary files the restore wrote. The
+    // program reads its input first: a program that exits before COPY wrote to it fails the COPY
+    // with a broken pipe, now and then.
     let dir = root.join(ALPHA);
     for open in [files.path(), root.as_path(), dir.as_path()] {
         std::fs::set_permissions(open, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -476,7 +478,7 @@ async fn a_file_that_cannot_be_moved_in_after_commit_is_a_warning_of_a_completed
     db.execute(&format!(
         "CREATE FUNCTION app.sabotage() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
-           COPY (SELECT 1) TO PROGRAM 'rm -f {}/.orgbackup-restore-*';
+           COPY (SELECT 1) TO PROGRAM 'cat > /dev/null; rm -f {}/.orgbackup-restore-*';
            RETURN NULL;
          END $$;
          CREATE CONSTRAINT TRIGGER sabotage AFTER INSERT ON app.media DEFERRABLE INITIALLY DEFERRED

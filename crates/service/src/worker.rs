@@ -10,7 +10,9 @@ use crate::jobs::{
     settle,
 };
 use chrono::Duration;
+use futures::FutureExt;
 use sqlx::PgPool;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -46,7 +48,9 @@ pub async fn try_execute_one(
     let Some(job) = claim(pool, worker, lease).await? else {
         return Ok(ExecutionOutcome::EmptyQueue);
     };
-    let heartbeat = {
+    // Aborted when dropped, however the job ends: a heartbeat that outlived its job would renew
+    // the lease forever and block the org's other jobs.
+    let heartbeat = Heartbeat({
         let pool = pool.clone();
         let (job_id, worker) = (job.job_id, worker.to_string());
         tokio::spawn(async move {
@@ -77,14 +81,14 @@ pub async fn try_execute_one(
                 }
             }
         })
-    };
+    });
     let payload: Option<JobPayload> = serde_json::from_value(job.payload.clone()).ok();
     // Announced once: a retry or a takeover continues the same operation.
     if let Some(payload) = payload.as_ref().filter(|_| job.attempts <= 1) {
         crate::job_events::announce(pool, settings, job.org_id, payload, JobEnd::Started).await;
     }
-    let result = execute(pool, settings, &job).await;
-    heartbeat.abort();
+    let result = unless_panicked(execute(pool, settings, &job)).await;
+    drop(heartbeat);
     let will_retry = |retryable: bool| retryable && job.attempts < job.max_attempts;
     if let Some(payload) = &payload {
         match &result {
@@ -298,5 +302,89 @@ pub async fn run_worker(
             _ = tokio::time::sleep(pause) => {}
             _ = shutdown.changed() => {}
         }
+    }
+}
+
+/// The task renewing a job's lease; aborted when dropped.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A job's work, where a panic (a bug) fails the job for good instead of unwinding through the
+/// worker: the job and its row are settled as failed with the panic's message, and the worker
+/// takes the next job.
+async fn unless_panicked(
+    work: impl std::future::Future<Output = Result<(), (String, bool)>>,
+) -> Result<(), (String, bool)> {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            tracing::error!(%message, "a job panicked");
+            Err((
+                format!(
+                    "the job stopped on an internal error ({message}); nothing more will be tried; please report it"
+                ),
+                false,
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_without_retry_and_its_heartbeat_stops() {
+        let beats = Arc::new(AtomicUsize::new(0));
+        let heartbeat = Heartbeat(tokio::spawn({
+            let beats = beats.clone();
+            async move {
+                loop {
+                    beats.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            }
+        }));
+        let result = unless_panicked(async {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            panic!("index out of bounds");
+        })
+        .await;
+        drop(heartbeat);
+        let (message, retryable) = result.expect_err("a panic is a failure");
+        assert!(message.contains("index out of bounds"), "{message}");
+        assert!(!retryable);
+        assert!(
+            beats.load(Ordering::SeqCst) > 0,
+            "the heartbeat ran during the job"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let after_drop = beats.load(Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(
+            beats.load(Ordering::SeqCst),
+            after_drop,
+            "no beat after the job ended"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_job_that_does_not_panic_keeps_its_result() {
+        assert_eq!(unless_panicked(async { Ok(()) }).await, Ok(()));
+        assert_eq!(
+            unless_panicked(async { Err(("disk full".to_string(), true)) }).await,
+            Err(("disk full".to_string(), true))
+        );
     }
 }
