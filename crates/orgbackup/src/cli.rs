@@ -199,6 +199,7 @@ struct FileArgs {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(cli.config.as_deref())?;
+    crate::logging::init(&settings.log);
     match cli.command {
         Command::Keygen => {
             println!("{}", KeyEncryptionKey::generate().to_base64());

@@ -4,6 +4,7 @@ mod admin_cli;
 mod cli;
 mod demo;
 mod http;
+mod logging;
 mod notifications_cli;
 mod restore_cli;
 mod retention_cli;
@@ -19,13 +20,6 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ORGBACKUP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx::query=error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let args = cli::Cli::parse();
     match cli::run(args).await {
         Ok(code) => code,

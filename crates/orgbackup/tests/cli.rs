@@ -520,3 +520,39 @@ fn an_org_is_found_by_its_id_first_and_a_shared_name_is_an_error_listing_the_org
         "{error}"
     );
 }
+
+#[test]
+fn the_log_can_be_one_json_object_per_line() {
+    let env = Env::new();
+    let output = env
+        .command(&["migrate"])
+        .env("ORGBACKUP__LOG__FORMAT", "json")
+        .env("ORGBACKUP_LOG", "debug")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "debug logging writes something");
+    for line in lines {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(
+            event["level"].is_string() && event["timestamp"].is_string(),
+            "{line}"
+        );
+        assert!(event["target"].is_string(), "{line}");
+    }
+    // An unknown format is refused with the choices.
+    let refused = env
+        .command(&["migrate"])
+        .env("ORGBACKUP__LOG__FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let message = String::from_utf8(refused.stderr).unwrap();
+    assert!(
+        message.contains("text") && message.contains("json"),
+        "{message}"
+    );
+}

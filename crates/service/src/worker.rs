@@ -87,7 +87,13 @@ pub async fn try_execute_one(
     if let Some(payload) = payload.as_ref().filter(|_| job.attempts <= 1) {
         crate::job_events::announce(pool, settings, job.org_id, payload, JobEnd::Started).await;
     }
-    let result = unless_panicked(execute(pool, settings, &job)).await;
+    // Every event of the job carries its ids (in JSON logs, under `spans`).
+    let span = tracing::info_span!("job", job_id = %job.job_id, org_id = %job.org_id, attempt = job.attempts);
+    let result = unless_panicked(tracing::Instrument::instrument(
+        execute(pool, settings, &job),
+        span,
+    ))
+    .await;
     drop(heartbeat);
     let will_retry = |retryable: bool| retryable && job.attempts < job.max_attempts;
     if let Some(payload) = &payload {

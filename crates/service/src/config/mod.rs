@@ -28,10 +28,43 @@ pub struct Settings {
     pub notifications: NotificationSettings,
     pub scheduler: SchedulerSettings,
     pub http: HttpSettings,
+    /// How the service writes its log (to stderr).
+    pub log: LogSettings,
     /// Which addresses webhooks and S3 endpoints may reach (see `crate::outbound`).
     pub network: network::NetworkSettings,
     /// Plan name -> limits; defaults: free, basic, pro, enterprise as in the spec.
     pub plans: std::collections::BTreeMap<String, plans::PlanLimits>,
+}
+
+/// `[log]`: the format of the log lines on stderr. Which events are written is chosen by the
+/// `ORGBACKUP_LOG` filter (default `warn,sqlx::query=error`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum LogFormat {
+    /// For people: one readable line per event.
+    #[default]
+    Text,
+    /// For log collectors: one JSON object per line, with the event's fields (and the job's or
+    /// request's ids from the span it happened in) as keys.
+    Json,
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("`{text}` is not a log format: use text or json")),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -283,6 +316,7 @@ impl Default for Settings {
             notifications: NotificationSettings::default(),
             scheduler: SchedulerSettings::default(),
             http: HttpSettings::default(),
+            log: LogSettings::default(),
             network: network::NetworkSettings::default(),
             plans: plans::default_plans(),
         }
