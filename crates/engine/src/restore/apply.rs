@@ -1,7 +1,7 @@
 //! Applies a classified plan with set-based SQL: deletions children first, then conflict
 //! resolutions and inserts parents first, then sequences. Files are the job of `files`.
 
-use super::classify::{action_name, deletion_filter};
+use super::classify::{action_name, default_action, deletion_filter};
 use super::context::OrgContext;
 use super::sql::{merged_value, staged};
 use super::staging::Target;
@@ -235,16 +235,6 @@ fn describe(error: &sqlx::Error) -> String {
         }
     }
     text
-}
-
-/// How a conflict of `target` without a decision of its own is resolved: a full restore makes
-/// the rows the backup's.
-pub(super) fn default_action(target: &Target, request: &RestoreRequest) -> ConflictAction {
-    if target.full_scope {
-        ConflictAction::Replace
-    } else {
-        request.conflicts
-    }
 }
 
 /// Replaces or merges the conflicting rows as decided; `postponed` columns (cycle references

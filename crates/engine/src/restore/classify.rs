@@ -204,11 +204,7 @@ async fn mark_unique_clashes(
 ) -> Result<(), Error> {
     for target in targets {
         let table = &current.tables[target.index];
-        let default_action = if target.full_scope {
-            "replace"
-        } else {
-            action_name(request.conflicts)
-        };
+        let default_action = action_name(default_action(target, request));
         let loaded = |cols: &[String]| cols.iter().all(|c| target.loaded().any(|l| &l.name == c));
         let mut checks = Vec::new();
         for unique in table.primary_key.iter().chain(table.unique_keys.iter()) {
@@ -354,6 +350,16 @@ async fn stage_index_values(
         same_value,
         present,
     })
+}
+
+/// How a conflict of `target` without a decision of its own is resolved: a full restore makes
+/// the rows the backup's.
+pub(super) fn default_action(target: &Target, request: &RestoreRequest) -> ConflictAction {
+    if target.full_scope {
+        ConflictAction::Replace
+    } else {
+        request.conflicts
+    }
 }
 
 pub(super) fn action_name(action: ConflictAction) -> &'static str {
@@ -536,11 +542,7 @@ pub(super) async fn count(
     let mut tables = Vec::new();
     for target in targets {
         let table = &current.tables[target.index];
-        let default_action = if target.full_scope {
-            "replace"
-        } else {
-            action_name(request.conflicts)
-        };
+        let default_action = action_name(default_action(target, request));
         let sql = format!(
             "SELECT _class, CASE WHEN _class = 'conflict' THEN coalesce(_decision, $1) END, count(*) FROM {} GROUP BY 1, 2",
             target.staging

@@ -11,7 +11,7 @@
 //! that fails then is a warning of a completed (and rollback-able) restore.
 
 use super::staging::Target;
-use super::{ConflictAction, RestorePlan, RestoreRequest};
+use super::{RestorePlan, RestoreRequest};
 use crate::confined::{self, PathProblem, RelativePath, TempFile, WriteRefused};
 use crate::discovery::TenantSchema;
 use crate::error::Error;
@@ -243,11 +243,7 @@ async fn referenced_paths(
         if !target.loaded().any(|c| c.name == reference.column) {
             continue;
         }
-        let default = if target.full_scope {
-            ConflictAction::Replace
-        } else {
-            request.conflicts
-        };
+        let default = super::classify::default_action(target, request);
         let column = quote_ident(&reference.column);
         let sql = format!(
             "SELECT DISTINCT s.{column}::text FROM {staging} s

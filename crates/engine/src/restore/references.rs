@@ -11,8 +11,8 @@
 //! `NO ACTION` one, checked at commit.
 
 use super::RestoreRequest;
-use super::apply::{cycle_columns_to_defer, default_action};
-use super::classify::{action_name, deletion_filter};
+use super::apply::cycle_columns_to_defer;
+use super::classify::{action_name, default_action, deletion_filter};
 use super::sql::{key_match, merged_value, staged};
 use super::staging::Target;
 use crate::discovery::TenantSchema;
