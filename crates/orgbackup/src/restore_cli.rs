@@ -140,15 +140,14 @@ async fn source_path(
     let Ok(backup_id) = Uuid::parse_str(source) else {
         bail!("{source} is neither a backup file nor a backup id");
     };
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
+    // The operator names a backup by id alone: found in whichever org holds it.
+    let mut tx = db::system_transaction(pool).await?;
     let stored: Option<(Uuid, Option<Uuid>, Option<String>)> = sqlx::query_as(
         "SELECT org_id, storage_connection_id, storage_path FROM organization_backups
-          WHERE backup_id = $1 AND status = 'completed'",
+          WHERE backup_id = $1 AND status = $2",
     )
     .bind(backup_id)
+    .bind(orgbackup_service::backups::BackupStatus::Completed)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -30,7 +30,7 @@ pub async fn drain(pool: &PgPool, workers: Vec<(String, JoinHandle<()>)>, grace:
     for abort in aborts {
         abort.abort();
     }
-    match release_leases(pool, &names).await {
+    match orgbackup_service::jobs::release_leases(pool, &names).await {
         Ok(released) => {
             eprintln!("shutdown: grace period over, released {released} running jobs for takeover");
             released
@@ -40,21 +40,4 @@ pub async fn drain(pool: &PgPool, workers: Vec<(String, JoinHandle<()>)>, grace:
             0
         }
     }
-}
-
-async fn release_leases(pool: &PgPool, workers: &[String]) -> Result<u64, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
-    let released = sqlx::query(
-        "UPDATE jobs SET lease_expires_at = now() - interval '1 second', updated_at = now()
-          WHERE status = 'running' AND locked_by = ANY($1)",
-    )
-    .bind(workers)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    tx.commit().await?;
-    Ok(released)
 }

@@ -200,10 +200,7 @@ pub async fn authenticate_token(
         return Ok(None);
     }
     // The org is not known yet: the lookup by hash is the one query that spans orgs.
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = crate::db::system_transaction(pool).await?;
     let row: Option<TokenRow> = sqlx::query_as(
         "UPDATE api_tokens SET last_used_at = now()
           WHERE token_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())

@@ -15,6 +15,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use uuid::Uuid;
 
+pub use crate::states::{BackupOrigin, BackupStatus};
+
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
     #[error(transparent)]
@@ -78,7 +80,7 @@ pub struct CreatedBackup {
 pub struct BackupListItem {
     pub backup_id: Uuid,
     pub name: String,
-    pub status: String,
+    pub status: BackupStatus,
     pub file_size: Option<i64>,
     pub total_rows: Option<i64>,
     pub created_at: DateTime<Utc>,
@@ -121,7 +123,7 @@ pub async fn queue_backup(
         "INSERT INTO organization_backups
             (backup_id, org_id, name, backup_type, status, whole, categories, storage_disk, is_encrypted, created_by,
              storage_connection_id, schedule_id)
-         VALUES ($1, $2, $3, CASE WHEN $9::uuid IS NULL THEN 'manual' ELSE 'scheduled' END, 'pending', $4, $5,
+         VALUES ($1, $2, $3, $10, $11, $4, $5,
                  coalesce((SELECT provider FROM storage_connections WHERE connection_id = $8), 'local'), $6, $7, $8, $9)",
     )
     .bind(backup_id)
@@ -133,6 +135,11 @@ pub async fn queue_backup(
     .bind(request.created_by)
     .bind(request.destination)
     .bind(request.schedule_id)
+    .bind(match request.schedule_id {
+        None => BackupOrigin::Manual,
+        Some(_) => BackupOrigin::Scheduled,
+    })
+    .bind(BackupStatus::Pending)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -172,9 +179,9 @@ pub async fn run_backup_row(
         "INSERT INTO organization_backups
             (backup_id, org_id, name, backup_type, status, whole, categories, storage_disk,
              storage_path, is_encrypted, encryption_key_id, created_by, started_at, storage_connection_id)
-         VALUES ($1, $2, $3, 'manual', 'running', $4, $5, $11, $6, $7, $8, $9, $10, $12)
+         VALUES ($1, $2, $3, $13, $14, $4, $5, $11, $6, $7, $8, $9, $10, $12)
          ON CONFLICT (backup_id) DO UPDATE
-            SET status = 'running', storage_path = excluded.storage_path, is_encrypted = excluded.is_encrypted,
+            SET status = excluded.status, storage_path = excluded.storage_path, is_encrypted = excluded.is_encrypted,
                 storage_disk = excluded.storage_disk, storage_connection_id = excluded.storage_connection_id,
                 encryption_key_id = excluded.encryption_key_id, started_at = excluded.started_at,
                 error_message = NULL, updated_at = now()",
@@ -191,6 +198,8 @@ pub async fn run_backup_row(
     .bind(started_at)
     .bind(destination.provider().as_str())
     .bind(destination.connection_id())
+    .bind(BackupOrigin::Manual)
+    .bind(BackupStatus::Running)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -223,7 +232,7 @@ pub async fn run_backup_row(
             let finished_at = Utc::now();
             sqlx::query(
                 "UPDATE organization_backups
-                    SET status = 'completed', file_size = $2, checksum_sha256 = $3, row_counts = $4,
+                    SET status = $10, file_size = $2, checksum_sha256 = $3, row_counts = $4,
                         total_rows = $5, table_count = $6, file_count = $7, categories = $8,
                         completed_at = $9, updated_at = $9, progress = NULL
                   WHERE backup_id = $1",
@@ -237,6 +246,7 @@ pub async fn run_backup_row(
             .bind(metadata.files.len() as i32)
             .bind(&metadata.categories)
             .bind(finished_at)
+            .bind(BackupStatus::Completed)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -292,20 +302,24 @@ async fn mark_failed(
     error: &BackupError,
 ) -> Result<(), sqlx::Error> {
     let (status, message) = if request.retry_on_transient && error.is_retryable() {
-        ("pending", format!("will be retried after: {error}"))
+        (
+            BackupStatus::Pending,
+            format!("will be retried after: {error}"),
+        )
     } else {
-        ("failed", error.to_string())
+        (BackupStatus::Failed, error.to_string())
     };
     let mut tx = org_transaction(pool, request.org_id).await?;
     sqlx::query(
         "UPDATE organization_backups
             SET status = $3, error_message = $2, storage_path = NULL, progress = NULL,
-                completed_at = CASE WHEN $3 = 'failed' THEN now() END, updated_at = now()
+                completed_at = CASE WHEN $3 = $4 THEN now() END, updated_at = now()
           WHERE backup_id = $1",
     )
     .bind(backup_id)
     .bind(message)
     .bind(status)
+    .bind(BackupStatus::Failed)
     .execute(&mut *tx)
     .await?;
     tx.commit().await

@@ -128,3 +128,16 @@ pub async fn org_transaction(
         .await?;
     Ok(tx)
 }
+
+/// Begins a transaction that sees every org's rows of the service's tables: for the job queue,
+/// the scheduler, housekeeping and sign-in, which work across orgs by design. Never for a request
+/// made on behalf of one org (that is [`org_transaction`]).
+pub async fn system_transaction(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}

@@ -8,6 +8,11 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::db::system_transaction;
+use crate::states::{BackupStatus, RestoreStatus};
+
+pub use crate::states::JobStatus;
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JobPayload {
@@ -87,17 +92,16 @@ pub struct Job {
 /// attempt left): taking them over would run them once more than `max_attempts`. Their backup or
 /// restore row is settled with the reason, in the same transaction. Returns them, to announce.
 pub(crate) async fn give_up_abandoned(pool: &PgPool) -> Result<Vec<Job>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = system_transaction(pool).await?;
     let abandoned: Vec<Job> = sqlx::query_as(
-        "UPDATE jobs SET status = 'failed', locked_by = NULL, lease_expires_at = NULL, updated_at = now(),
+        "UPDATE jobs SET status = $2, locked_by = NULL, lease_expires_at = NULL, updated_at = now(),
                 last_error = coalesce(last_error || '; ', '') || $1
-          WHERE status = 'running' AND lease_expires_at < now() AND attempts >= max_attempts
+          WHERE status = $3 AND lease_expires_at < now() AND attempts >= max_attempts
          RETURNING job_id, org_id, payload, attempts, max_attempts",
     )
     .bind(ABANDONED)
+    .bind(JobStatus::Failed)
+    .bind(JobStatus::Running)
     .fetch_all(&mut *tx)
     .await?;
     for job in &abandoned {
@@ -127,48 +131,60 @@ pub(crate) async fn settle_row(
     payload: &JobPayload,
     settle: Settle<'_>,
 ) -> Result<(), sqlx::Error> {
-    let (sql, id, reason) = match (payload, settle) {
-        (JobPayload::ProcessBackup { backup_id, .. }, Settle::Retry(reason)) => (
+    use BackupStatus as B;
+    use RestoreStatus as R;
+    let retried = |reason: &str| format!("will be retried after: {reason}");
+    let query = match (payload, settle) {
+        (JobPayload::ProcessBackup { backup_id, .. }, Settle::Retry(reason)) => sqlx::query(
             "UPDATE organization_backups
-                SET status = 'pending', error_message = $2, storage_path = NULL, progress = NULL, updated_at = now()
-              WHERE backup_id = $1 AND status IN ('running', 'failed')",
-            *backup_id,
-            format!("will be retried after: {reason}"),
-        ),
-        (JobPayload::ProcessBackup { backup_id, .. }, Settle::Failed(reason)) => (
+                SET status = $3, error_message = $2, storage_path = NULL, progress = NULL, updated_at = now()
+              WHERE backup_id = $1 AND status = ANY($4)",
+        )
+        .bind(*backup_id)
+        .bind(retried(reason))
+        .bind(B::Pending)
+        .bind([B::Running, B::Failed]),
+        (JobPayload::ProcessBackup { backup_id, .. }, Settle::Failed(reason)) => sqlx::query(
             "UPDATE organization_backups
-                SET status = 'failed', error_message = $2, storage_path = NULL, progress = NULL,
+                SET status = $3, error_message = $2, storage_path = NULL, progress = NULL,
                     completed_at = now(), updated_at = now()
-              WHERE backup_id = $1 AND status IN ('pending', 'running')",
-            *backup_id,
-            reason.to_string(),
-        ),
-        (JobPayload::ProcessRestore { restore_id, .. }, Settle::Retry(reason)) => (
-            "UPDATE backup_restores SET status = 'pending', error_message = $2, progress = NULL, updated_at = now()
-              WHERE restore_id = $1 AND status IN ('running', 'failed')",
-            *restore_id,
-            format!("will be retried after: {reason}"),
-        ),
-        (JobPayload::ProcessRestore { restore_id, .. }, Settle::Failed(reason)) => (
+              WHERE backup_id = $1 AND status = ANY($4)",
+        )
+        .bind(*backup_id)
+        .bind(reason.to_string())
+        .bind(B::Failed)
+        .bind(B::IN_PROGRESS),
+        (JobPayload::ProcessRestore { restore_id, .. }, Settle::Retry(reason)) => sqlx::query(
+            "UPDATE backup_restores SET status = $3, error_message = $2, progress = NULL, updated_at = now()
+              WHERE restore_id = $1 AND status = ANY($4)",
+        )
+        .bind(*restore_id)
+        .bind(retried(reason))
+        .bind(R::Pending)
+        .bind([R::Running, R::Failed]),
+        (JobPayload::ProcessRestore { restore_id, .. }, Settle::Failed(reason)) => sqlx::query(
             "UPDATE backup_restores
-                SET status = 'failed', error_message = $2, progress = NULL, completed_at = now(), updated_at = now()
-              WHERE restore_id = $1 AND status IN ('pending', 'running')",
-            *restore_id,
-            reason.to_string(),
-        ),
+                SET status = $3, error_message = $2, progress = NULL, completed_at = now(), updated_at = now()
+              WHERE restore_id = $1 AND status = ANY($4)",
+        )
+        .bind(*restore_id)
+        .bind(reason.to_string())
+        .bind(R::Failed)
+        .bind([R::Pending, R::Running]),
         // A rollback is not retried; one that did not finish leaves the restore as it was.
-        (JobPayload::RollbackRestore { restore_id, .. }, Settle::Failed(reason) | Settle::Retry(reason)) => (
-            "UPDATE backup_restores SET status = 'completed', error_message = $2, progress = NULL, updated_at = now()
-              WHERE restore_id = $1 AND status = 'rolling_back'",
-            *restore_id,
-            reason.to_string(),
-        ),
+        (
+            JobPayload::RollbackRestore { restore_id, .. },
+            Settle::Failed(reason) | Settle::Retry(reason),
+        ) => sqlx::query(
+            "UPDATE backup_restores SET status = $3, error_message = $2, progress = NULL, updated_at = now()
+              WHERE restore_id = $1 AND status = ANY($4)",
+        )
+        .bind(*restore_id)
+        .bind(reason.to_string())
+        .bind(R::Completed)
+        .bind([R::RollingBack]),
     };
-    sqlx::query(sql)
-        .bind(id)
-        .bind(reason)
-        .execute(&mut *conn)
-        .await?;
+    query.execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -178,10 +194,7 @@ pub(crate) async fn settle(
     payload: &JobPayload,
     settle: Settle<'_>,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = system_transaction(pool).await?;
     settle_row(&mut tx, payload, settle).await?;
     tx.commit().await
 }
@@ -194,19 +207,16 @@ pub async fn claim(
     lease_seconds: u32,
 ) -> Result<Option<Job>, sqlx::Error> {
     for _ in 0..5 {
-        let mut tx = pool.begin().await?;
-        sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = system_transaction(pool).await?;
         let claimed = sqlx::query_as(
-            "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = $1,
+            "UPDATE jobs SET status = $3, attempts = attempts + 1, locked_by = $1,
                     lease_expires_at = now() + make_interval(secs => $2), updated_at = now()
               WHERE job_id = (
                     SELECT j.job_id FROM jobs j
-                     WHERE ((j.status = 'queued' AND j.run_after <= now())
-                            OR (j.status = 'running' AND j.lease_expires_at < now()
+                     WHERE ((j.status = $4 AND j.run_after <= now())
+                            OR (j.status = $3 AND j.lease_expires_at < now()
                                 AND j.attempts < j.max_attempts))
-                       AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.org_id = j.org_id AND r.status = 'running'
+                       AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.org_id = j.org_id AND r.status = $3
                                           AND r.job_id <> j.job_id AND r.lease_expires_at >= now())
                      ORDER BY j.run_after
                      FOR UPDATE SKIP LOCKED
@@ -215,6 +225,8 @@ pub async fn claim(
         )
         .bind(worker)
         .bind(f64::from(lease_seconds))
+        .bind(JobStatus::Running)
+        .bind(JobStatus::Queued)
         .fetch_optional(&mut *tx)
         .await;
         match claimed {
@@ -232,22 +244,66 @@ pub async fn claim(
     Ok(None)
 }
 
-pub(crate) async fn set_outcome(
+/// Ends a job's attempt on its row: the lease released, the status `next`, the last error kept;
+/// `retry_in_seconds` moves a requeued job's `run_after`. Only the worker holding the lease can.
+pub(crate) async fn end_attempt(
     pool: &PgPool,
     job: &Job,
     worker: &str,
-    sql: &str,
-    error: Option<String>,
+    next: JobStatus,
+    error: Option<&str>,
+    retry_in_seconds: Option<i64>,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-        .bind(job.job_id)
-        .bind(worker)
-        .bind(error)
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = system_transaction(pool).await?;
+    sqlx::query(
+        "UPDATE jobs SET status = $3, locked_by = NULL, lease_expires_at = NULL, last_error = $4,
+                run_after = coalesce(now() + make_interval(secs => $5), run_after), updated_at = now()
+          WHERE job_id = $1 AND locked_by = $2",
+    )
+    .bind(job.job_id)
+    .bind(worker)
+    .bind(next)
+    .bind(error)
+    .bind(retry_in_seconds.map(|seconds| seconds as f64))
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await
+}
+
+/// Pushes a running job's lease forward (its worker is alive); nothing when another took it.
+pub(crate) async fn renew_lease(
+    pool: &PgPool,
+    job_id: Uuid,
+    worker: &str,
+    lease_seconds: u32,
+) -> Result<(), sqlx::Error> {
+    let mut tx = system_transaction(pool).await?;
+    sqlx::query(
+        "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3)
+          WHERE job_id = $1 AND locked_by = $2 AND status = $4",
+    )
+    .bind(job_id)
+    .bind(worker)
+    .bind(f64::from(lease_seconds))
+    .bind(JobStatus::Running)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Lets other workers take over the running jobs of these (stopping) workers at once, instead of
+/// waiting for their leases to lapse. Returns how many jobs were released.
+pub async fn release_leases(pool: &PgPool, workers: &[String]) -> Result<u64, sqlx::Error> {
+    let mut tx = system_transaction(pool).await?;
+    let released = sqlx::query(
+        "UPDATE jobs SET lease_expires_at = now() - interval '1 second', updated_at = now()
+          WHERE status = $2 AND locked_by = ANY($1)",
+    )
+    .bind(workers)
+    .bind(JobStatus::Running)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(released)
 }

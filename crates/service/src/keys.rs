@@ -14,6 +14,9 @@ use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::states::BackupStatus;
+pub use crate::states::KeyStatus;
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error(
@@ -72,7 +75,7 @@ pub struct OrgKeyInfo {
     pub name: String,
     pub version: i32,
     pub fingerprint: String,
-    pub status: String,
+    pub status: KeyStatus,
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Completed backups sealed with this key.
     pub backups: i64,
@@ -81,6 +84,11 @@ pub struct OrgKeyInfo {
 impl OrgKeyInfo {
     pub fn archive_key_id(&self, org_id: Uuid) -> String {
         org_key_id(org_id, self.key_id)
+    }
+
+    /// Destroyed: it opens nothing any more.
+    pub fn is_revoked(&self) -> bool {
+        self.status == KeyStatus::Revoked
     }
 }
 
@@ -103,8 +111,10 @@ pub async fn create_org_key(
         .decode(master.wrap_key(&key, &org_key_id(org_id, key_uuid)))
         .expect("wrap_key returns base64");
     let mut tx = org_transaction(pool, org_id).await?;
-    sqlx::query("UPDATE backup_encryption_keys SET status = 'retired', retired_at = now() WHERE org_id = $1 AND status = 'active'")
+    sqlx::query("UPDATE backup_encryption_keys SET status = $2, retired_at = now() WHERE org_id = $1 AND status = $3")
         .bind(org_id)
+        .bind(KeyStatus::Retired)
+        .bind(KeyStatus::Active)
         .execute(&mut *tx)
         .await?;
     let info: OrgKeyInfo = sqlx::query_as(
@@ -145,7 +155,7 @@ pub async fn revoke_org_key(
     key_uuid: Uuid,
 ) -> Result<RevokedKey, KeyError> {
     let mut tx = org_transaction(pool, org_id).await?;
-    let key: Option<(String, i32, String)> = sqlx::query_as(
+    let key: Option<(KeyStatus, i32, String)> = sqlx::query_as(
         "SELECT status, version, fingerprint FROM backup_encryption_keys WHERE org_id = $1 AND key_id = $2 FOR UPDATE",
     )
     .bind(org_id)
@@ -153,22 +163,24 @@ pub async fn revoke_org_key(
     .fetch_optional(&mut *tx)
     .await?;
     let (status, version, fingerprint) = key.ok_or(KeyError::KeyNotFound(key_uuid))?;
-    if status == "revoked" {
+    if status == KeyStatus::Revoked {
         return Err(KeyError::AlreadyRevoked(key_uuid));
     }
     sqlx::query(
-        "UPDATE backup_encryption_keys SET status = 'revoked', revoked_at = now(), wrapped_key = ''::bytea
+        "UPDATE backup_encryption_keys SET status = $3, revoked_at = now(), wrapped_key = ''::bytea
           WHERE org_id = $1 AND key_id = $2",
     )
     .bind(org_id)
     .bind(key_uuid)
+    .bind(KeyStatus::Revoked)
     .execute(&mut *tx)
     .await?;
     let backups_unreadable: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM organization_backups WHERE org_id = $1 AND encryption_key_id = $2 AND status = 'completed'",
+        "SELECT count(*) FROM organization_backups WHERE org_id = $1 AND encryption_key_id = $2 AND status = $3",
     )
     .bind(org_id)
     .bind(org_key_id(org_id, key_uuid))
+    .bind(BackupStatus::Completed)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -185,11 +197,12 @@ pub async fn list_org_keys(pool: &PgPool, org_id: Uuid) -> Result<Vec<OrgKeyInfo
     let keys = sqlx::query_as(
         "SELECT k.key_id, k.name, k.version, k.fingerprint, k.status, k.created_at,
                 (SELECT count(*) FROM organization_backups b
-                  WHERE b.org_id = k.org_id AND b.status = 'completed'
+                  WHERE b.org_id = k.org_id AND b.status = $2
                     AND b.encryption_key_id = 'org:' || k.org_id || ':' || k.key_id) AS backups
            FROM backup_encryption_keys k WHERE k.org_id = $1 ORDER BY k.version",
     )
     .bind(org_id)
+    .bind(BackupStatus::Completed)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -205,10 +218,11 @@ async fn load_org_key(
 ) -> Result<Option<KeyEncryptionKey>, KeyError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let wrapped: Option<Vec<u8>> = sqlx::query_scalar(
-        "SELECT wrapped_key FROM backup_encryption_keys WHERE org_id = $1 AND key_id = $2 AND status <> 'revoked'",
+        "SELECT wrapped_key FROM backup_encryption_keys WHERE org_id = $1 AND key_id = $2 AND status <> $3",
     )
     .bind(org_id)
     .bind(key_uuid)
+    .bind(KeyStatus::Revoked)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -233,9 +247,10 @@ pub async fn encryption_setup(
     let master = required_master_key(settings)?;
     let mut tx = org_transaction(pool, org_id).await?;
     let active: Option<Uuid> = sqlx::query_scalar(
-        "SELECT key_id FROM backup_encryption_keys WHERE org_id = $1 AND status = 'active'",
+        "SELECT key_id FROM backup_encryption_keys WHERE org_id = $1 AND status = $2",
     )
     .bind(org_id)
+    .bind(KeyStatus::Active)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -3,6 +3,7 @@
 
 pub use crate::config::plans::{PlanLimits, default_plans};
 use crate::db::org_transaction;
+use crate::states::BackupStatus;
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -96,11 +97,17 @@ pub async fn usage_in(
         .fetch_optional(&mut *conn)
         .await?;
     let (count, used): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE created_at >= date_trunc('month', now()) AND status IN ('pending', 'running', 'completed')),
-                coalesce(sum(file_size) FILTER (WHERE status = 'completed'), 0)::bigint
+        "SELECT count(*) FILTER (WHERE created_at >= date_trunc('month', now()) AND status = ANY($2)),
+                coalesce(sum(file_size) FILTER (WHERE status = $3), 0)::bigint
            FROM organization_backups WHERE org_id = $1",
     )
     .bind(org_id)
+    .bind([
+        BackupStatus::Pending,
+        BackupStatus::Running,
+        BackupStatus::Completed,
+    ])
+    .bind(BackupStatus::Completed)
     .fetch_one(&mut *conn)
     .await?;
     let plan = plan.unwrap_or_else(|| "free".into());

@@ -2,6 +2,7 @@
 //! the API can show it: percent of tables, phase, current table, rows and bytes.
 
 use crate::db::org_transaction;
+use crate::states::{BackupStatus, RestoreStatus};
 use orgbackup_engine::{BackupProgress, Progress, RestoreProgress};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -28,19 +29,21 @@ impl ProgressStore {
                 let value = changes.borrow_and_update().clone();
                 let stored = async {
                     let mut tx = org_transaction(&pool, org_id).await?;
-                    let (sql, id) = match row {
-                        ProgressRow::Backup(id) => (
-                            "UPDATE organization_backups SET progress = $2, updated_at = now() WHERE backup_id = $1 AND status = 'running'",
-                            id,
-                        ),
-                        ProgressRow::Restore(id) => (
-                            "UPDATE backup_restores SET progress = $2, updated_at = now() WHERE restore_id = $1 AND status = 'running'",
-                            id,
-                        ),
-                    };
-                    sqlx::query(sql)
+                    let query = match row {
+                        ProgressRow::Backup(id) => sqlx::query(
+                            "UPDATE organization_backups SET progress = $2, updated_at = now() WHERE backup_id = $1 AND status = $3",
+                        )
                         .bind(id)
                         .bind(value)
+                        .bind(BackupStatus::Running),
+                        ProgressRow::Restore(id) => sqlx::query(
+                            "UPDATE backup_restores SET progress = $2, updated_at = now() WHERE restore_id = $1 AND status = $3",
+                        )
+                        .bind(id)
+                        .bind(value)
+                        .bind(RestoreStatus::Running),
+                    };
+                    query
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await

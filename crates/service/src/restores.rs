@@ -15,6 +15,8 @@ use std::path::Path;
 use std::sync::Arc;
 use uuid::Uuid;
 
+pub use crate::states::RestoreStatus;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
     #[error(transparent)]
@@ -110,16 +112,17 @@ pub async fn apply_restore_as(
     sqlx::query(
         "INSERT INTO backup_restores (restore_id, org_id, restore_type, conflict_resolution, selected_categories,
                                       status, decisions, source_path, started_at)
-         VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, now())
-         ON CONFLICT (restore_id) DO UPDATE SET status = 'running', started_at = now(), error_message = NULL, updated_at = now()",
+         VALUES ($1, $2, $3, $4, $5, $8, $6, $7, now())
+         ON CONFLICT (restore_id) DO UPDATE SET status = excluded.status, started_at = now(), error_message = NULL, updated_at = now()",
     )
     .bind(restore_id)
     .bind(org_id)
     .bind(restore_type(request))
-    .bind(if request.decisions.is_empty() { conflict_name(request) } else { "per_record" })
+    .bind(if request.decisions.is_empty() { crate::jobs::conflict_name(request.conflicts) } else { "per_record" })
     .bind(&request.categories)
     .bind(json!(request.decisions))
     .bind(source.display().to_string())
+    .bind(RestoreStatus::Running)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -171,7 +174,7 @@ pub async fn apply_restore_as(
             // rollback does: the API and the web show it next to the status.
             let warnings = (!plan.warnings.is_empty()).then(|| plan.warnings.join("; "));
             sqlx::query(
-                "UPDATE backup_restores SET status = 'completed', plan = $2, result = $2, rollback_path = $3,
+                "UPDATE backup_restores SET status = $8, plan = $2, result = $2, rollback_path = $3,
                         rollback_expires_at = $4, transaction_xid = $5, source_org_id = $6::uuid,
                         error_message = $7, completed_at = now(), updated_at = now()
                   WHERE restore_id = $1",
@@ -183,6 +186,7 @@ pub async fn apply_restore_as(
             .bind(xid)
             .bind(&plan.source_org_id)
             .bind(warnings)
+            .bind(RestoreStatus::Completed)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -196,11 +200,12 @@ pub async fn apply_restore_as(
         }
         Err(error) => {
             sqlx::query(
-                "UPDATE backup_restores SET status = 'failed', error_message = $2, completed_at = now(), updated_at = now()
+                "UPDATE backup_restores SET status = $3, error_message = $2, completed_at = now(), updated_at = now()
                   WHERE restore_id = $1",
             )
             .bind(restore_id)
             .bind(error.to_string())
+            .bind(RestoreStatus::Failed)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -209,20 +214,12 @@ pub async fn apply_restore_as(
     }
 }
 
-fn conflict_name(request: &RestoreRequest) -> &'static str {
-    match request.conflicts {
-        orgbackup_engine::ConflictAction::Skip => "skip",
-        orgbackup_engine::ConflictAction::Replace => "replace",
-        orgbackup_engine::ConflictAction::Merge => "merge",
-    }
-}
-
 /// One line of an org's restore list.
 #[derive(Debug, sqlx::FromRow)]
 pub struct RestoreListItem {
     pub restore_id: Uuid,
     pub restore_type: String,
-    pub status: String,
+    pub status: RestoreStatus,
     pub created_at: DateTime<Utc>,
     pub rollback_path: Option<String>,
     pub rollback_expires_at: Option<DateTime<Utc>>,
@@ -244,9 +241,48 @@ pub async fn list_restores(
     Ok(rows)
 }
 
+/// A restore as its status page and the API show it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RestoreState {
+    pub status: RestoreStatus,
+    /// The plan it ran (or runs): a serialized [`RestorePlan`].
+    pub plan: Option<serde_json::Value>,
+    /// While it runs: phase, table, rows, percent.
+    pub progress: Option<serde_json::Value>,
+    pub error_message: Option<String>,
+    rollback_expires_at: Option<DateTime<Utc>>,
+    rollback_path: Option<String>,
+}
+
+impl RestoreState {
+    /// Until when it can be rolled back: `None` once its rollback archive is gone.
+    pub fn rollback_until(&self) -> Option<DateTime<Utc>> {
+        self.rollback_path.as_ref().and(self.rollback_expires_at)
+    }
+}
+
+/// One of the org's restores, `None` when the org has no such restore.
+pub async fn state(
+    pool: &PgPool,
+    org_id: Uuid,
+    restore_id: Uuid,
+) -> Result<Option<RestoreState>, sqlx::Error> {
+    let mut tx = org_transaction(pool, org_id).await?;
+    let row = sqlx::query_as(
+        "SELECT status, plan, progress, error_message, rollback_expires_at, rollback_path
+           FROM backup_restores WHERE org_id = $1 AND restore_id = $2",
+    )
+    .bind(org_id)
+    .bind(restore_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
 #[derive(sqlx::FromRow)]
 struct RestoreRow {
-    status: String,
+    status: RestoreStatus,
     rollback_path: Option<String>,
     rollback_expires_at: Option<DateTime<Utc>>,
     transaction_xid: Option<String>,
@@ -268,7 +304,7 @@ async fn prepare_rollback(
     org_id: Uuid,
     restore_id: Uuid,
     force: bool,
-    statuses: &[&str],
+    statuses: &[RestoreStatus],
 ) -> Result<RollbackReady, RestoreError> {
     cleanup_expired_rollbacks(pool, settings).await?;
     let mut tx = org_transaction(pool, org_id).await?;
@@ -283,7 +319,7 @@ async fn prepare_rollback(
     tx.commit().await?;
     let row = row.ok_or(RestoreError::NotFound(restore_id))?;
     let refuse = |reason: String| RestoreError::NotRollbackable { restore_id, reason };
-    if !statuses.contains(&row.status.as_str()) {
+    if !statuses.contains(&row.status) {
         return Err(refuse(format!("its status is {}", row.status)));
     }
     let (Some(path), Some(expires)) = (row.rollback_path, row.rollback_expires_at) else {
@@ -328,9 +364,16 @@ pub async fn check_rollback(
     restore_id: Uuid,
     force: bool,
 ) -> Result<(), RestoreError> {
-    prepare_rollback(pool, settings, org_id, restore_id, force, &["completed"])
-        .await
-        .map(|_| ())
+    prepare_rollback(
+        pool,
+        settings,
+        org_id,
+        restore_id,
+        force,
+        &[RestoreStatus::Completed],
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Marks the restore `rolling_back` and queues its rollback job, in one transaction; refused when
@@ -343,11 +386,13 @@ pub async fn queue_rollback(
 ) -> Result<Uuid, RestoreError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let marked = sqlx::query(
-        "UPDATE backup_restores SET status = 'rolling_back', error_message = NULL, updated_at = now()
-          WHERE restore_id = $1 AND org_id = $2 AND status = 'completed'",
+        "UPDATE backup_restores SET status = $3, error_message = NULL, updated_at = now()
+          WHERE restore_id = $1 AND org_id = $2 AND status = $4",
     )
     .bind(restore_id)
     .bind(org_id)
+    .bind(RestoreStatus::RollingBack)
+    .bind(RestoreStatus::Completed)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -376,12 +421,14 @@ pub async fn rollback_failed(
 ) -> Result<(), RestoreError> {
     let mut tx = org_transaction(pool, org_id).await?;
     sqlx::query(
-        "UPDATE backup_restores SET status = 'completed', error_message = $3, progress = NULL, updated_at = now()
-          WHERE restore_id = $1 AND org_id = $2 AND status = 'rolling_back'",
+        "UPDATE backup_restores SET status = $4, error_message = $3, progress = NULL, updated_at = now()
+          WHERE restore_id = $1 AND org_id = $2 AND status = $5",
     )
     .bind(restore_id)
     .bind(org_id)
     .bind(reason)
+    .bind(RestoreStatus::Completed)
+    .bind(RestoreStatus::RollingBack)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -408,7 +455,7 @@ pub async fn rollback(
         org_id,
         restore_id,
         force,
-        &["completed", "rolling_back"],
+        &[RestoreStatus::Completed, RestoreStatus::RollingBack],
     )
     .await?;
     let refuse = |reason: String| RestoreError::NotRollbackable { restore_id, reason };
@@ -442,10 +489,11 @@ pub async fn rollback(
     .await?;
     let mut tx = org_transaction(pool, org_id).await?;
     sqlx::query(
-        "UPDATE backup_restores SET status = 'rolled_back', rolled_back_at = now(), rollback_path = NULL, updated_at = now()
+        "UPDATE backup_restores SET status = $2, rolled_back_at = now(), rollback_path = NULL, updated_at = now()
           WHERE restore_id = $1",
     )
     .bind(restore_id)
+    .bind(RestoreStatus::RolledBack)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -467,10 +515,7 @@ pub async fn cleanup_expired_rollbacks(
     pool: &PgPool,
     settings: &Settings,
 ) -> Result<u64, RestoreError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = crate::db::system_transaction(pool).await?;
     let expired: Vec<(Uuid, String)> = sqlx::query_as(
         "WITH expired AS (
              SELECT restore_id, rollback_path FROM backup_restores

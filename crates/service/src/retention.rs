@@ -10,6 +10,7 @@
 use crate::audit::{self, Entry, Outcome};
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::states::BackupStatus;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -177,9 +178,10 @@ pub async fn plan(
     let backups: Vec<RetainedBackup> = sqlx::query_as(
         "SELECT backup_id, name, completed_at, file_size, pinned, expiry_notice_sent_at
            FROM organization_backups
-          WHERE org_id = $1 AND status = 'completed' AND completed_at IS NOT NULL",
+          WHERE org_id = $1 AND status = $2 AND completed_at IS NOT NULL",
     )
     .bind(org_id)
+    .bind(BackupStatus::Completed)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -203,13 +205,15 @@ pub async fn apply(
     for backup in &plan.expire {
         let mut tx = org_transaction(pool, org_id).await?;
         let claimed: Option<(Option<String>, Option<Uuid>)> = sqlx::query_as(
-            "UPDATE organization_backups o SET status = 'expired', expired_at = now(), storage_path = NULL, updated_at = now()
+            "UPDATE organization_backups o SET status = $3, expired_at = now(), storage_path = NULL, updated_at = now()
                FROM (SELECT backup_id, storage_path FROM organization_backups WHERE backup_id = $2 FOR UPDATE) old
-              WHERE o.org_id = $1 AND o.backup_id = old.backup_id AND o.status = 'completed' AND NOT o.pinned
+              WHERE o.org_id = $1 AND o.backup_id = old.backup_id AND o.status = $4 AND NOT o.pinned
               RETURNING old.storage_path, o.storage_connection_id",
         )
         .bind(org_id)
         .bind(backup.backup_id)
+        .bind(BackupStatus::Expired)
+        .bind(BackupStatus::Completed)
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -241,10 +245,11 @@ pub async fn apply(
         let mut tx = org_transaction(pool, org_id).await?;
         let claimed = sqlx::query(
             "UPDATE organization_backups SET expiry_notice_sent_at = now()
-              WHERE org_id = $1 AND backup_id = $2 AND expiry_notice_sent_at IS NULL AND status = 'completed'",
+              WHERE org_id = $1 AND backup_id = $2 AND expiry_notice_sent_at IS NULL AND status = $3",
         )
         .bind(org_id)
         .bind(backup.backup_id)
+        .bind(BackupStatus::Completed)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -271,13 +276,11 @@ async fn remove_file(
 
 /// Every org that has completed backups (read with the RLS bypass: retention runs for all orgs).
 pub async fn orgs_with_backups(pool: &PgPool) -> Result<Vec<Uuid>, RetentionError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = crate::db::system_transaction(pool).await?;
     let orgs = sqlx::query_scalar(
-        "SELECT DISTINCT org_id FROM organization_backups WHERE status = 'completed' ORDER BY org_id",
+        "SELECT DISTINCT org_id FROM organization_backups WHERE status = $1 ORDER BY org_id",
     )
+    .bind(BackupStatus::Completed)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -326,11 +329,12 @@ pub async fn set_pinned(
     let mut tx = org_transaction(pool, org_id).await?;
     let updated = sqlx::query(
         "UPDATE organization_backups SET pinned = $3, updated_at = now()
-          WHERE org_id = $1 AND backup_id = $2 AND status = 'completed'",
+          WHERE org_id = $1 AND backup_id = $2 AND status = $4",
     )
     .bind(org_id)
     .bind(backup_id)
     .bind(pinned)
+    .bind(BackupStatus::Completed)
     .execute(&mut *tx)
     .await?
     .rows_affected();

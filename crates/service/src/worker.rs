@@ -6,8 +6,8 @@ use crate::backups::{self, CreateBackup};
 use crate::config::Settings;
 use crate::job_events::JobEnd;
 use crate::jobs::{
-    ABANDONED, Job, JobPayload, RestoreOptions, Settle, claim, give_up_abandoned, set_outcome,
-    settle,
+    ABANDONED, Job, JobPayload, JobStatus, RestoreOptions, Settle, claim, end_attempt,
+    give_up_abandoned, renew_lease, settle,
 };
 use chrono::Duration;
 use futures::FutureExt;
@@ -59,24 +59,7 @@ pub async fn try_execute_one(
                     u64::from(lease) * 1000 / 3,
                 ))
                 .await;
-                let renewed = async {
-                    let mut tx = pool.begin().await?;
-                    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(
-                        "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3)
-                          WHERE job_id = $1 AND locked_by = $2 AND status = 'running'",
-                    )
-                    .bind(job_id)
-                    .bind(&worker)
-                    .bind(f64::from(lease))
-                    .execute(&mut *tx)
-                    .await?;
-                    tx.commit().await
-                }
-                .await;
-                if let Err(error) = renewed {
+                if let Err(error) = renew_lease(&pool, job_id, &worker, lease).await {
                     tracing::warn!(%error, "could not renew a job lease");
                 }
             }
@@ -117,23 +100,26 @@ pub async fn try_execute_one(
     }
     let outcome = match result {
         Ok(()) => {
-            set_outcome(pool, &job, worker, "UPDATE jobs SET status = 'succeeded', locked_by = NULL, lease_expires_at = NULL, last_error = $3, updated_at = now() WHERE job_id = $1 AND locked_by = $2", None).await?;
+            end_attempt(pool, &job, worker, JobStatus::Succeeded, None, None).await?;
             ExecutionOutcome::Succeeded(job.job_id)
         }
         Err((error, retryable)) if will_retry(retryable) => {
             let base = i64::from(settings.jobs.retry_base_seconds);
             let backoff = Duration::seconds(base * 2i64.pow(job.attempts.clamp(1, 10) as u32 - 1));
-            let sql = format!(
-                "UPDATE jobs SET status = 'queued', locked_by = NULL, lease_expires_at = NULL, last_error = $3,
-                        run_after = now() + interval '{} seconds', updated_at = now()
-                  WHERE job_id = $1 AND locked_by = $2",
-                backoff.num_seconds()
-            );
-            set_outcome(pool, &job, worker, &sql, Some(error)).await?;
+            let retry_in = Some(backoff.num_seconds());
+            end_attempt(
+                pool,
+                &job,
+                worker,
+                JobStatus::Queued,
+                Some(&error),
+                retry_in,
+            )
+            .await?;
             ExecutionOutcome::Retrying(job.job_id)
         }
         Err((error, _)) => {
-            set_outcome(pool, &job, worker, "UPDATE jobs SET status = 'failed', locked_by = NULL, lease_expires_at = NULL, last_error = $3, updated_at = now() WHERE job_id = $1 AND locked_by = $2", Some(error)).await?;
+            end_attempt(pool, &job, worker, JobStatus::Failed, Some(&error), None).await?;
             ExecutionOutcome::Failed(job.job_id)
         }
     };

@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::backups::{BackupOrigin, BackupStatus};
 use orgbackup_service::db::org_transaction;
 use orgbackup_service::permissions::Permission;
 use serde::{Deserialize, Serialize};
@@ -31,8 +32,8 @@ pub fn router() -> Router<AppState> {
 pub(crate) struct BackupView {
     pub backup_id: Uuid,
     pub name: String,
-    pub backup_type: String,
-    pub status: String,
+    pub backup_type: BackupOrigin,
+    pub status: BackupStatus,
     pub whole: bool,
     pub categories: Vec<String>,
     pub file_size: Option<i64>,
@@ -72,19 +73,21 @@ async fn list(
     let org = caller.principal.org_id;
     let mut tx = org_transaction(&state.pool, org).await?;
     let total: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM organization_backups WHERE org_id = $1 AND status <> 'deleted'",
+        "SELECT count(*) FROM organization_backups WHERE org_id = $1 AND status <> $2",
     )
     .bind(org)
+    .bind(BackupStatus::Deleted)
     .fetch_one(&mut *tx)
     .await?;
     let data = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM organization_backups WHERE org_id = $1 AND status <> 'deleted'
+        "SELECT {COLUMNS} FROM organization_backups WHERE org_id = $1 AND status <> $4
           ORDER BY created_at DESC LIMIT $2 OFFSET $3"
     )))
     .bind(org)
     .bind(i64::from(per_page))
     // In i64: `page` can be any u32, and (page - 1) * per_page overflows u32.
     .bind(i64::from(number - 1) * i64::from(per_page))
+    .bind(BackupStatus::Deleted)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -103,10 +106,11 @@ pub(crate) async fn find(
 ) -> Result<(BackupView, Option<String>)> {
     let mut tx = org_transaction(&state.pool, org).await?;
     let row: Option<BackupView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status <> 'deleted'"
+        "SELECT {COLUMNS} FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status <> $3"
     )))
     .bind(org)
     .bind(id)
+    .bind(BackupStatus::Deleted)
     .fetch_optional(&mut *tx)
     .await?;
     let path: Option<String> = sqlx::query_scalar(
@@ -138,7 +142,7 @@ pub(crate) async fn download(
         .require(&state, Permission::Download, "backup.download")
         .await?;
     let (backup, path) = find(&state, caller.principal.org_id, id).await?;
-    let (Some(_), "completed") = (path, backup.status.as_str()) else {
+    let (Some(_), BackupStatus::Completed) = (path, backup.status) else {
         return Err(AppError::Conflict(format!(
             "backup {id} is {} and has no file to download",
             backup.status
@@ -185,7 +189,7 @@ async fn delete(
         .require(&state, Permission::Create, "backup.delete")
         .await?;
     let (backup, _) = find(&state, caller.principal.org_id, id).await?;
-    if backup.status == "running" || backup.status == "pending" {
+    if backup.status.is_in_progress() {
         return Err(AppError::Conflict(format!(
             "backup {id} is {}; wait for it to finish",
             backup.status
@@ -201,8 +205,9 @@ async fn delete(
     )
     .await?;
     let mut tx = org_transaction(&state.pool, caller.principal.org_id).await?;
-    sqlx::query("UPDATE organization_backups SET status = 'deleted', storage_path = NULL, updated_at = now() WHERE backup_id = $1")
+    sqlx::query("UPDATE organization_backups SET status = $2, storage_path = NULL, updated_at = now() WHERE backup_id = $1")
         .bind(id)
+        .bind(BackupStatus::Deleted)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -218,7 +223,7 @@ async fn delete(
     )
     .await;
     Ok(Json(
-        serde_json::json!({"backup_id": id, "status": "deleted"}),
+        serde_json::json!({"backup_id": id, "status": BackupStatus::Deleted}),
     ))
 }
 
@@ -329,8 +334,7 @@ pub(crate) async fn create(
         created_by: caller.principal.user_id,
     };
     let job_id = orgbackup_service::jobs::enqueue(&mut tx, org, &payload).await?;
-    let response =
-        serde_json::json!({"backup_id": backup_id, "job_id": job_id, "status": "pending"});
+    let response = serde_json::json!({"backup_id": backup_id, "job_id": job_id, "status": BackupStatus::Pending});
     if let Some(key) = &idempotency {
         key.save(&mut tx, org, axum::http::StatusCode::ACCEPTED, &response)
             .await?;
@@ -352,11 +356,12 @@ async fn progress(
 ) -> Result<Json<serde_json::Value>> {
     let org = caller.principal.org_id;
     let mut tx = org_transaction(&state.pool, org).await?;
-    let row: Option<(String, Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
-        "SELECT status, progress, error_message FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status <> 'deleted'",
+    let row: Option<(BackupStatus, Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
+        "SELECT status, progress, error_message FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status <> $3",
     )
     .bind(org)
     .bind(id)
+    .bind(BackupStatus::Deleted)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -11,10 +11,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use orgbackup_engine::{BackupMetadata, RestoreMode};
 use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::backups::BackupStatus;
 use orgbackup_service::db::org_transaction;
 use orgbackup_service::jobs::{self, JobPayload, RestoreOptions};
 use orgbackup_service::permissions::Permission;
-use orgbackup_service::restores::{self, RestoreError};
+use orgbackup_service::restores::{self, RestoreError, RestoreStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -41,10 +42,11 @@ pub(crate) async fn stored_backup(
 ) -> Result<(orgbackup_service::storage::Destination, String)> {
     let mut tx = org_transaction(&state.pool, org).await?;
     let completed: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status = 'completed')",
+        "SELECT EXISTS (SELECT 1 FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status = $3)",
     )
     .bind(org)
     .bind(backup_id)
+    .bind(BackupStatus::Completed)
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -129,7 +131,7 @@ pub(crate) async fn start(
     sqlx::query(
         "INSERT INTO backup_restores (restore_id, org_id, backup_id, restore_type, conflict_resolution, selected_categories,
                                       status, decisions, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $9, $7, $8)",
     )
     .bind(restore_id)
     .bind(org)
@@ -139,6 +141,7 @@ pub(crate) async fn start(
     .bind(&body.options.categories)
     .bind(json!(body.options.decisions))
     .bind(caller.principal.user_id)
+    .bind(RestoreStatus::Pending)
     .execute(&mut *tx)
     .await?;
     let job_id = jobs::enqueue(
@@ -151,7 +154,8 @@ pub(crate) async fn start(
         },
     )
     .await?;
-    let response = json!({"restore_id": restore_id, "job_id": job_id, "status": "pending"});
+    let response =
+        json!({"restore_id": restore_id, "job_id": job_id, "status": RestoreStatus::Pending});
     if let Some(key) = &idempotency {
         key.save(&mut tx, org, StatusCode::ACCEPTED, &response)
             .await?;
@@ -165,16 +169,6 @@ pub(crate) async fn start(
     Ok((StatusCode::ACCEPTED, Json(response)))
 }
 
-#[derive(sqlx::FromRow)]
-struct StatusRow {
-    status: String,
-    plan: Option<Value>,
-    progress: Option<Value>,
-    error_message: Option<String>,
-    rollback_expires_at: Option<chrono::DateTime<chrono::Utc>>,
-    rollback_path: Option<String>,
-}
-
 pub(crate) async fn status(
     State(state): State<AppState>,
     caller: Caller,
@@ -183,31 +177,16 @@ pub(crate) async fn status(
     caller
         .require(&state, Permission::Restore, "restore.status")
         .await?;
-    let org = caller.principal.org_id;
-    let mut tx = org_transaction(&state.pool, org).await?;
-    let row: Option<StatusRow> = sqlx::query_as(
-        "SELECT status, plan, progress, error_message, rollback_expires_at, rollback_path FROM backup_restores WHERE org_id = $1 AND restore_id = $2",
-    )
-    .bind(org)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let StatusRow {
-        status,
-        plan,
-        progress,
-        error_message: error,
-        rollback_expires_at: expires,
-        rollback_path: path,
-    } = row.ok_or(AppError::NotFound("restore"))?;
+    let restore = restores::state(&state.pool, caller.principal.org_id, id)
+        .await?
+        .ok_or(AppError::NotFound("restore"))?;
     Ok(Json(json!({
         "restore_id": id,
-        "status": status,
-        "plan": plan,
-        "progress": progress,
-        "error": error,
-        "rollback_until": if path.is_some() { expires } else { None },
+        "status": restore.status,
+        "plan": restore.plan,
+        "progress": restore.progress,
+        "error": restore.error_message,
+        "rollback_until": restore.rollback_until(),
     })))
 }
 
@@ -255,6 +234,6 @@ pub(crate) async fn rollback(
     .await;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"restore_id": id, "job_id": job_id, "status": "rolling_back"})),
+        Json(json!({"restore_id": id, "job_id": job_id, "status": RestoreStatus::RollingBack})),
     ))
 }

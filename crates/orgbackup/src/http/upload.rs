@@ -15,6 +15,7 @@ use futures::StreamExt;
 use orgbackup_archive::{ArchiveReader, Envelope, ReadLimits};
 use orgbackup_engine::BackupMetadata;
 use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::backups::{BackupOrigin, BackupStatus};
 use orgbackup_service::config::Settings;
 use orgbackup_service::db::org_transaction;
 use orgbackup_service::keys::KeyRing;
@@ -253,7 +254,7 @@ where
         "INSERT INTO organization_backups
             (backup_id, org_id, name, backup_type, status, whole, categories, storage_disk, storage_path, is_encrypted,
              file_size, checksum_sha256, total_rows, table_count, file_count, created_by, started_at, completed_at)
-         VALUES ($1, $2, $3, 'uploaded', 'completed', $4, $5, 'local', $6, $7, $8, $9, $10, $11, $12, $13, now(), now())",
+         VALUES ($1, $2, $3, $14, $15, $4, $5, 'local', $6, $7, $8, $9, $10, $11, $12, $13, now(), now())",
     )
     .bind(backup_id)
     .bind(org)
@@ -268,6 +269,8 @@ where
     .bind(metadata.tables.len() as i32)
     .bind(metadata.files.len() as i32)
     .bind(caller.principal.user_id)
+    .bind(BackupOrigin::Uploaded)
+    .bind(BackupStatus::Completed)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

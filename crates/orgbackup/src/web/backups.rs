@@ -12,6 +12,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
+use orgbackup_service::backups::BackupStatus;
 use orgbackup_service::db::org_transaction;
 use orgbackup_service::permissions::Permission;
 use std::collections::BTreeMap;
@@ -49,9 +50,10 @@ async fn category_choices(state: &AppState, org: Uuid) -> WebResult<Vec<Category
     let mut tx = org_transaction(&state.pool, org).await?;
     let last: Option<(serde_json::Value, Option<i64>, Option<i64>)> = sqlx::query_as(
         "SELECT row_counts, total_rows, file_size FROM organization_backups
-          WHERE org_id = $1 AND status = 'completed' AND whole ORDER BY completed_at DESC LIMIT 1",
+          WHERE org_id = $1 AND status = $2 AND whole ORDER BY completed_at DESC LIMIT 1",
     )
     .bind(org)
+    .bind(BackupStatus::Completed)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -83,10 +85,11 @@ pub async fn index(State(state): State<AppState>, user: WebUser) -> WebResult<Re
     let mut tx = org_transaction(&state.pool, org).await?;
     let backups: Vec<BackupRow> = sqlx::query_as(
         "SELECT backup_id, name, status, file_size, total_rows, created_at, error_message
-           FROM organization_backups WHERE org_id = $1 AND status <> 'deleted'
+           FROM organization_backups WHERE org_id = $1 AND status <> $2
           ORDER BY created_at DESC LIMIT 100",
     )
     .bind(org)
+    .bind(BackupStatus::Deleted)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -183,8 +186,8 @@ pub async fn show(
     let page = BackupPage {
         t: Tr::new(user.locale),
         l: Layout::of(&state, &user, "backups").await?,
-        running: matches!(backup.status.as_str(), "pending" | "running"),
-        can_download: user.can(Permission::Download) && backup.status == "completed",
+        running: backup.status.is_in_progress(),
+        can_download: user.can(Permission::Download) && backup.status == BackupStatus::Completed,
         backup,
         tables,
     };
@@ -195,7 +198,7 @@ pub async fn show(
 #[template(path = "backup_progress.html")]
 struct ProgressFragment {
     t: Tr,
-    status: String,
+    status: BackupStatus,
     percent: i64,
     table: String,
     rows: i64,
@@ -212,22 +215,23 @@ pub async fn progress(
 ) -> WebResult<Response> {
     let org = user.org_id();
     let mut tx = org_transaction(&state.pool, org).await?;
-    let row: Option<(String, Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
+    let row: Option<(BackupStatus, Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
         "SELECT status, progress, error_message FROM organization_backups
-          WHERE org_id = $1 AND backup_id = $2 AND status <> 'deleted'",
+          WHERE org_id = $1 AND backup_id = $2 AND status <> $3",
     )
     .bind(org)
     .bind(id)
+    .bind(BackupStatus::Deleted)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
     let (status, progress, error) = row.ok_or(WebError::NotFound)?;
     let progress = progress.unwrap_or_default();
     let number = |key: &str| progress[key].as_f64().unwrap_or(0.0) as i64;
-    let running = matches!(status.as_str(), "pending" | "running");
+    let running = status.is_in_progress();
     let fragment = ProgressFragment {
         t: Tr::new(user.locale),
-        percent: if status == "completed" {
+        percent: if status == BackupStatus::Completed {
             100
         } else {
             number("percent").clamp(0, 100)

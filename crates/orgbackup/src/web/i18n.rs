@@ -226,7 +226,7 @@ impl Tr {
     }
 
     /// The message `<family>-<value>`, e.g. `status-completed`: for values stored as text.
-    pub fn of(&self, family: &str, value: &str) -> String {
+    pub fn of(&self, family: &str, value: impl std::fmt::Display) -> String {
         self.t(&format!("{family}-{value}"))
     }
 
@@ -294,16 +294,32 @@ mod tests {
         }
         assert!(used.len() > 30, "found only {used:?}");
         // Keys the pages build at run time.
+        use orgbackup_service::states::{BackupOrigin, BackupStatus, KeyStatus, RestoreStatus};
+        let states = [
+            (
+                "status",
+                BackupStatus::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "type",
+                BackupOrigin::ALL.iter().map(|s| s.as_str()).collect(),
+            ),
+            (
+                "restore-status",
+                RestoreStatus::ALL.iter().map(|s| s.as_str()).collect(),
+            ),
+            (
+                "key-status",
+                KeyStatus::ALL.iter().map(|s| s.as_str()).collect(),
+            ),
+        ];
+        for (prefix, values) in states {
+            used.extend(values.iter().map(|v| format!("{prefix}-{v}")));
+        }
         let families = [
-            "status-pending",
-            "status-running",
-            "status-completed",
-            "status-failed",
-            "status-expired",
-            "status-deleted",
-            "type-manual",
-            "type-scheduled",
-            "type-uploaded",
             "plan-free",
             "plan-basic",
             "plan-pro",
@@ -315,24 +331,10 @@ mod tests {
             "bytes-tb",
         ];
         used.extend(families.map(str::to_string));
-        let prefixed: [(&str, &[&str]); 9] = [
+        let prefixed: [(&str, &[&str]); 7] = [
             ("compat", &["compatible", "warnings", "incompatible"]),
             ("action", &["default", "skip", "replace", "merge"]),
-            (
-                "restore-status",
-                &[
-                    "pending",
-                    "analyzing",
-                    "awaiting_confirmation",
-                    "running",
-                    "completed",
-                    "failed",
-                    "rolling_back",
-                    "rolled_back",
-                ],
-            ),
             ("outcome", &["success", "failure", "denied"]),
-            ("key-status", &["active", "retired", "revoked"]),
             (
                 "frequency",
                 &["hourly", "daily", "weekly", "monthly", "custom"],

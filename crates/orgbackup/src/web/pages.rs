@@ -11,6 +11,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
+use orgbackup_service::backups::BackupStatus;
 use orgbackup_service::db::org_transaction;
 use orgbackup_service::locale::Locale;
 use serde::Deserialize;
@@ -195,7 +196,7 @@ pub async fn switch_locale(
 pub struct BackupRow {
     pub backup_id: Uuid,
     pub name: String,
-    pub status: String,
+    pub status: BackupStatus,
     pub file_size: Option<i64>,
     pub total_rows: Option<i64>,
     pub created_at: DateTime<Utc>,
@@ -224,19 +225,21 @@ pub async fn dashboard(State(state): State<AppState>, user: WebUser) -> WebResul
     let mut tx = org_transaction(&state.pool, org).await?;
     let recent: Vec<BackupRow> = sqlx::query_as(
         "SELECT backup_id, name, status, file_size, total_rows, created_at, error_message
-           FROM organization_backups WHERE org_id = $1 AND status <> 'deleted'
+           FROM organization_backups WHERE org_id = $1 AND status <> $2
           ORDER BY created_at DESC LIMIT 5",
     )
     .bind(org)
+    .bind(BackupStatus::Deleted)
     .fetch_all(&mut *tx)
     .await?;
     let failures: Vec<BackupRow> = sqlx::query_as(
         "SELECT backup_id, name, status, file_size, total_rows, created_at, error_message
-           FROM organization_backups WHERE org_id = $1 AND status = 'failed'
+           FROM organization_backups WHERE org_id = $1 AND status = $2
             AND created_at > now() - interval '30 days'
           ORDER BY created_at DESC LIMIT 5",
     )
     .bind(org)
+    .bind(BackupStatus::Failed)
     .fetch_all(&mut *tx)
     .await?;
     let next_run: Option<(String, DateTime<Utc>)> = sqlx::query_as(

@@ -24,9 +24,11 @@ use orgbackup_engine::{
     BackupMetadata, CompatibilityReport, ConflictAction, ConflictRecord, RecordDecision,
     RestoreMode, RestorePlan, RestoreRequest,
 };
+use orgbackup_service::backups::BackupStatus;
 use orgbackup_service::db::org_transaction;
 use orgbackup_service::jobs::RestoreOptions;
 use orgbackup_service::permissions::Permission;
+use orgbackup_service::restores::{self, RestoreState, RestoreStatus};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -184,9 +186,10 @@ pub async fn choose(State(state): State<AppState>, user: WebUser) -> WebResult<R
     let mut tx = org_transaction(&state.pool, org).await?;
     let backups = sqlx::query_as(
         "SELECT backup_id, name, backup_type, file_size, total_rows, completed_at FROM organization_backups
-          WHERE org_id = $1 AND status = 'completed' ORDER BY completed_at DESC LIMIT 100",
+          WHERE org_id = $1 AND status = $2 ORDER BY completed_at DESC LIMIT 100",
     )
     .bind(org)
+    .bind(BackupStatus::Completed)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -499,16 +502,20 @@ struct StatusPage {
     t: Tr,
     l: Layout,
     restore_id: Uuid,
-    status: String,
+    status: RestoreStatus,
     error: String,
     rows: Vec<PlanRow>,
     rollback_until: Option<DateTime<Utc>>,
     running: bool,
 }
 
-async fn restore_state(state: &AppState, user: &WebUser, id: Uuid) -> WebResult<serde_json::Value> {
-    let Json(value) = api::status(State(state.clone()), user.caller.clone(), AppPath(id)).await?;
-    Ok(value)
+async fn restore_state(state: &AppState, user: &WebUser, id: Uuid) -> WebResult<RestoreState> {
+    user.caller
+        .require(state, Permission::Restore, "restore.status")
+        .await?;
+    restores::state(&state.pool, user.org_id(), id)
+        .await?
+        .ok_or(WebError::NotFound)
 }
 
 pub async fn status(
@@ -516,9 +523,9 @@ pub async fn status(
     user: WebUser,
     Path(id): Path<Uuid>,
 ) -> WebResult<Response> {
-    let value = restore_state(&state, &user, id).await?;
-    let status = value["status"].as_str().unwrap_or_default().to_string();
-    let rows = value["plan"]["tables"]
+    let restore = restore_state(&state, &user, id).await?;
+    let plan = restore.plan.clone().unwrap_or_default();
+    let rows = plan["tables"]
         .as_array()
         .map(|tables| {
             tables
@@ -545,15 +552,10 @@ pub async fn status(
         t: Tr::new(user.locale),
         l: Layout::of(&state, &user, "restore").await?,
         restore_id: id,
-        running: matches!(
-            status.as_str(),
-            "pending" | "running" | "analyzing" | "rolling_back"
-        ),
-        error: value["error"].as_str().unwrap_or_default().to_string(),
-        rollback_until: value["rollback_until"]
-            .as_str()
-            .and_then(|t| t.parse().ok()),
-        status,
+        running: restore.status.is_in_progress(),
+        error: restore.error_message.clone().unwrap_or_default(),
+        rollback_until: restore.rollback_until(),
+        status: restore.status,
         rows,
     };
     Ok(render(&page))
@@ -563,7 +565,7 @@ pub async fn status(
 #[template(path = "restore_progress.html")]
 struct ProgressFragment {
     t: Tr,
-    status: String,
+    status: RestoreStatus,
     percent: i64,
     phase: String,
     table: String,
@@ -575,9 +577,8 @@ pub async fn progress(
     user: WebUser,
     Path(id): Path<Uuid>,
 ) -> WebResult<Response> {
-    let value = restore_state(&state, &user, id).await?;
-    let status = value["status"].as_str().unwrap_or_default().to_string();
-    let progress = &value["progress"];
+    let restore = restore_state(&state, &user, id).await?;
+    let progress = restore.progress.unwrap_or_default();
     let fragment = ProgressFragment {
         t: Tr::new(user.locale),
         percent: progress["percent"]
@@ -590,13 +591,10 @@ pub async fn progress(
             .unwrap_or_default()
             .to_string(),
         rows: progress["rows"].as_i64().unwrap_or(0),
-        status: status.clone(),
+        status: restore.status,
     };
     let mut response = render(&fragment);
-    if !matches!(
-        status.as_str(),
-        "pending" | "running" | "analyzing" | "rolling_back"
-    ) {
+    if !restore.status.is_in_progress() {
         response
             .headers_mut()
             .insert("HX-Refresh", axum::http::HeaderValue::from_static("true"));

@@ -99,10 +99,7 @@ impl WebUser {
     }
 
     async fn update(&self, pool: &PgPool, column: &str, value: String) -> WebResult<()> {
-        let mut tx = pool.begin().await?;
-        sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = orgbackup_service::db::system_transaction(pool).await?;
         let sql = match column {
             "org_id" => "UPDATE web_sessions SET org_id = $2::uuid WHERE session_hash = $1",
             _ => "UPDATE web_sessions SET locale = $2 WHERE session_hash = $1",
@@ -133,10 +130,7 @@ impl WebUser {
     }
 
     pub async fn sign_out(&self, pool: &PgPool) -> WebResult<()> {
-        let mut tx = pool.begin().await?;
-        sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = orgbackup_service::db::system_transaction(pool).await?;
         sqlx::query("DELETE FROM web_sessions WHERE session_hash = $1")
             .bind(&self.session_hash)
             .execute(&mut *tx)
@@ -162,10 +156,7 @@ impl FromRequestParts<AppState> for WebUser {
         let secret = cookie(parts, SESSION_COOKIE).ok_or(WebError::SignIn)?;
         let session_hash = hash(&secret);
         // The session names the org: the lookup by hash is the one query that spans orgs.
-        let mut tx = state.pool.begin().await?;
-        sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = orgbackup_service::db::system_transaction(&state.pool).await?;
         let row: Option<SessionRow> = sqlx::query_as(
             "UPDATE web_sessions s SET last_seen_at = now() FROM users u
               WHERE s.session_hash = $1 AND s.expires_at > now() AND u.user_id = s.user_id
@@ -206,10 +197,7 @@ pub async fn user_orgs(
     state: &AppState,
     user_id: Uuid,
 ) -> WebResult<Vec<orgbackup_service::orgs::Org>> {
-    let mut tx = state.pool.begin().await?;
-    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = orgbackup_service::db::system_transaction(&state.pool).await?;
     let member_of: Vec<Uuid> =
         sqlx::query_scalar("SELECT org_id FROM memberships WHERE user_id = $1")
             .bind(user_id)
@@ -229,10 +217,7 @@ pub async fn user_orgs(
 /// Checks a password; on success opens a session in the user's first org (by name) and returns
 /// the cookie secret. Unknown emails cost the same argon2 work as wrong passwords.
 pub async fn sign_in(state: &AppState, email: &str, password: &str) -> WebResult<Option<String>> {
-    let mut tx = state.pool.begin().await?;
-    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = orgbackup_service::db::system_transaction(&state.pool).await?;
     let user: Option<(Uuid, Option<String>, String)> = sqlx::query_as(
         "SELECT user_id, password_hash, locale FROM users WHERE lower(email) = lower($1)",
     )
@@ -252,10 +237,7 @@ pub async fn sign_in(state: &AppState, email: &str, password: &str) -> WebResult
         return Err(WebError::NoOrganization);
     };
     let secret = random_secret();
-    let mut tx = state.pool.begin().await?;
-    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = orgbackup_service::db::system_transaction(&state.pool).await?;
     sqlx::query(
         "INSERT INTO web_sessions (session_hash, user_id, org_id, csrf_token, locale, expires_at)
          VALUES ($1, $2, $3, $4, $5, now() + make_interval(hours => $6))",
@@ -293,10 +275,7 @@ async fn verify(stored: Option<String>, password: &str) -> WebResult<bool> {
 
 /// Whether `password` is the signed-in user's (asked again before a full restore).
 pub async fn password_matches(state: &AppState, user_id: Uuid, password: &str) -> WebResult<bool> {
-    let mut tx = state.pool.begin().await?;
-    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = orgbackup_service::db::system_transaction(&state.pool).await?;
     let stored: Option<Option<String>> =
         sqlx::query_scalar("SELECT password_hash FROM users WHERE user_id = $1")
             .bind(user_id)

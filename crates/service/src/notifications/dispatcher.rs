@@ -7,7 +7,8 @@ use super::messages::Message;
 use super::webhook::{self, Delivery};
 use super::{NotifyError, SendError, settings};
 use crate::config::{NotificationSettings, Settings};
-use crate::db::org_transaction;
+use crate::db::{org_transaction, system_transaction};
+use crate::states::DeliveryStatus;
 use serde_json::Value;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -46,17 +47,16 @@ fn backoff(config: &NotificationSettings, attempts: i32) -> u64 {
 }
 
 async fn claim(pool: &PgPool, config: &NotificationSettings) -> Result<Vec<Claimed>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = system_transaction(pool).await?;
     // A claim whose last attempt never reported back (its process died) is given up here.
     sqlx::query(
         "UPDATE notification_deliveries
-            SET status = 'failed',
+            SET status = $1,
                 last_error = coalesce(last_error || '; ', '') || 'no outcome of the last attempt was recorded'
-          WHERE status = 'pending' AND next_attempt_at <= now() AND attempts >= max_attempts",
+          WHERE status = $2 AND next_attempt_at <= now() AND attempts >= max_attempts",
     )
+    .bind(DeliveryStatus::Failed)
+    .bind(DeliveryStatus::Pending)
     .execute(&mut *tx)
     .await?;
     let claimed = sqlx::query_as(
@@ -64,7 +64,7 @@ async fn claim(pool: &PgPool, config: &NotificationSettings) -> Result<Vec<Claim
             SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $1)
           WHERE delivery_id IN (
                 SELECT delivery_id FROM notification_deliveries
-                 WHERE status = 'pending' AND next_attempt_at <= now() AND attempts < max_attempts
+                 WHERE status = $3 AND next_attempt_at <= now() AND attempts < max_attempts
                  ORDER BY next_attempt_at
                  LIMIT $2
                    FOR UPDATE SKIP LOCKED)
@@ -72,6 +72,7 @@ async fn claim(pool: &PgPool, config: &NotificationSettings) -> Result<Vec<Claim
     )
     .bind(lease_seconds(config))
     .bind(BATCH)
+    .bind(DeliveryStatus::Pending)
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -151,16 +152,18 @@ async fn record(
     let mut tx = org_transaction(pool, delivery.org_id).await?;
     let query = match &outcome {
         Ok(()) => sqlx::query(
-            "UPDATE notification_deliveries SET status = 'delivered', delivered_at = now(), last_error = NULL
+            "UPDATE notification_deliveries SET status = $2, delivered_at = now(), last_error = NULL
               WHERE delivery_id = $1",
         )
-        .bind(delivery.delivery_id),
+        .bind(delivery.delivery_id)
+        .bind(DeliveryStatus::Delivered),
         Err(error) if error.is_permanent() || delivery.attempts >= delivery.max_attempts => {
             sqlx::query(
-                "UPDATE notification_deliveries SET status = 'failed', last_error = $2 WHERE delivery_id = $1",
+                "UPDATE notification_deliveries SET status = $3, last_error = $2 WHERE delivery_id = $1",
             )
             .bind(delivery.delivery_id)
             .bind(error.to_string())
+            .bind(DeliveryStatus::Failed)
         }
         Err(error) => sqlx::query(
             "UPDATE notification_deliveries

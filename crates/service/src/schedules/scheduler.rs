@@ -53,10 +53,7 @@ pub async fn run_due(
     settings: &Settings,
     limit: i64,
 ) -> Result<Vec<ScheduleRun>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('app.bypass_org_rls', 'on', true)")
-        .execute(&mut *tx)
-        .await?;
+    let mut tx = crate::db::system_transaction(pool).await?;
     // The database's clock decides what is due, so it also decides what comes next.
     let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
         .fetch_one(&mut *tx)
