@@ -2,7 +2,7 @@
 //! uploaded in 8 MiB parts (multipart upload; a smaller archive is one PUT), at most two parts in
 //! flight, and the upload is aborted on any failure, so no partial object is left behind.
 
-use super::writer::{Chunk, digest};
+use super::writer::{Chunk, digest, next_chunk};
 use super::{ByteStream, Destination, StorageError};
 use crate::outbound::NetworkSettings;
 use futures::StreamExt;
@@ -194,11 +194,7 @@ impl S3Storage {
             .await
             .map_err(|e| self.error(e))?;
         loop {
-            let next = tokio::select! {
-                chunk = chunks.recv() => chunk,
-                _ = &mut cancelled => None,
-            };
-            match next {
+            match next_chunk(&mut chunks, &mut cancelled).await {
                 Some(Chunk::Data(bytes)) => {
                     if let Err(error) = writer.write(bytes).await {
                         // Best effort: a destination that is down may refuse the abort too.

@@ -24,6 +24,18 @@ pub(super) enum Chunk {
     End,
 }
 
+/// The next chunk from the archive writer, for an upload task; `None` when the write was
+/// abandoned (`cancelled` fired, or the channel closed without [`Chunk::End`]).
+pub(super) async fn next_chunk(
+    chunks: &mut mpsc::Receiver<Chunk>,
+    cancelled: &mut tokio::sync::oneshot::Receiver<()>,
+) -> Option<Chunk> {
+    tokio::select! {
+        chunk = chunks.recv() => chunk,
+        _ = cancelled => None,
+    }
+}
+
 impl Destination {
     /// Starts writing `path`. Remote destinations are checked first (reachable, bucket there,
     /// credentials accepted), so a backup to a destination that is down fails before it reads

@@ -6,7 +6,7 @@
 use super::{Call, DropboxStorage, PART};
 use crate::storage::StorageError;
 use crate::storage::oauth::unavailable;
-use crate::storage::writer::Chunk;
+use crate::storage::writer::{Chunk, next_chunk};
 use bytes::{Bytes, BytesMut};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -30,11 +30,7 @@ impl DropboxStorage {
         let mut pending = BytesMut::new();
         let mut hash = ContentHash::default();
         loop {
-            let next = tokio::select! {
-                chunk = chunks.recv() => chunk,
-                _ = &mut cancelled => None,
-            };
-            match next {
+            match next_chunk(&mut chunks, &mut cancelled).await {
                 Some(Chunk::Data(bytes)) => {
                     hash.update(&bytes);
                     pending.extend_from_slice(&bytes);

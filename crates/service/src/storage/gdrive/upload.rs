@@ -5,7 +5,7 @@
 use super::{Call, DriveStorage, PART, file_name};
 use crate::storage::StorageError;
 use crate::storage::oauth::{ATTEMPTS, unavailable};
-use crate::storage::writer::Chunk;
+use crate::storage::writer::{Chunk, next_chunk};
 use bytes::{Bytes, BytesMut};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -46,11 +46,7 @@ impl DriveStorage {
         let mut pending = BytesMut::new();
         let mut hasher = Sha256::new();
         loop {
-            let next = tokio::select! {
-                chunk = chunks.recv() => chunk,
-                _ = &mut cancelled => None,
-            };
-            match next {
+            match next_chunk(&mut chunks, &mut cancelled).await {
                 Some(Chunk::Data(bytes)) => {
                     hasher.update(&bytes);
                     pending.extend_from_slice(&bytes);
