@@ -11,32 +11,45 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
-use std::io::Write;
-use std::process::Stdio;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use support::oauth_fakes::{self, RefreshTokens, TokenEndpoint};
 use support::{Env, serve_with, token};
 
 const ACME: &str = "00000000-0000-4000-8000-0000000000a1";
 
-#[derive(Default)]
 struct Fake {
     files: HashMap<String, Vec<u8>>,
     sessions: HashMap<String, Vec<u8>>,
-    access_tokens: HashSet<String>,
-    refresh_token: String,
-    issued: u32,
-    revoked: bool,
+    /// Dropbox's token endpoint: refresh tokens rotate, the previous one stops working.
+    tokens: TokenEndpoint,
     /// Store the next appended part, then answer 500 (the answer is lost, the data is not).
     interrupt_next_append: bool,
     /// Answer the next append with 429 and `Retry-After: 1`.
     rate_limit_next_append: bool,
-    /// Expire every access token now: the next request gets 401.
-    expire_tokens: bool,
     /// `incorrect_offset` answers given (a client resuming from Dropbox's offset).
     offsets_corrected: u32,
     rate_limited: u32,
     log: Vec<String>,
+}
+
+impl Default for Fake {
+    fn default() -> Self {
+        let mut tokens =
+            TokenEndpoint::new("appkey", "appsecret", "at-", RefreshTokens::Rotated("rt-"));
+        tokens.token_type = "bearer";
+        tokens.expires_in = 14400;
+        Fake {
+            files: HashMap::new(),
+            sessions: HashMap::new(),
+            tokens,
+            interrupt_next_append: false,
+            rate_limit_next_append: false,
+            offsets_corrected: 0,
+            rate_limited: 0,
+            log: Vec::new(),
+        }
+    }
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -64,6 +77,8 @@ fn metadata(path: &str, data: &[u8]) -> Value {
     json!({"path_display": path, "size": data.len(), "content_hash": content_hash(data)})
 }
 
+// One match over the fake's routes (long): the fake reads top to bottom like Dropbox's API
+// reference, each endpoint next to the others it shares state with.
 async fn handle(
     axum::extract::State(fake): axum::extract::State<Shared>,
     method: Method,
@@ -78,46 +93,15 @@ async fn handle(
         return StatusCode::METHOD_NOT_ALLOWED.into_response();
     }
     if path == "/oauth2/token" {
-        let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
-        if form.get("client_id").map(String::as_str) != Some("appkey")
-            || form.get("client_secret").map(String::as_str) != Some("appsecret")
-        {
-            return answer(StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"}));
+        let issued = fake.tokens.issued;
+        let response = fake.tokens.answer(&body);
+        if fake.tokens.issued > issued {
+            let log = format!("issued {}", fake.tokens.refresh_token);
+            fake.log.push(log);
         }
-        let granted = match form.get("grant_type").map(String::as_str) {
-            Some("authorization_code") => form.get("code").map(String::as_str) == Some("good-code"),
-            Some("refresh_token") => {
-                !fake.revoked && form.get("refresh_token") == Some(&fake.refresh_token)
-            }
-            _ => false,
-        };
-        if !granted {
-            return answer(StatusCode::BAD_REQUEST, json!({"error": "invalid_grant"}));
-        }
-        fake.issued += 1;
-        let access = format!("at-{}", fake.issued);
-        // Refresh tokens rotate: the previous one stops working.
-        fake.refresh_token = format!("rt-{}", fake.issued);
-        fake.access_tokens.insert(access.clone());
-        let log = format!("issued {}", fake.refresh_token);
-        fake.log.push(log);
-        return answer(
-            StatusCode::OK,
-            json!({"access_token": access, "token_type": "bearer", "expires_in": 14400,
-                   "refresh_token": fake.refresh_token}),
-        );
+        return response;
     }
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("")
-        .to_string();
-    if fake.expire_tokens {
-        fake.expire_tokens = false;
-        fake.access_tokens.clear();
-    }
-    if !fake.access_tokens.contains(&bearer) {
+    if !fake.tokens.authorized(&headers) {
         return answer(
             StatusCode::UNAUTHORIZED,
             json!({"error_summary": "expired_access_token/", "error": {".tag": "expired_access_token"}}),
@@ -214,14 +198,8 @@ async fn handle(
 
 async fn start_fake() -> (Shared, String) {
     let fake: Shared = Arc::default();
-    let app = axum::Router::new()
-        .fallback(handle)
-        // Parts are 8 MiB, as with Dropbox (which takes up to 150 MB per request).
-        .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // Parts are 8 MiB, as with Dropbox (which takes up to 150 MB per request).
+    let url = oauth_fakes::start(handle, fake.clone()).await;
     (fake, url)
 }
 
@@ -249,30 +227,7 @@ fn run(env: &Env, url: &str, args: &[&str], stdin: &str) -> (bool, String) {
 
 /// [`run`], with stdout apart too.
 fn run_split(env: &Env, url: &str, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut command = env.command(args);
-    for (key, value) in vars(url) {
-        command.env(key, value);
-    }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    (output.status.success(), stdout, text)
+    oauth_fakes::run(env, &vars(url), args, stdin)
 }
 
 /// Runs and expects success; returns stdout.
@@ -282,6 +237,8 @@ fn ok(env: &Env, url: &str, args: &[&str]) -> String {
     stdout
 }
 
+// One scenario (long): every step builds on what the previous one left (the connection, its
+// tokens, the backup), as an operator would go through them.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dropbox_connection_is_authorized_then_backs_up_resumes_refreshes_and_expires() {
     let env = Env::new();
@@ -307,14 +264,7 @@ async fn a_dropbox_connection_is_authorized_then_backs_up_resumes_refreshes_and_
         started.contains(&format!("{url}/oauth2/authorize?client_id=appkey&response_type=code&token_access_type=offline&state=")),
         "{started}"
     );
-    let state = started
-        .split("--state ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let state = oauth_fakes::state_in(&started);
     let (refused, text) = run(
         &env,
         &url,
@@ -363,7 +313,7 @@ async fn a_dropbox_connection_is_authorized_then_backs_up_resumes_refreshes_and_
         let mut fake = fake.lock().unwrap();
         fake.interrupt_next_append = true;
         fake.rate_limit_next_append = true;
-        fake.expire_tokens = true;
+        fake.tokens.expire_tokens = true;
         fake.log.clear();
     }
     let created = ok(
@@ -415,35 +365,16 @@ async fn a_dropbox_connection_is_authorized_then_backs_up_resumes_refreshes_and_
         env.psql("SELECT encode(encrypted_credentials, 'hex') FROM orgbackup.storage_connections"),
         sealed_before
     );
-    fake.lock().unwrap().expire_tokens = true;
+    fake.lock().unwrap().tokens.expire_tokens = true;
     let analyzed = ok(&env, &url, &["restore", "analyze", &id]);
     assert!(!analyzed.is_empty());
 
     // Download through the API streams it from Dropbox; delete removes it there.
     let vars = vars(&url);
-    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let server = serve_with(&env, &vars);
+    let server = serve_with(&env, &oauth_fakes::pairs(&vars));
     let all = token(&env, "Acme Global", "all");
-    let http = reqwest::Client::new();
-    let downloaded = http
-        .get(format!("{}/api/v1/backup/{id}/download", server.url))
-        .bearer_auth(&all)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(downloaded.status(), 200);
-    let downloaded = downloaded.bytes().await.unwrap();
-    assert_eq!(
-        hex::encode(Sha256::digest(&downloaded)),
-        backup["sha256"].as_str().unwrap()
-    );
-    let deleted = http
-        .delete(format!("{}/api/v1/backup/{id}", server.url))
-        .bearer_auth(&all)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 200);
+    oauth_fakes::download_then_delete(&server.url, &all, &id, backup["sha256"].as_str().unwrap())
+        .await;
     assert!(fake.lock().unwrap().files.is_empty());
     drop(server);
 
@@ -451,8 +382,8 @@ async fn a_dropbox_connection_is_authorized_then_backs_up_resumes_refreshes_and_
     // org is notified, and backups to it fail with a clear message.
     {
         let mut fake = fake.lock().unwrap();
-        fake.revoked = true;
-        fake.expire_tokens = true;
+        fake.tokens.revoked = true;
+        fake.tokens.expire_tokens = true;
     }
     let (failed, text) = run(
         &env,
@@ -473,15 +404,6 @@ async fn a_dropbox_connection_is_authorized_then_backs_up_resumes_refreshes_and_
         "{text}"
     );
     assert!(!text.contains("rt-") && !text.contains("at-"), "{text}");
-    assert_eq!(
-        env.psql("SELECT status FROM orgbackup.storage_connections"),
-        "expired"
-    );
-    assert_eq!(
-        env.psql(
-            "SELECT count(*) FROM orgbackup.notifications WHERE event = 'storage_connection_expired'"
-        ),
-        "1"
-    );
+    oauth_fakes::assert_expired_and_notified(&env);
     assert!(fake.lock().unwrap().files.is_empty());
 }

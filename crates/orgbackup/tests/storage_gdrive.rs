@@ -11,9 +11,9 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
-use std::process::Stdio;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use support::oauth_fakes::{self, RefreshTokens, TokenEndpoint};
 use support::{Env, serve_with, token};
 
 const REDIRECT: &str = "https://backups.example.com/api/v1/storage/oauth/callback";
@@ -27,22 +27,42 @@ struct File {
     content: Vec<u8>,
 }
 
-#[derive(Default)]
 struct Fake {
     url: String,
     files: Vec<File>,
     /// session id → (name, parent, bytes received)
     sessions: HashMap<String, (String, String, Vec<u8>)>,
     next_id: u32,
-    access_tokens: HashSet<String>,
-    refresh_token: String,
-    revoked: bool,
-    issued: u32,
+    /// Google's token endpoint: the refresh token comes with the code and is not rotated.
+    tokens: TokenEndpoint,
     interrupt_next_chunk: bool,
     rate_limit_next_chunk: bool,
-    expire_tokens: bool,
     status_queries: u32,
     rate_limited: u32,
+}
+
+impl Default for Fake {
+    fn default() -> Self {
+        let mut tokens = TokenEndpoint::new(
+            "client",
+            "secret",
+            "ya29-",
+            RefreshTokens::Fixed("1//refresh"),
+        );
+        tokens.redirect_uri = Some(REDIRECT);
+        tokens.expires_in = 3599;
+        Fake {
+            url: String::new(),
+            files: Vec::new(),
+            sessions: HashMap::new(),
+            next_id: 0,
+            tokens,
+            interrupt_next_chunk: false,
+            rate_limit_next_chunk: false,
+            status_queries: 0,
+            rate_limited: 0,
+        }
+    }
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -74,6 +94,8 @@ fn matches(q: &str, file: &File) -> bool {
     name_ok && parent_ok && folder_ok
 }
 
+// One match over the fake's routes (long): the fake reads top to bottom like Drive's API
+// reference, each endpoint next to the others it shares state with.
 async fn handle(
     axum::extract::State(fake): axum::extract::State<Shared>,
     method: Method,
@@ -88,56 +110,9 @@ async fn handle(
             .into_owned()
             .collect();
     if path == "/token" {
-        let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
-        if form.get("client_id").map(String::as_str) != Some("client")
-            || form.get("client_secret").map(String::as_str) != Some("secret")
-        {
-            return (
-                StatusCode::UNAUTHORIZED,
-                axum::Json(json!({"error": "invalid_client"})),
-            )
-                .into_response();
-        }
-        let granted = match form.get("grant_type").map(String::as_str) {
-            Some("authorization_code") => {
-                form.get("code").map(String::as_str) == Some("good-code")
-                    && form.get("redirect_uri").map(String::as_str) == Some(REDIRECT)
-            }
-            Some("refresh_token") => {
-                !fake.revoked && form.get("refresh_token") == Some(&fake.refresh_token)
-            }
-            _ => false,
-        };
-        if !granted {
-            return (
-                StatusCode::BAD_REQUEST,
-                axum::Json(json!({"error": "invalid_grant"})),
-            )
-                .into_response();
-        }
-        fake.issued += 1;
-        let access = format!("ya29-{}", fake.issued);
-        fake.access_tokens.insert(access.clone());
-        let mut answer =
-            json!({"access_token": access, "expires_in": 3599, "token_type": "Bearer"});
-        // Google grants the refresh token with the code, and does not rotate it on refresh.
-        if form.get("grant_type").map(String::as_str) == Some("authorization_code") {
-            fake.refresh_token = "1//refresh".into();
-            answer["refresh_token"] = fake.refresh_token.clone().into();
-        }
-        return axum::Json(answer).into_response();
+        return fake.tokens.answer(&body);
     }
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("")
-        .to_string();
-    if fake.expire_tokens {
-        fake.expire_tokens = false;
-        fake.access_tokens.clear();
-    }
-    if !fake.access_tokens.contains(&bearer) {
+    if !fake.tokens.authorized(&headers) {
         return (
             StatusCode::UNAUTHORIZED,
             axum::Json(json!({"error": {"code": 401}})),
@@ -311,34 +286,22 @@ fn vars(url: &str) -> Vec<(&'static str, String)> {
 
 /// `orgbackup` with the fake's URLs; returns (success, stdout, stdout + stderr).
 fn run(env: &Env, url: &str, args: &[&str]) -> (bool, String, String) {
-    let mut command = env.command(args);
-    for (key, value) in vars(url) {
-        command.env(key, value);
-    }
-    let output = command.stdin(Stdio::null()).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    let text = format!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), stdout, text)
+    oauth_fakes::run(env, &vars(url), args, "")
 }
 
+// One scenario (long): every step builds on what the previous one left (the connection, its
+// tokens, the backup), as an operator would go through them.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_google_drive_connection_is_authorized_then_backs_up_resumes_refreshes_and_expires() {
     let env = Env::new();
     env.ok(&["demo", "--rows", "300000"]);
     let fake: Shared = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let url = oauth_fakes::start(handle, fake.clone()).await;
     fake.lock().unwrap().url = url.clone();
-    let app = axum::Router::new()
-        .fallback(handle)
-        .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(fake.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     // Connect through the API: start (the authorize URL), then Google's redirect to the callback.
     let owned = vars(&url);
-    let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let server = serve_with(&env, &pairs);
+    let server = serve_with(&env, &oauth_fakes::pairs(&owned));
     let all = token(&env, "Acme Global", "all");
     let http = reqwest::Client::new();
     let api = format!("{}/api/v1", server.url);
@@ -406,7 +369,7 @@ async fn a_google_drive_connection_is_authorized_then_backs_up_resumes_refreshes
         let mut fake = fake.lock().unwrap();
         fake.interrupt_next_chunk = true;
         fake.rate_limit_next_chunk = true;
-        fake.expire_tokens = true;
+        fake.tokens.expire_tokens = true;
     }
     let (created, stdout, text) = run(
         &env,
@@ -459,39 +422,21 @@ async fn a_google_drive_connection_is_authorized_then_backs_up_resumes_refreshes
             fake.status_queries >= 1,
             "the lost answer was followed by a status query"
         );
-        assert_eq!(fake.issued, 2, "the code, then one refresh");
+        assert_eq!(fake.tokens.issued, 2, "the code, then one refresh");
     }
 
     // Read back: restore analysis (CLI) and download (API); then delete there.
     let (analyzed, _, text) = run(&env, &url, &["restore", "analyze", &id]);
     assert!(analyzed, "{text}");
-    let downloaded = http
-        .get(format!("{api}/backup/{id}/download"))
-        .bearer_auth(&all)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(
-        hex::encode(Sha256::digest(&downloaded)),
-        backup["sha256"].as_str().unwrap()
-    );
-    let deleted = http
-        .delete(format!("{api}/backup/{id}"))
-        .bearer_auth(&all)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 200);
+    oauth_fakes::download_then_delete(&server.url, &all, &id, backup["sha256"].as_str().unwrap())
+        .await;
     assert!(fake.lock().unwrap().files.iter().all(|f| f.folder));
 
     // The grant is revoked: the connection is marked expired and the org notified.
     {
         let mut fake = fake.lock().unwrap();
-        fake.revoked = true;
-        fake.expire_tokens = true;
+        fake.tokens.revoked = true;
+        fake.tokens.expire_tokens = true;
     }
     let (failed, _, text) = run(
         &env,
@@ -514,12 +459,5 @@ async fn a_google_drive_connection_is_authorized_then_backs_up_resumes_refreshes
         !text.contains("1//refresh") && !text.contains("ya29"),
         "{text}"
     );
-    assert_eq!(
-        env.psql("SELECT status FROM orgbackup.storage_connections"),
-        "expired"
-    );
-    assert_eq!(
-        env.psql("SELECT count(*) FROM orgbackup.notifications WHERE event = 'storage_connection_expired'"),
-        "1"
-    );
+    oauth_fakes::assert_expired_and_notified(&env);
 }

@@ -11,32 +11,48 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, HashSet};
-use std::io::Write;
-use std::process::Stdio;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use support::oauth_fakes::{self, RefreshTokens, TokenEndpoint};
 use support::{Env, serve_with, token};
 
 const ACME: &str = "00000000-0000-4000-8000-0000000000a1";
 const REDIRECT: &str = "https://backups.example.com/api/v1/storage/oauth/callback";
 
-#[derive(Default)]
 struct Fake {
     url: String,
     files: HashMap<String, Vec<u8>>,
     /// upload session → (item path, total, bytes received)
     sessions: HashMap<String, (String, usize, Vec<u8>)>,
-    access_tokens: HashSet<String>,
-    refresh_token: String,
-    issued: u32,
-    revoked: bool,
+    /// The identity platform's token endpoint: the scope goes with every request, and every
+    /// grant answers a new refresh token (the old one stops working).
+    tokens: TokenEndpoint,
     interrupt_next_chunk: bool,
     rate_limit_next_chunk: bool,
-    expire_tokens: bool,
     status_queries: u32,
     rate_limited: u32,
     /// Requests to upload URLs that carried a bearer token (Graph says not to send one).
     authorized_uploads: u32,
+}
+
+impl Default for Fake {
+    fn default() -> Self {
+        let mut tokens =
+            TokenEndpoint::new("client", "secret", "eyJ-", RefreshTokens::Rotated("M.R3-"));
+        tokens.required = &[("scope", "offline_access Files.ReadWrite")];
+        tokens.redirect_uri = Some(REDIRECT);
+        Fake {
+            url: String::new(),
+            files: HashMap::new(),
+            sessions: HashMap::new(),
+            tokens,
+            interrupt_next_chunk: false,
+            rate_limit_next_chunk: false,
+            status_queries: 0,
+            rate_limited: 0,
+            authorized_uploads: 0,
+        }
+    }
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -54,6 +70,8 @@ fn decode(path: &str) -> String {
         .join("/")
 }
 
+// One match over the fake's routes (long): the fake reads top to bottom like Graph's API
+// reference, each endpoint next to the others it shares state with.
 async fn handle(
     axum::extract::State(fake): axum::extract::State<Shared>,
     method: Method,
@@ -63,54 +81,13 @@ async fn handle(
 ) -> Response {
     let mut fake = fake.lock().unwrap();
     let path = uri.path().to_string();
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("")
-        .to_string();
     if path == "/token" {
-        let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
-        if form.get("client_id").map(String::as_str) != Some("client")
-            || form.get("client_secret").map(String::as_str) != Some("secret")
-            || form.get("scope").map(String::as_str) != Some("offline_access Files.ReadWrite")
-        {
-            return (
-                StatusCode::UNAUTHORIZED,
-                axum::Json(json!({"error": "invalid_client"})),
-            )
-                .into_response();
-        }
-        let granted = match form.get("grant_type").map(String::as_str) {
-            Some("authorization_code") => {
-                form.get("code").map(String::as_str) == Some("good-code")
-                    && form.get("redirect_uri").map(String::as_str) == Some(REDIRECT)
-            }
-            Some("refresh_token") => {
-                !fake.revoked && form.get("refresh_token") == Some(&fake.refresh_token)
-            }
-            _ => false,
-        };
-        if !granted {
-            return (
-                StatusCode::BAD_REQUEST,
-                axum::Json(json!({"error": "invalid_grant"})),
-            )
-                .into_response();
-        }
-        fake.issued += 1;
-        let access = format!("eyJ-{}", fake.issued);
-        fake.access_tokens.insert(access.clone());
-        // Microsoft rotates: every grant answers a new refresh token, the old one stops working.
-        fake.refresh_token = format!("M.R3-{}", fake.issued);
-        return axum::Json(json!({"access_token": access, "expires_in": 3600,
-                                 "refresh_token": fake.refresh_token, "token_type": "Bearer"}))
-        .into_response();
+        return fake.tokens.answer(&body);
     }
     // Upload URLs and download URLs are pre-authorized.
     if let Some(id) = path.strip_prefix("/upload/") {
         let id = id.to_string();
-        if !bearer.is_empty() {
+        if !oauth_fakes::bearer(&headers).is_empty() {
             fake.authorized_uploads += 1;
         }
         if method == Method::GET {
@@ -176,11 +153,7 @@ async fn handle(
             None => StatusCode::NOT_FOUND.into_response(),
         };
     }
-    if fake.expire_tokens {
-        fake.expire_tokens = false;
-        fake.access_tokens.clear();
-    }
-    if !fake.access_tokens.contains(&bearer) {
+    if !fake.tokens.authorized(&headers) {
         return (
             StatusCode::UNAUTHORIZED,
             axum::Json(json!({"error": {"code": "InvalidAuthenticationToken"}})),
@@ -257,41 +230,18 @@ fn vars(url: &str) -> Vec<(&'static str, String)> {
 
 /// `orgbackup` with the fake's URLs and `stdin`; returns (success, stdout, stdout + stderr).
 fn run(env: &Env, url: &str, args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut command = env.command(args);
-    for (key, value) in vars(url) {
-        command.env(key, value);
-    }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    let text = format!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), stdout, text)
+    oauth_fakes::run(env, &vars(url), args, stdin)
 }
 
+// One scenario (long): every step builds on what the previous one left (the connection, its
+// tokens, the backup), as an operator would go through them.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_onedrive_connection_is_authorized_then_backs_up_resumes_rotates_tokens_and_expires() {
     let env = Env::new();
     env.ok(&["demo", "--rows", "300000"]);
     let fake: Shared = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let url = oauth_fakes::start(handle, fake.clone()).await;
     fake.lock().unwrap().url = url.clone();
-    let app = axum::Router::new()
-        .fallback(handle)
-        .layer(axum::extract::DefaultBodyLimit::disable())
-        .with_state(fake.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     // Connect: the authorize URL asks for offline access to files; the code is exchanged.
     let (started, stdout, text) = run(
@@ -314,14 +264,7 @@ async fn a_onedrive_connection_is_authorized_then_backs_up_resumes_rotates_token
         stdout.contains("scope=offline_access+Files.ReadWrite"),
         "{stdout}"
     );
-    let state = stdout
-        .split("--state ")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    let state = oauth_fakes::state_in(&stdout);
     let (connected, _, text) = run(
         &env,
         &url,
@@ -343,7 +286,7 @@ async fn a_onedrive_connection_is_authorized_then_backs_up_resumes_rotates_token
         let mut fake = fake.lock().unwrap();
         fake.interrupt_next_chunk = true;
         fake.rate_limit_next_chunk = true;
-        fake.expire_tokens = true;
+        fake.tokens.expire_tokens = true;
     }
     let (created, stdout, text) = run(
         &env,
@@ -386,7 +329,7 @@ async fn a_onedrive_connection_is_authorized_then_backs_up_resumes_rotates_token
             fake.authorized_uploads, 0,
             "no bearer token sent to upload URLs"
         );
-        assert_eq!(fake.refresh_token, "M.R3-2");
+        assert_eq!(fake.tokens.refresh_token, "M.R3-2");
     }
     let spool = env.dir.path().join("backups/.spool");
     assert_eq!(
@@ -396,45 +339,25 @@ async fn a_onedrive_connection_is_authorized_then_backs_up_resumes_rotates_token
     );
 
     // The rotated refresh token was saved: an expired access token is refreshed with it.
-    fake.lock().unwrap().expire_tokens = true;
+    fake.lock().unwrap().tokens.expire_tokens = true;
     let (analyzed, _, text) = run(&env, &url, &["restore", "analyze", &id], "");
     assert!(analyzed, "{text}");
-    assert_eq!(fake.lock().unwrap().refresh_token, "M.R3-3");
+    assert_eq!(fake.lock().unwrap().tokens.refresh_token, "M.R3-3");
 
     // Download through the API (following Graph's redirect), then delete there.
     let owned = vars(&url);
-    let pairs: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let server = serve_with(&env, &pairs);
+    let server = serve_with(&env, &oauth_fakes::pairs(&owned));
     let all = token(&env, "Acme Global", "all");
-    let http = reqwest::Client::new();
-    let downloaded = http
-        .get(format!("{}/api/v1/backup/{id}/download", server.url))
-        .bearer_auth(&all)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(
-        hex::encode(Sha256::digest(&downloaded)),
-        backup["sha256"].as_str().unwrap()
-    );
-    let deleted = http
-        .delete(format!("{}/api/v1/backup/{id}", server.url))
-        .bearer_auth(&all)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 200);
+    oauth_fakes::download_then_delete(&server.url, &all, &id, backup["sha256"].as_str().unwrap())
+        .await;
     assert!(fake.lock().unwrap().files.is_empty());
     drop(server);
 
     // Revoked: expired, notified, a clear error without tokens.
     {
         let mut fake = fake.lock().unwrap();
-        fake.revoked = true;
-        fake.expire_tokens = true;
+        fake.tokens.revoked = true;
+        fake.tokens.expire_tokens = true;
     }
     let (failed, _, text) = run(
         &env,
@@ -455,12 +378,5 @@ async fn a_onedrive_connection_is_authorized_then_backs_up_resumes_rotates_token
         "{text}"
     );
     assert!(!text.contains("M.R3") && !text.contains("eyJ-"), "{text}");
-    assert_eq!(
-        env.psql("SELECT status FROM orgbackup.storage_connections"),
-        "expired"
-    );
-    assert_eq!(
-        env.psql("SELECT count(*) FROM orgbackup.notifications WHERE event = 'storage_connection_expired'"),
-        "1"
-    );
+    oauth_fakes::assert_expired_and_notified(&env);
 }

@@ -1,6 +1,8 @@
 //! A fresh database and directories per test, and the `orgbackup` binary run against them.
 #![allow(dead_code)]
 
+pub mod oauth_fakes;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

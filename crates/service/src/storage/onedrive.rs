@@ -8,11 +8,13 @@
 //! there; a failed upload cancels its session (nothing is left). The check after upload reads the
 //! file back (streamed) and compares size and SHA-256.
 //!
-//! Tokens: Microsoft rotates refresh tokens on every refresh; the new one is saved (sealed) at
-//! once. 401 refreshes once; a refused refresh marks the connection expired and notifies; 429 and
-//! 503 wait `Retry-After`.
+//! Tokens (the shared client, `oauth.rs`): Microsoft rotates refresh tokens on every refresh; the
+//! new one is saved (sealed) at once. 401 refreshes once; a refused refresh marks the connection
+//! expired and notifies; 429 and 503 wait `Retry-After`.
 
-use super::dropbox::{DropboxTokens as OAuthTokens, TokenStore};
+use super::oauth::{
+    self, ATTEMPTS, Mode, OAuthApp, OAuthClient, OAuthTokens, TokenStore, unavailable,
+};
 use super::{ByteStream, StorageError};
 use crate::config::storage::OneDriveSettings;
 use bytes::Bytes;
@@ -21,15 +23,12 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio::sync::Mutex;
 use uuid::Uuid;
 
 /// Chunk size: 32 × 320 KiB.
 const PART: usize = 10 << 20;
-const ATTEMPTS: u32 = 5;
 
 const SCOPE: &str = "offline_access Files.ReadWrite";
 
@@ -41,94 +40,24 @@ pub struct OneDriveFolder {
     pub folder: String,
 }
 
-#[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    #[serde(default)]
-    expires_in: Option<i64>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-fn unavailable(destination: &str, error: impl std::fmt::Display) -> StorageError {
-    StorageError::Unavailable {
-        destination: destination.to_string(),
-        detail: error.to_string(),
+/// This service's Microsoft app registration: the scope (offline access to the user's files)
+/// goes with the authorize URL and with every token request.
+pub(super) fn oauth_app(app: &OneDriveSettings) -> OAuthApp {
+    OAuthApp {
+        provider: "OneDrive",
+        settings_hint: "storage.onedrive.client_id, client_secret and redirect_uri",
+        client_id: app.client_id.clone(),
+        client_secret: app.client_secret.clone(),
+        redirect_uri: app.redirect_uri.clone(),
+        redirect_required: true,
+        authorize_url: app.authorize_url.clone(),
+        token_url: app.token_url.clone(),
+        authorize_params: &[("response_mode", "query"), ("scope", SCOPE)],
+        token_params: &[("scope", SCOPE)],
+        offline: "scope offline_access",
+        default_lifetime: 3600,
+        rate_limited: |_| false,
     }
-}
-
-pub fn authorize_url(app: &OneDriveSettings, state: &str) -> Result<String, StorageError> {
-    if app.client_id.is_empty() || app.redirect_uri.is_none() {
-        return Err(StorageError::Invalid(
-            "OneDrive is not configured: set storage.onedrive.client_id, client_secret and redirect_uri".into(),
-        ));
-    }
-    let mut query = form_urlencoded::Serializer::new(String::new());
-    query
-        .append_pair("client_id", &app.client_id)
-        .append_pair("response_type", "code")
-        .append_pair("redirect_uri", app.redirect_uri.as_deref().unwrap_or(""))
-        .append_pair("response_mode", "query")
-        .append_pair("scope", SCOPE)
-        .append_pair("state", state);
-    Ok(format!("{}?{}", app.authorize_url, query.finish()))
-}
-
-fn token_form(app: &OneDriveSettings, grant: &[(&str, &str)]) -> Vec<(String, String)> {
-    use secrecy::ExposeSecret;
-    let mut form: Vec<(String, String)> = grant
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    form.push(("client_id".into(), app.client_id.clone()));
-    form.push(("scope".into(), SCOPE.into()));
-    if let Some(secret) = &app.client_secret {
-        form.push(("client_secret".into(), secret.expose_secret().to_string()));
-    }
-    form
-}
-
-pub async fn exchange_code(
-    app: &OneDriveSettings,
-    code: &str,
-) -> Result<OAuthTokens, StorageError> {
-    let redirect = app.redirect_uri.clone().unwrap_or_default();
-    let grant = [
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect.as_str()),
-    ];
-    let response = reqwest::Client::new()
-        .post(&app.token_url)
-        .form(&token_form(app, &grant))
-        .send()
-        .await
-        .map_err(|e| unavailable("OneDrive", e))?;
-    if !response.status().is_success() {
-        return Err(StorageError::Refused {
-            destination: "OneDrive".into(),
-            detail: format!(
-                "the authorization code was not accepted (HTTP {}); connect again",
-                response.status()
-            ),
-        });
-    }
-    let answer: TokenAnswer = response
-        .json()
-        .await
-        .map_err(|e| unavailable("OneDrive", e))?;
-    Ok(OAuthTokens {
-        access_token: answer.access_token,
-        refresh_token: answer.refresh_token.ok_or_else(|| StorageError::Refused {
-            destination: "OneDrive".into(),
-            detail: "no refresh token was granted (scope offline_access)".into(),
-        })?,
-        expires_at: now() + answer.expires_in.unwrap_or(3600),
-    })
 }
 
 #[derive(Clone)]
@@ -136,19 +65,16 @@ pub struct OneDriveStorage {
     pub(super) connection_id: Uuid,
     /// Where archives are spooled before they are uploaded (`<local_root>/.spool`).
     pub(super) spool: super::LocalStorage,
-    name: String,
     folder: String,
     app: OneDriveSettings,
-    http: reqwest::Client,
-    tokens: Arc<Mutex<OAuthTokens>>,
-    store: TokenStore,
+    oauth: OAuthClient,
 }
 
 impl std::fmt::Debug for OneDriveStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OneDriveStorage")
             .field("connection_id", &self.connection_id)
-            .field("name", &self.name)
+            .field("name", &self.oauth.name())
             .field("folder", &self.folder)
             .finish_non_exhaustive()
     }
@@ -164,23 +90,20 @@ impl OneDriveStorage {
         store: TokenStore,
         spool: super::LocalStorage,
     ) -> Self {
+        let http = oauth::http_builder()
+            .build()
+            .expect("a TLS backend is compiled in");
         Self {
             connection_id,
             spool,
-            name: name.to_string(),
             folder: folder.folder.trim_matches('/').to_string(),
+            oauth: OAuthClient::new(oauth_app(&app), name, http, tokens, store),
             app,
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .build()
-                .expect("a TLS backend is compiled in"),
-            tokens: Arc::new(Mutex::new(tokens)),
-            store,
         }
     }
 
     pub(super) fn describe(&self) -> String {
-        format!("OneDrive (storage connection `{}`)", self.name)
+        self.oauth.describe()
     }
 
     pub(super) fn location(&self, path: &str) -> String {
@@ -211,61 +134,9 @@ impl OneDriveStorage {
         }
     }
 
-    async fn access_token(&self, force: bool) -> Result<String, StorageError> {
-        let mut tokens = self.tokens.lock().await;
-        if !force && tokens.expires_at > now() + 60 {
-            return Ok(tokens.access_token.clone());
-        }
-        let form = token_form(
-            &self.app,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", &tokens.refresh_token),
-            ],
-        );
-        let response = self
-            .http
-            .post(&self.app.token_url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| unavailable(&self.describe(), e))?;
-        let status = response.status();
-        if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {
-            drop(tokens);
-            return Err(self.expire().await);
-        }
-        if !status.is_success() {
-            return Err(unavailable(
-                &self.describe(),
-                format!("refreshing the access token failed with HTTP {status}"),
-            ));
-        }
-        let answer: TokenAnswer = response
-            .json()
-            .await
-            .map_err(|e| unavailable(&self.describe(), e))?;
-        tokens.access_token = answer.access_token;
-        tokens.expires_at = now() + answer.expires_in.unwrap_or(3600);
-        // Microsoft rotates refresh tokens: the new one replaces the old, which may stop working.
-        if let Some(rotated) = answer.refresh_token {
-            tokens.refresh_token = rotated;
-        }
-        super::connections::save_tokens(&self.store, &tokens).await?;
-        Ok(tokens.access_token.clone())
-    }
-
-    async fn expire(&self) -> StorageError {
-        super::connections::mark_expired(&self.store, &self.name).await;
-        StorageError::Inactive {
-            name: self.name.clone(),
-            status: "expired".into(),
-        }
-    }
-
-    /// Sends a Graph request (with the bearer token, refreshed once on 401); waits on 429/503;
-    /// retries network errors and 5xx. Upload-session URLs are pre-authorized: `authorized`
-    /// false sends no token there, as Graph asks.
+    /// Sends a Graph request (see [`OAuthClient::send`]). Upload-session URLs are
+    /// pre-authorized: `authorized` false sends no token there, as Graph asks. Chunks (`body`)
+    /// are not resent blindly after an error: the caller asks the session what it expects.
     async fn send(
         &self,
         method: Method,
@@ -274,14 +145,12 @@ impl OneDriveStorage {
         body: Option<(Bytes, String)>,
         authorized: bool,
     ) -> Result<reqwest::Response, StorageError> {
-        let mut refreshed = false;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut request = self.http.request(method.clone(), url);
-            if authorized {
-                request = request.bearer_auth(self.access_token(false).await?);
-            }
+        let mode = Mode {
+            bearer: authorized,
+            retry_errors: body.is_none(),
+        };
+        let build = |http: &reqwest::Client| {
+            let mut request = http.request(method.clone(), url);
             if let Some(json) = json {
                 request = request.json(json);
             }
@@ -290,51 +159,9 @@ impl OneDriveStorage {
                     .header(reqwest::header::CONTENT_RANGE, range)
                     .body(bytes.clone());
             }
-            let wait = match request.send().await {
-                Ok(response) if authorized && response.status() == StatusCode::UNAUTHORIZED => {
-                    if refreshed {
-                        return Err(self.expire().await);
-                    }
-                    refreshed = true;
-                    self.access_token(true).await?;
-                    continue;
-                }
-                Ok(response)
-                    if response.status() == StatusCode::TOO_MANY_REQUESTS
-                        || response.status() == StatusCode::SERVICE_UNAVAILABLE =>
-                {
-                    if attempt >= ATTEMPTS {
-                        return Err(unavailable(
-                            &self.describe(),
-                            format!("still rate limited after {ATTEMPTS} attempts"),
-                        ));
-                    }
-                    let seconds = response
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .unwrap_or(1 << attempt);
-                    Duration::from_secs(seconds.min(60))
-                }
-                Ok(response) if response.status().is_server_error() && body.is_none() => {
-                    if attempt >= ATTEMPTS {
-                        return Err(unavailable(
-                            &self.describe(),
-                            format!("HTTP {} after {ATTEMPTS} attempts", response.status()),
-                        ));
-                    }
-                    Duration::from_millis(200 << attempt)
-                }
-                Ok(response) => return Ok(response),
-                // Chunks are not resent blindly: the caller asks the session what it expects.
-                Err(error) if body.is_some() || attempt >= ATTEMPTS => {
-                    return Err(unavailable(&self.describe(), error));
-                }
-                Err(_) => Duration::from_millis(200 << attempt),
-            };
-            tokio::time::sleep(wait).await;
-        }
+            request
+        };
+        self.oauth.send(build, mode).await
     }
 
     async fn refused(&self, response: reqwest::Response) -> StorageError {
@@ -427,8 +254,9 @@ impl OneDriveStorage {
         path: &str,
         data: Bytes,
     ) -> Result<reqwest::Response, StorageError> {
-        let token = self.access_token(false).await?;
-        self.http
+        let token = self.oauth.access_token(false).await?;
+        self.oauth
+            .http()
             .put(self.item_url(path, "/content"))
             .bearer_auth(token)
             .body(data)

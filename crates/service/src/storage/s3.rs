@@ -2,9 +2,9 @@
 //! uploaded in 8 MiB parts (multipart upload; a smaller archive is one PUT), at most two parts in
 //! flight, and the upload is aborted on any failure, so no partial object is left behind.
 
-use super::{ByteStream, Destination, StorageError, digest};
+use super::writer::{Chunk, digest, next_chunk};
+use super::{ByteStream, Destination, StorageError};
 use crate::outbound::NetworkSettings;
-use bytes::Bytes;
 use futures::StreamExt;
 use opendal::Operator;
 use opendal_http_transport_reqwest::ReqwestTransport;
@@ -17,13 +17,6 @@ use uuid::Uuid;
 const PART: usize = 8 << 20;
 /// Parts uploaded at once.
 const PARTS_IN_FLIGHT: usize = 2;
-
-/// What the archive writer hands to the upload task.
-pub(super) enum Chunk {
-    Data(Bytes),
-    /// The archive is complete: finish the upload. A channel closed without it aborts.
-    End,
-}
 
 /// Where a connection's archives go: kept in clear in `storage_connections.settings`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -201,11 +194,7 @@ impl S3Storage {
             .await
             .map_err(|e| self.error(e))?;
         loop {
-            let next = tokio::select! {
-                chunk = chunks.recv() => chunk,
-                _ = &mut cancelled => None,
-            };
-            match next {
+            match next_chunk(&mut chunks, &mut cancelled).await {
                 Some(Chunk::Data(bytes)) => {
                     if let Err(error) = writer.write(bytes).await {
                         // Best effort: a destination that is down may refuse the abort too.
