@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use orgbackup_service::backups::BackupStatus;
 use orgbackup_service::db::org_transaction;
 use orgbackup_service::permissions::Permission;
+use orgbackup_service::states::ConnectionStatus;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -102,7 +103,7 @@ pub async fn index(State(state): State<AppState>, user: WebUser) -> WebResult<Re
             .await
             .map_err(|e| WebError::Internal(e.into()))?
             .into_iter()
-            .filter(|c| c.status == "active")
+            .filter(|c| c.status == ConnectionStatus::Active)
             .collect(),
         l: Layout::of(&state, &user, "backups").await?,
         backups,

@@ -294,7 +294,9 @@ mod tests {
         }
         assert!(used.len() > 30, "found only {used:?}");
         // Keys the pages build at run time.
-        use orgbackup_service::states::{BackupOrigin, BackupStatus, KeyStatus, RestoreStatus};
+        use orgbackup_service::states::{
+            BackupOrigin, BackupStatus, ConnectionStatus, KeyStatus, RestoreStatus,
+        };
         let states = [
             (
                 "status",
@@ -315,6 +317,10 @@ mod tests {
                 "key-status",
                 KeyStatus::ALL.iter().map(|s| s.as_str()).collect(),
             ),
+            (
+                "connection-status",
+                ConnectionStatus::ALL.iter().map(|s| s.as_str()).collect(),
+            ),
         ];
         for (prefix, values) in states {
             used.extend(values.iter().map(|v| format!("{prefix}-{v}")));
@@ -331,7 +337,7 @@ mod tests {
             "bytes-tb",
         ];
         used.extend(families.map(str::to_string));
-        let prefixed: [(&str, &[&str]); 7] = [
+        let prefixed: [(&str, &[&str]); 6] = [
             ("compat", &["compatible", "warnings", "incompatible"]),
             ("action", &["default", "skip", "replace", "merge"]),
             ("outcome", &["success", "failure", "denied"]),
@@ -343,10 +349,6 @@ mod tests {
             (
                 "provider",
                 &["local", "s3", "google_drive", "onedrive", "dropbox"],
-            ),
-            (
-                "connection-status",
-                &["active", "expired", "revoked", "error"],
             ),
         ];
         for (prefix, values) in prefixed {

@@ -73,7 +73,10 @@ pub enum StorageError {
     )]
     UnknownConnection(String),
     #[error("storage connection `{name}` is {status}: reconnect it, or choose another destination")]
-    Inactive { name: String, status: String },
+    Inactive {
+        name: String,
+        status: crate::states::ConnectionStatus,
+    },
     #[error(
         "storage connection `{name}` still holds {backups} backups; delete them first (or let retention expire them)"
     )]

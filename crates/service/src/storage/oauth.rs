@@ -291,7 +291,7 @@ impl OAuthClient {
         super::connections::mark_expired(&self.store, &self.name).await;
         StorageError::Inactive {
             name: self.name.clone(),
-            status: "expired".into(),
+            status: crate::states::ConnectionStatus::Expired,
         }
     }
 

@@ -4,6 +4,7 @@
 
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::states::ConnectionStatus;
 use crate::storage::dropbox::DropboxStorage;
 use crate::storage::gdrive::DriveStorage;
 use crate::storage::oauth::{OAuthTokens, TokenStore};
@@ -30,7 +31,7 @@ struct SealedRow {
     name: String,
     provider: String,
     settings: serde_json::Value,
-    status: String,
+    status: ConnectionStatus,
     encrypted_credentials: Option<Vec<u8>>,
 }
 
@@ -66,7 +67,7 @@ pub async fn open(
     .await?;
     tx.commit().await?;
     let row = row.ok_or_else(|| StorageError::UnknownConnection(connection_id.to_string()))?;
-    if row.status != "active" {
+    if row.status != ConnectionStatus::Active {
         return Err(StorageError::Inactive {
             name: row.name,
             status: row.status,
@@ -175,11 +176,13 @@ pub(in crate::storage) async fn mark_expired(store: &TokenStore, name: &str) {
     let marked = async {
         let mut tx = org_transaction(&store.pool, store.org_id).await?;
         let changed = sqlx::query(
-            "UPDATE storage_connections SET status = 'expired', updated_at = now()
-              WHERE org_id = $1 AND connection_id = $2 AND status = 'active'",
+            "UPDATE storage_connections SET status = $3, updated_at = now()
+              WHERE org_id = $1 AND connection_id = $2 AND status = $4",
         )
         .bind(store.org_id)
         .bind(store.connection_id)
+        .bind(ConnectionStatus::Expired)
+        .bind(ConnectionStatus::Active)
         .execute(&mut *tx)
         .await?
         .rows_affected();

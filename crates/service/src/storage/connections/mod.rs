@@ -16,6 +16,7 @@ use super::s3::{S3Credentials, S3Settings, S3Storage};
 use super::{Destination, StorageError};
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::states::{BackupStatus, ConnectionStatus};
 use chrono::{DateTime, Utc};
 use credentials::{master_key, seal_context};
 use serde::{Deserialize, Serialize};
@@ -58,7 +59,7 @@ pub struct Connection {
     pub provider: String,
     pub name: String,
     pub settings: serde_json::Value,
-    pub status: String,
+    pub status: ConnectionStatus,
     /// New backups go here unless another destination is chosen.
     pub is_default: bool,
     pub created_at: DateTime<Utc>,
@@ -183,10 +184,11 @@ pub async fn remove(
     let backups: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM organization_backups
           WHERE org_id = $1 AND storage_connection_id = $2
-            AND (storage_path IS NOT NULL OR status IN ('pending', 'running'))",
+            AND (storage_path IS NOT NULL OR status = ANY($3))",
     )
     .bind(org_id)
     .bind(connection.connection_id)
+    .bind(BackupStatus::IN_PROGRESS)
     .fetch_one(&mut *tx)
     .await?;
     if backups > 0 {
