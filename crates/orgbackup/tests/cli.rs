@@ -556,3 +556,84 @@ fn the_log_can_be_one_json_object_per_line() {
         "{message}"
     );
 }
+
+/// Every request has an id: the client's `X-Request-Id` when it is a short token (else a new
+/// UUID), answered in the same header and carried, with the caller's org, by the request's log
+/// events; a hostile id is neither echoed nor logged.
+#[tokio::test]
+async fn each_request_has_an_id_in_its_answer_and_its_log_lines() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let env = Env::new();
+    env.ok(&["demo", "--rows", "100"]);
+    let token = support::token(&env, "Solo Shop", "all");
+    let org = env
+        .psql("SELECT org_id FROM cmis.orgs WHERE name = 'Solo Shop'")
+        .trim()
+        .to_string();
+    let log = env.dir.path().join("serve.log");
+    let mut child = env
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .env("ORGBACKUP__LOG__FORMAT", "json")
+        .env("ORGBACKUP_LOG", "warn,orgbackup::server=debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let client = reqwest::Client::new();
+    let ask = async |id: Option<&str>| {
+        let mut request = client
+            .get(format!("{url}/api/v1/backup/list"))
+            .bearer_auth(&token);
+        if let Some(id) = id {
+            request = request.header("x-request-id", id);
+        }
+        let response = request.send().await.unwrap();
+        assert!(response.status().is_success());
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(ask(Some("req-42.a_b")).await, "req-42.a_b");
+    let fresh = ask(None).await;
+    assert!(uuid::Uuid::parse_str(&fresh).is_ok(), "{fresh}");
+    let hostile = format!("{}\"}}", "x".repeat(70));
+    let replaced = ask(Some(&hostile)).await;
+    assert!(uuid::Uuid::parse_str(&replaced).is_ok(), "{replaced}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e["message"] == "request answered")
+        .collect();
+    let span_of = |id: &str| {
+        events
+            .iter()
+            .find_map(|e| {
+                e["spans"]
+                    .as_array()?
+                    .iter()
+                    .find(|s| s["name"] == "request" && s["request_id"] == id)
+                    .cloned()
+            })
+            .unwrap_or_else(|| panic!("no log line of request {id} in:\n{text}"))
+    };
+    for id in ["req-42.a_b", fresh.as_str(), replaced.as_str()] {
+        let span = span_of(id);
+        assert_eq!(span["org_id"], org.as_str(), "{span}");
+        assert_eq!(span["path"], "/api/v1/backup/list", "{span}");
+    }
+    assert!(!text.contains(&"x".repeat(70)), "the hostile id was logged");
+}

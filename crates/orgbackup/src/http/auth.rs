@@ -61,6 +61,8 @@ impl FromRequestParts<AppState> for Caller {
             .map_err(|e| AppError::Internal(e.into()))?
             .ok_or(AppError::Unauthorized)?;
         let (ip, user_agent) = client_of(parts, state.settings.http.trust_forwarded_for);
+        // The request's span (`server::request_id`) gets the org, for every later log event.
+        tracing::Span::current().record("org_id", tracing::field::display(principal.org_id));
         Ok(Caller(Requester {
             principal,
             ip,

@@ -2,6 +2,7 @@
 //! serve both (the storage OAuth callback), under one set of middleware, until shutdown.
 
 mod oauth_callback;
+pub mod request_id;
 
 use crate::http::{self, AppState, extract, localize};
 use axum::Router;
@@ -18,6 +19,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_JSON_BODY))
         .layer(axum::middleware::from_fn(extract::refuse_nul_in_uri))
         .layer(axum::middleware::from_fn(localize::localize))
+        // Outermost: the id and its span cover everything below, refusals included.
+        .layer(axum::middleware::from_fn(request_id::request_id))
         .with_state(state)
 }
 

@@ -149,7 +149,8 @@ impl S3Storage {
                 .with_max_times(3)
                 .with_min_delay(Duration::from_millis(200))
                 .with_max_delay(Duration::from_secs(2))
-                .with_jitter(),
+                .with_jitter()
+                .with_notify(RetryWarning),
         );
         Ok(Self {
             connection_id,
@@ -430,6 +431,23 @@ fn s3_error_code(message: &str) -> Option<&'static str> {
 impl From<S3Storage> for Destination {
     fn from(storage: S3Storage) -> Self {
         Destination::S3(Box::new(storage))
+    }
+}
+
+/// One warning line per S3 retry. OpenDAL's default prints the error's `Debug`, which carries a
+/// backtrace (300+ lines per retry); its `Display` is one line with the operation and cause.
+struct RetryWarning;
+
+impl opendal::layers::RetryInterceptor for RetryWarning {
+    fn intercept(&self, event: opendal::layers::RetryEvent<'_>) {
+        let error: String = event.err.to_string().chars().take(500).collect();
+        tracing::warn!(
+            operation = %event.op,
+            attempt = event.attempt,
+            retry_in_seconds = event.retry_after.as_secs_f64(),
+            %error,
+            "S3 request failed; trying again"
+        );
     }
 }
 
