@@ -236,14 +236,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(command) => admin_cli::run(&settings, command).await?,
         Command::Serve { listen } => {
             let pool = db::connect_migrated(&settings).await?;
+            let metrics = crate::metrics_listener::bind(&settings, &pool).await?;
             let listener = tokio::net::TcpListener::bind(&listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen}"))?;
+            if let Some(metrics) = &metrics {
+                eprintln!("metrics on http://{}/metrics", metrics.local_addr()?);
+            }
             println!("listening on http://{}", listener.local_addr()?);
             use std::io::Write as _;
             std::io::stdout().flush()?;
             let settings = Arc::new(settings);
             let (stop, shutdown) = tokio::sync::watch::channel(false);
+            let metrics = metrics.map(|metrics| metrics.spawn(shutdown.clone()));
             let workers_alive = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let mut workers = Vec::new();
             for n in 0..settings.jobs.workers {
@@ -292,11 +297,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             crate::server::serve(listener, state, stopping).await?;
             crate::shutdown::drain(&pool, workers, grace).await;
+            if let Some(metrics) = metrics {
+                let _ = metrics.await;
+            }
         }
         Command::Worker { id } => {
             let pool = db::connect_migrated(&settings).await?;
+            let metrics = crate::metrics_listener::bind(&settings, &pool).await?;
             let (stop, shutdown) = tokio::sync::watch::channel(false);
             let name = id.unwrap_or_else(worker_name);
+            if let Some(metrics) = &metrics {
+                eprintln!("metrics on http://{}/metrics", metrics.local_addr()?);
+            }
+            let metrics = metrics.map(|metrics| metrics.spawn(shutdown.clone()));
             eprintln!("worker {name} started");
             let settings = Arc::new(settings);
             tokio::spawn(orgbackup_service::housekeeping::run_housekeeping(
@@ -325,6 +338,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("shutting down: no new jobs; the running job may finish for {grace:?}");
             let _ = stop.send(true);
             crate::shutdown::drain(&pool, vec![(name, worker)], grace).await;
+            if let Some(metrics) = metrics {
+                let _ = metrics.await;
+            }
         }
         Command::Inspect(args) => run_inspect(&settings, &args).await?,
         Command::Verify(args) => return run_verify(&settings, &args).await,

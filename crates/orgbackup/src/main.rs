@@ -5,6 +5,7 @@ mod cli;
 mod demo;
 mod http;
 mod logging;
+mod metrics_listener;
 mod notifications_cli;
 mod restore_cli;
 mod retention_cli;

@@ -16,6 +16,7 @@ pub mod job_events;
 pub mod jobs;
 pub mod keys;
 pub mod locale;
+pub mod metrics;
 pub mod notifications;
 pub mod orgs;
 pub mod outbound;

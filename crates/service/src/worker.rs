@@ -44,6 +44,9 @@ pub async fn try_execute_one(
             )
             .await;
         }
+        let payload = serde_json::from_value::<JobPayload>(job.payload.clone()).ok();
+        let failed = crate::metrics::JobOutcome::Failed;
+        crate::metrics::record_job_end(pool, &job, payload.as_ref(), failed, None).await;
     }
     let Some(job) = claim(pool, worker, lease).await? else {
         return Ok(ExecutionOutcome::EmptyQueue);
@@ -72,6 +75,7 @@ pub async fn try_execute_one(
     }
     // Every event of the job carries its ids (in JSON logs, under `spans`).
     let span = tracing::info_span!("job", job_id = %job.job_id, org_id = %job.org_id, attempt = job.attempts);
+    let started = std::time::Instant::now();
     let result = unless_panicked(tracing::Instrument::instrument(
         execute(pool, settings, &job),
         span,
@@ -123,6 +127,13 @@ pub async fn try_execute_one(
             ExecutionOutcome::Failed(job.job_id)
         }
     };
+    let ended = match outcome {
+        ExecutionOutcome::Succeeded(_) => crate::metrics::JobOutcome::Succeeded,
+        ExecutionOutcome::Retrying(_) => crate::metrics::JobOutcome::Retrying,
+        _ => crate::metrics::JobOutcome::Failed,
+    };
+    let elapsed = Some(started.elapsed());
+    crate::metrics::record_job_end(pool, &job, payload.as_ref(), ended, elapsed).await;
     Ok(outcome)
 }
 

@@ -30,6 +30,8 @@ pub struct Settings {
     pub http: HttpSettings,
     /// How the service writes its log (to stderr).
     pub log: LogSettings,
+    /// The Prometheus scrape endpoint of `serve` and `worker` (off unless `listen` is set).
+    pub metrics: MetricsSettings,
     /// Which addresses webhooks and S3 endpoints may reach (see `crate::outbound`).
     pub network: network::NetworkSettings,
     /// Plan name -> limits; defaults: free, basic, pro, enterprise as in the spec.
@@ -63,6 +65,30 @@ impl TryFrom<String> for LogFormat {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
             _ => Err(format!("`{text}` is not a log format: use text or json")),
+        }
+    }
+}
+
+/// `[metrics]`: `serve` and `worker` answer `GET /metrics` (Prometheus text format) on a listener
+/// of their own, apart from the API, so it need not be public. Each process exposes the counters
+/// and histograms of the jobs it ran, and the gauges read from the service's tables.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Address of the metrics listener, e.g. `127.0.0.1:9464`; unset = no metrics listener.
+    /// Every process on a host needs its own port (`ORGBACKUP__METRICS__LISTEN` per unit).
+    pub listen: Option<String>,
+    /// Read the gauges of the service's tables (queue, jobs, backups' age, storage, deliveries)
+    /// at each scrape. They are the same in every process: turn them off where another process
+    /// already exposes them (e.g. on the workers).
+    pub database_gauges: bool,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            database_gauges: true,
         }
     }
 }
@@ -317,6 +343,7 @@ impl Default for Settings {
             scheduler: SchedulerSettings::default(),
             http: HttpSettings::default(),
             log: LogSettings::default(),
+            metrics: MetricsSettings::default(),
             network: network::NetworkSettings::default(),
             plans: plans::default_plans(),
         }
@@ -459,6 +486,11 @@ mod tests {
         std::fs::write(&path, "[network]\nallow_private = [\"10.0.0.0/33\"]\n").unwrap();
         let error = Settings::load(Some(&path)).unwrap_err().to_string();
         assert!(error.contains("10.0.0.0/33"), "{error}");
+
+        std::fs::write(&path, "[metrics]\nlisten = \"127.0.0.1:9464\"\n").unwrap();
+        let settings = Settings::load(Some(&path)).unwrap();
+        assert_eq!(settings.metrics.listen.as_deref(), Some("127.0.0.1:9464"));
+        assert!(settings.metrics.database_gauges);
 
         std::fs::write(&path, "[tenancy]\norg_colum = \"x\"\n").unwrap();
         let error = Settings::load(Some(&path)).unwrap_err().to_string();
