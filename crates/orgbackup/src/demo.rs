@@ -79,6 +79,7 @@ impl OrgSize {
     }
 }
 
+// long: the demo's steps in order (schema, orgs, rows, files, plans), each a few statements
 pub async fn create_demo(
     pool: &PgPool,
     options: &DemoOptions,

@@ -1,18 +1,12 @@
 //! `orgbackup`: backups and restores of one organization in a shared-schema PostgreSQL database.
 
-mod admin_cli;
 mod cli;
 mod demo;
 mod http;
 mod logging;
 mod metrics_listener;
-mod notifications_cli;
-mod restore_cli;
-mod retention_cli;
-mod schedule_cli;
 mod server;
 mod shutdown;
-mod storage_cli;
 mod terminal;
 mod web;
 

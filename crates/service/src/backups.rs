@@ -221,35 +221,18 @@ pub async fn run_backup_row(
         progress,
     )
     .await;
-    let mut tx = org_transaction(pool, request.org_id).await?;
     match outcome {
         Ok((path, summary, metadata)) => {
-            let row_counts: serde_json::Map<String, serde_json::Value> = metadata
-                .tables
-                .iter()
-                .map(|t| (t.table.name.to_string(), json!(t.row_count)))
-                .collect();
             let finished_at = Utc::now();
-            sqlx::query(
-                "UPDATE organization_backups
-                    SET status = $10, file_size = $2, checksum_sha256 = $3, row_counts = $4,
-                        total_rows = $5, table_count = $6, file_count = $7, categories = $8,
-                        completed_at = $9, updated_at = $9, progress = NULL
-                  WHERE backup_id = $1",
+            mark_completed(
+                pool,
+                request.org_id,
+                backup_id,
+                &summary,
+                &metadata,
+                finished_at,
             )
-            .bind(backup_id)
-            .bind(summary.size as i64)
-            .bind(&summary.sha256)
-            .bind(serde_json::Value::Object(row_counts))
-            .bind(metadata.total_rows() as i64)
-            .bind(metadata.tables.len() as i32)
-            .bind(metadata.files.len() as i32)
-            .bind(&metadata.categories)
-            .bind(finished_at)
-            .bind(BackupStatus::Completed)
-            .execute(&mut *tx)
             .await?;
-            tx.commit().await?;
             Ok(CreatedBackup {
                 backup_id,
                 path,
@@ -262,11 +245,47 @@ pub async fn run_backup_row(
             })
         }
         Err(error) => {
-            drop(tx);
             mark_failed(pool, request, backup_id, &error).await?;
             Err(error)
         }
     }
+}
+
+/// Records a finished backup on its row: size, checksum, counts per table, and `completed`.
+async fn mark_completed(
+    pool: &PgPool,
+    org_id: Uuid,
+    backup_id: Uuid,
+    summary: &ArchiveSummary,
+    metadata: &BackupMetadata,
+    finished_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let row_counts: serde_json::Map<String, serde_json::Value> = metadata
+        .tables
+        .iter()
+        .map(|t| (t.table.name.to_string(), json!(t.row_count)))
+        .collect();
+    let mut tx = org_transaction(pool, org_id).await?;
+    sqlx::query(
+        "UPDATE organization_backups
+            SET status = $10, file_size = $2, checksum_sha256 = $3, row_counts = $4,
+                total_rows = $5, table_count = $6, file_count = $7, categories = $8,
+                completed_at = $9, updated_at = $9, progress = NULL
+          WHERE backup_id = $1",
+    )
+    .bind(backup_id)
+    .bind(summary.size as i64)
+    .bind(&summary.sha256)
+    .bind(serde_json::Value::Object(row_counts))
+    .bind(metadata.total_rows() as i64)
+    .bind(metadata.tables.len() as i32)
+    .bind(metadata.files.len() as i32)
+    .bind(&metadata.categories)
+    .bind(finished_at)
+    .bind(BackupStatus::Completed)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }
 
 /// The destination asked for, else the one recorded on a queued row, else the local disk.

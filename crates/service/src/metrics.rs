@@ -10,6 +10,7 @@
 //! Every name and label is documented in docs/DEPLOY.md, "Metrics".
 
 use crate::jobs::{Job, JobPayload};
+use crate::states::{BackupStatus, DeliveryStatus, JobStatus, KeyStatus};
 use ::metrics::{
     Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
 };
@@ -41,7 +42,8 @@ pub const BYTES_BUCKETS: &[f64] = &[1e6, 1e7, 1e8, 1e9, 1e10, 1e11];
 
 /// The job kinds and states reported as [`JOBS`] (0 when there are none).
 const JOB_KINDS: [&str; 3] = ["process_backup", "process_restore", "rollback_restore"];
-const JOB_STATES: [&str; 5] = ["queued", "running", "succeeded", "failed", "dead"];
+/// The deliveries reported as [`NOTIFICATION_DELIVERIES`] (0 when there are none).
+const DELIVERY_STATES: [DeliveryStatus; 2] = [DeliveryStatus::Pending, DeliveryStatus::Failed];
 
 /// Describes the counters and histograms (`# HELP` lines) on the current recorder, and starts
 /// the counters of every plan, kind and outcome at 0: a series that appears only with its first
@@ -195,7 +197,7 @@ pub struct Snapshot {
 #[derive(Debug, sqlx::FromRow)]
 pub struct JobCount {
     pub kind: String,
-    pub status: String,
+    pub status: JobStatus,
     pub count: i64,
 }
 
@@ -222,22 +224,20 @@ pub struct StorageUsed {
 #[derive(Debug, sqlx::FromRow)]
 pub struct DeliveryCount {
     pub channel: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub count: i64,
 }
 
 /// Reads every gauge, in one read-only transaction that sees all orgs, each statement limited
 /// to 5 s so a slow database cannot hold a scrape forever.
 pub async fn collect(pool: &PgPool) -> Result<Snapshot, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::system_transaction(pool).await?;
     sqlx::query("SET TRANSACTION READ ONLY")
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "SELECT set_config('app.bypass_org_rls', 'on', true), set_config('statement_timeout', '5s', true)",
-    )
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("SELECT set_config('statement_timeout', '5s', true)")
+        .execute(&mut *tx)
+        .await?;
     let (queue_depth, queue_oldest_age_seconds) = queue(&mut *tx).await?;
     let snapshot = Snapshot {
         jobs: jobs_by_kind_and_state(&mut *tx).await?,
@@ -264,8 +264,9 @@ pub async fn jobs_by_kind_and_state(e: impl PgExecutor<'_>) -> Result<Vec<JobCou
 pub async fn queue(e: impl PgExecutor<'_>) -> Result<(i64, f64), sqlx::Error> {
     sqlx::query_as(
         "SELECT count(*), coalesce(extract(epoch FROM now() - min(run_after)), 0)::float8
-           FROM jobs WHERE status = 'queued' AND run_after <= now()",
+           FROM jobs WHERE status = $1 AND run_after <= now()",
     )
+    .bind(JobStatus::Queued)
     .fetch_one(e)
     .await
 }
@@ -278,12 +279,14 @@ pub async fn newest_good_backup_ages(
     sqlx::query_as(
         "SELECT b.org_id, extract(epoch FROM now() - max(b.completed_at))::float8 AS age_seconds
            FROM organization_backups b
-          WHERE b.status = 'completed' AND b.storage_path IS NOT NULL AND b.completed_at IS NOT NULL
+          WHERE b.status = $1 AND b.storage_path IS NOT NULL AND b.completed_at IS NOT NULL
             AND NOT EXISTS (SELECT 1 FROM backup_encryption_keys k
-                             WHERE k.status = 'revoked' AND k.org_id = b.org_id
+                             WHERE k.status = $2 AND k.org_id = b.org_id
                                AND b.encryption_key_id = 'org:' || k.org_id || ':' || k.key_id)
           GROUP BY b.org_id ORDER BY b.org_id",
     )
+    .bind(BackupStatus::Completed)
+    .bind(KeyStatus::Revoked)
     .fetch_all(e)
     .await
 }
@@ -302,9 +305,10 @@ pub async fn active_schedules(e: impl PgExecutor<'_>) -> Result<Vec<OrgCount>, s
 pub async fn storage_used(e: impl PgExecutor<'_>) -> Result<Vec<StorageUsed>, sqlx::Error> {
     sqlx::query_as(
         "SELECT org_id, storage_disk AS destination, coalesce(sum(file_size), 0)::bigint AS bytes
-           FROM organization_backups WHERE status = 'completed'
+           FROM organization_backups WHERE status = $1
           GROUP BY org_id, storage_disk ORDER BY org_id, storage_disk",
     )
+    .bind(BackupStatus::Completed)
     .fetch_all(e)
     .await
 }
@@ -315,8 +319,9 @@ pub async fn deliveries_pending_or_failed(
 ) -> Result<Vec<DeliveryCount>, sqlx::Error> {
     sqlx::query_as(
         "SELECT channel, status, count(*) AS count FROM notification_deliveries
-          WHERE status IN ('pending', 'failed') GROUP BY channel, status ORDER BY channel, status",
+          WHERE status = ANY($1) GROUP BY channel, status ORDER BY channel, status",
     )
+    .bind(DELIVERY_STATES)
     .fetch_all(e)
     .await
 }
@@ -329,18 +334,18 @@ impl Snapshot {
         describe_database_gauges();
         gauge!(DATABASE_UP).set(1.0);
         for kind in JOB_KINDS {
-            for state in JOB_STATES {
+            for &state in JobStatus::ALL {
                 if !self
                     .jobs
                     .iter()
                     .any(|j| j.kind == kind && j.status == state)
                 {
-                    gauge!(JOBS, "kind" => kind, "state" => state).set(0.0);
+                    gauge!(JOBS, "kind" => kind, "state" => state.as_str()).set(0.0);
                 }
             }
         }
         for job in &self.jobs {
-            gauge!(JOBS, "kind" => job.kind.clone(), "state" => job.status.clone())
+            gauge!(JOBS, "kind" => job.kind.clone(), "state" => job.status.as_str())
                 .set(job.count as f64);
         }
         gauge!(QUEUE_DEPTH).set(self.queue_depth as f64);
@@ -357,13 +362,13 @@ impl Snapshot {
                 .set(used.bytes as f64);
         }
         for channel in ["email", "webhook"] {
-            for state in ["pending", "failed"] {
+            for state in DELIVERY_STATES {
                 let count = self
                     .deliveries
                     .iter()
                     .find(|d| d.channel == channel && d.status == state)
                     .map_or(0, |d| d.count);
-                gauge!(NOTIFICATION_DELIVERIES, "channel" => channel, "state" => state)
+                gauge!(NOTIFICATION_DELIVERIES, "channel" => channel, "state" => state.as_str())
                     .set(count as f64);
             }
         }

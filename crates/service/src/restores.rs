@@ -108,24 +108,7 @@ pub async fn apply_restore_as(
             files_written: 0,
         });
     }
-    let mut tx = org_transaction(pool, org_id).await?;
-    sqlx::query(
-        "INSERT INTO backup_restores (restore_id, org_id, restore_type, conflict_resolution, selected_categories,
-                                      status, decisions, source_path, started_at)
-         VALUES ($1, $2, $3, $4, $5, $8, $6, $7, now())
-         ON CONFLICT (restore_id) DO UPDATE SET status = excluded.status, started_at = now(), error_message = NULL, updated_at = now()",
-    )
-    .bind(restore_id)
-    .bind(org_id)
-    .bind(restore_type(request))
-    .bind(if request.decisions.is_empty() { crate::jobs::conflict_name(request.conflicts) } else { "per_record" })
-    .bind(&request.categories)
-    .bind(json!(request.decisions))
-    .bind(source.display().to_string())
-    .bind(RestoreStatus::Running)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    mark_running(pool, org_id, restore_id, request, source).await?;
 
     let storage = LocalStorage::new(&settings.storage.local_root);
     let encryption = match keys::master_key(settings)? {
@@ -166,30 +149,10 @@ pub async fn apply_restore_as(
         Ok::<_, RestoreError>((outcome.plan, outcome.transaction_xid, outcome.files_written))
     }
     .await;
-    let mut tx = org_transaction(pool, org_id).await?;
     match outcome {
         Ok((plan, xid, files_written)) => {
             let expires = Utc::now() + Duration::hours(i64::from(settings.restore.rollback_hours));
-            // A completed restore with warnings carries them as its message, like a failed
-            // rollback does: the API and the web show it next to the status.
-            let warnings = (!plan.warnings.is_empty()).then(|| plan.warnings.join("; "));
-            sqlx::query(
-                "UPDATE backup_restores SET status = $8, plan = $2, result = $2, rollback_path = $3,
-                        rollback_expires_at = $4, transaction_xid = $5, source_org_id = $6::uuid,
-                        error_message = $7, completed_at = now(), updated_at = now()
-                  WHERE restore_id = $1",
-            )
-            .bind(restore_id)
-            .bind(json!(plan))
-            .bind(&relative)
-            .bind(expires)
-            .bind(xid)
-            .bind(&plan.source_org_id)
-            .bind(warnings)
-            .bind(RestoreStatus::Completed)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
+            mark_completed(pool, org_id, restore_id, &plan, &relative, expires, xid).await?;
             Ok(AppliedRestore {
                 restore_id,
                 plan,
@@ -199,19 +162,92 @@ pub async fn apply_restore_as(
             })
         }
         Err(error) => {
-            sqlx::query(
-                "UPDATE backup_restores SET status = $3, error_message = $2, completed_at = now(), updated_at = now()
-                  WHERE restore_id = $1",
-            )
-            .bind(restore_id)
-            .bind(error.to_string())
-            .bind(RestoreStatus::Failed)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
+            mark_failed(pool, org_id, restore_id, &error).await?;
             Err(error)
         }
     }
+}
+
+/// Records the restore as running (a new row, or the queued one).
+async fn mark_running(
+    pool: &PgPool,
+    org_id: Uuid,
+    restore_id: Uuid,
+    request: &RestoreRequest,
+    source: &Path,
+) -> Result<(), sqlx::Error> {
+    let mut tx = org_transaction(pool, org_id).await?;
+    sqlx::query(
+        "INSERT INTO backup_restores (restore_id, org_id, restore_type, conflict_resolution, selected_categories,
+                                      status, decisions, source_path, started_at)
+         VALUES ($1, $2, $3, $4, $5, $8, $6, $7, now())
+         ON CONFLICT (restore_id) DO UPDATE SET status = excluded.status, started_at = now(), error_message = NULL, updated_at = now()",
+    )
+    .bind(restore_id)
+    .bind(org_id)
+    .bind(restore_type(request))
+    .bind(if request.decisions.is_empty() { crate::jobs::conflict_name(request.conflicts) } else { "per_record" })
+    .bind(&request.categories)
+    .bind(json!(request.decisions))
+    .bind(source.display().to_string())
+    .bind(RestoreStatus::Running)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records a committed restore: its plan, rollback archive and window, and transaction id (which
+/// later tells which rows changed since).
+async fn mark_completed(
+    pool: &PgPool,
+    org_id: Uuid,
+    restore_id: Uuid,
+    plan: &RestorePlan,
+    rollback_path: &str,
+    rollback_expires_at: DateTime<Utc>,
+    xid: Option<String>,
+) -> Result<(), sqlx::Error> {
+    // A completed restore with warnings carries them as its message, like a failed rollback
+    // does: the API and the web show it next to the status.
+    let warnings = (!plan.warnings.is_empty()).then(|| plan.warnings.join("; "));
+    let mut tx = org_transaction(pool, org_id).await?;
+    sqlx::query(
+        "UPDATE backup_restores SET status = $8, plan = $2, result = $2, rollback_path = $3,
+                rollback_expires_at = $4, transaction_xid = $5, source_org_id = $6::uuid,
+                error_message = $7, completed_at = now(), updated_at = now()
+          WHERE restore_id = $1",
+    )
+    .bind(restore_id)
+    .bind(json!(plan))
+    .bind(rollback_path)
+    .bind(rollback_expires_at)
+    .bind(xid)
+    .bind(&plan.source_org_id)
+    .bind(warnings)
+    .bind(RestoreStatus::Completed)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+async fn mark_failed(
+    pool: &PgPool,
+    org_id: Uuid,
+    restore_id: Uuid,
+    error: &RestoreError,
+) -> Result<(), sqlx::Error> {
+    let mut tx = org_transaction(pool, org_id).await?;
+    sqlx::query(
+        "UPDATE backup_restores SET status = $3, error_message = $2, completed_at = now(), updated_at = now()
+          WHERE restore_id = $1",
+    )
+    .bind(restore_id)
+    .bind(error.to_string())
+    .bind(RestoreStatus::Failed)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }
 
 /// One line of an org's restore list.

@@ -32,42 +32,11 @@ pub async fn try_execute_one(
     worker: &str,
 ) -> Result<ExecutionOutcome, sqlx::Error> {
     let lease = settings.jobs.lease_seconds.max(1);
-    for job in give_up_abandoned(pool).await? {
-        tracing::warn!(job_id = %job.job_id, org_id = %job.org_id, "a job's last attempt was abandoned");
-        if let Ok(payload) = serde_json::from_value::<JobPayload>(job.payload.clone()) {
-            crate::job_events::announce(
-                pool,
-                settings,
-                job.org_id,
-                &payload,
-                JobEnd::Failed(ABANDONED),
-            )
-            .await;
-        }
-        let payload = serde_json::from_value::<JobPayload>(job.payload.clone()).ok();
-        let failed = crate::metrics::JobOutcome::Failed;
-        crate::metrics::record_job_end(pool, &job, payload.as_ref(), failed, None).await;
-    }
+    fail_abandoned(pool, settings).await?;
     let Some(job) = claim(pool, worker, lease).await? else {
         return Ok(ExecutionOutcome::EmptyQueue);
     };
-    // Aborted when dropped, however the job ends: a heartbeat that outlived its job would renew
-    // the lease forever and block the org's other jobs.
-    let heartbeat = Heartbeat({
-        let pool = pool.clone();
-        let (job_id, worker) = (job.job_id, worker.to_string());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(std::time::Duration::from_millis(
-                    u64::from(lease) * 1000 / 3,
-                ))
-                .await;
-                if let Err(error) = renew_lease(&pool, job_id, &worker, lease).await {
-                    tracing::warn!(%error, "could not renew a job lease");
-                }
-            }
-        })
-    });
+    let heartbeat = Heartbeat::start(pool, job.job_id, worker, lease);
     let payload: Option<JobPayload> = serde_json::from_value(job.payload.clone()).ok();
     // Announced once: a retry or a takeover continues the same operation.
     if let Some(payload) = payload.as_ref().filter(|_| job.attempts <= 1) {
@@ -309,7 +278,40 @@ pub async fn run_worker(
 }
 
 /// The task renewing a job's lease; aborted when dropped.
+/// Fails (and announces) the jobs whose worker died during their last attempt.
+async fn fail_abandoned(pool: &PgPool, settings: &Settings) -> Result<(), sqlx::Error> {
+    for job in give_up_abandoned(pool).await? {
+        tracing::warn!(job_id = %job.job_id, org_id = %job.org_id, "a job's last attempt was abandoned");
+        let payload = serde_json::from_value::<JobPayload>(job.payload.clone()).ok();
+        if let Some(payload) = &payload {
+            let end = JobEnd::Failed(ABANDONED);
+            crate::job_events::announce(pool, settings, job.org_id, payload, end).await;
+        }
+        let failed = crate::metrics::JobOutcome::Failed;
+        crate::metrics::record_job_end(pool, &job, payload.as_ref(), failed, None).await;
+    }
+    Ok(())
+}
+
+/// Renews a running job's lease every third of it. Aborted when dropped, however the job ends:
+/// a heartbeat that outlived its job would renew the lease forever and block the org's other
+/// jobs.
 struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Heartbeat {
+    fn start(pool: &PgPool, job_id: Uuid, worker: &str, lease: u32) -> Self {
+        let (pool, worker) = (pool.clone(), worker.to_string());
+        Self(tokio::spawn(async move {
+            loop {
+                let third = std::time::Duration::from_millis(u64::from(lease) * 1000 / 3);
+                tokio::time::sleep(third).await;
+                if let Err(error) = renew_lease(&pool, job_id, &worker, lease).await {
+                    tracing::warn!(%error, "could not renew a job lease");
+                }
+            }
+        }))
+    }
+}
 
 impl Drop for Heartbeat {
     fn drop(&mut self) {

@@ -153,6 +153,8 @@ fn check(
     Ok((metadata, encrypted))
 }
 
+// long: the checks of one streamed upload in the order they must run (size, checksum, archive,
+// manifest, org), sharing the stream and the partial file
 pub(crate) async fn receive<S, E>(
     state: &AppState,
     caller: &Caller,

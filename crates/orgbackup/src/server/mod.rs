@@ -2,6 +2,7 @@
 //! serve both (the storage OAuth callback), under one set of middleware, until shutdown.
 
 mod oauth_callback;
+pub mod process;
 pub mod request_id;
 
 use crate::http::{self, AppState, extract, localize};

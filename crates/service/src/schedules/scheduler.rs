@@ -117,6 +117,7 @@ fn audit_entry(run: &ScheduleRun) -> Entry<'static> {
     }
 }
 
+// long: one decision per due schedule, in order (paused, over the plan, queued), each branch a few lines
 async fn run_one(
     tx: &mut PgConnection,
     pool: &PgPool,

@@ -83,6 +83,7 @@ fn print_settings(settings: &OrgSettings) {
     );
 }
 
+// long: one match arm per subcommand, each a few lines
 pub async fn run(settings: &Settings, command: NotificationsCommand) -> anyhow::Result<()> {
     let pool = db::connect_migrated(settings).await?;
     match command {

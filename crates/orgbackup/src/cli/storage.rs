@@ -92,6 +92,7 @@ pub enum StorageCommand {
     },
 }
 
+// long: one match arm per subcommand, each a few lines
 pub async fn run(settings: &Settings, command: StorageCommand) -> anyhow::Result<()> {
     let pool = db::connect_migrated(settings).await?;
     match command {
