@@ -204,13 +204,7 @@ pub async fn run_backup_row(
     .await?;
     tx.commit().await?;
 
-    let mut engine_request = BackupRequest::new(backup_id.to_string(), request.org_id.to_string());
-    engine_request.categories = request.categories.clone();
-    engine_request.files_root = settings.backup.files_root.clone();
-    engine_request.chunk_size = settings.backup.chunk_size_mib.max(1) << 20;
-    engine_request.compression_level = settings.backup.compression_level;
-    engine_request.encryption = encryption;
-    engine_request.max_archive_bytes = request.max_archive_bytes;
+    let engine_request = engine_request(settings, request, backup_id, encryption);
 
     let outcome = write_archive(
         pool,
@@ -249,6 +243,23 @@ pub async fn run_backup_row(
             Err(error)
         }
     }
+}
+
+/// What the engine is asked to back up, with the service's settings.
+fn engine_request(
+    settings: &Settings,
+    request: &CreateBackup,
+    backup_id: Uuid,
+    encryption: Option<orgbackup_archive::EncryptionSetup>,
+) -> BackupRequest {
+    let mut engine_request = BackupRequest::new(backup_id.to_string(), request.org_id.to_string());
+    engine_request.categories = request.categories.clone();
+    engine_request.files_root = settings.backup.files_root.clone();
+    engine_request.chunk_size = settings.backup.chunk_size_mib.max(1) << 20;
+    engine_request.compression_level = settings.backup.compression_level;
+    engine_request.encryption = encryption;
+    engine_request.max_archive_bytes = request.max_archive_bytes;
+    engine_request
 }
 
 /// Records a finished backup on its row: size, checksum, counts per table, and `completed`.

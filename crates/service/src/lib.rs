@@ -11,7 +11,6 @@ pub mod config;
 pub mod db;
 pub mod errors;
 pub mod housekeeping;
-pub mod ids;
 pub mod job_events;
 pub mod jobs;
 pub mod keys;

@@ -279,9 +279,16 @@ mod tests {
         let mut used = BTreeSet::new();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut sources = Vec::new();
-        for folder in ["templates", "src/web"] {
-            for entry in std::fs::read_dir(dir.join(folder)).unwrap() {
-                sources.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+        // Folders too: the restore wizard is one module per step (`src/web/restore/`).
+        let mut folders = vec![dir.join("templates"), dir.join("src/web")];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else {
+                    sources.push(std::fs::read_to_string(path).unwrap());
+                }
             }
         }
         for source in &sources {
