@@ -223,7 +223,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             compressed_size: self.trailer.manifest_len,
         };
         // The manifest is told apart by position, never by name: a data entry calling itself
-        // `manifest.json` must not skip the size and checksum checks below.
+        // `manifest.json` must not skip the size and checksum checks in `verify_entry_frame`.
         for (record, is_manifest) in self
             .manifest
             .entries
@@ -231,75 +231,10 @@ impl<R: Read + Seek> ArchiveReader<R> {
             .map(|record| (record, false))
             .chain(std::iter::once((&manifest_record, true)))
         {
-            let frame = (&mut hashing).take(record.compressed_size);
-            let mut decoder = frame_decoder(frame).map_err(|e| corrupt(&record.path, e))?;
-            let (name, size) =
-                tar::read_header(&mut decoder).map_err(|e| corrupt(&record.path, e))?;
-            if name != record.path || (!is_manifest && size != record.size) {
-                return Err(Error::EntryCorrupt {
-                    path: record.path.clone(),
-                    detail: format!("its header names `{name}` of {size} bytes"),
-                });
-            }
-            let mut hasher = Sha256::new();
-            let mut remaining = size;
-            while remaining > 0 {
-                let want = remaining.min(buffer.len() as u64) as usize;
-                decoder
-                    .read_exact(&mut buffer[..want])
-                    .map_err(|e| corrupt(&record.path, e))?;
-                hasher.update(&buffer[..want]);
-                remaining -= want as u64;
-            }
-            let padding = tar::padding(size);
-            decoder
-                .read_exact(&mut buffer[..padding])
-                .map_err(|e| corrupt(&record.path, e))?;
-            // Reading to the frame's end makes zstd check the frame's own checksum.
-            if decoder
-                .read(&mut buffer[..1])
-                .map_err(|e| corrupt(&record.path, e))?
-                != 0
-            {
-                return Err(Error::Layout {
-                    detail: format!("entry `{}` has bytes after its content", record.path),
-                });
-            }
-            let mut rest = decoder.finish();
-            if io::copy(&mut rest, &mut io::sink())? != 0 {
-                return Err(Error::Layout {
-                    detail: format!("entry `{}` has bytes after its zstd frame", record.path),
-                });
-            }
-            let actual = hex::encode(hasher.finalize());
-            if !is_manifest && actual != record.sha256 {
-                return Err(Error::EntryChecksumMismatch {
-                    path: record.path.clone(),
-                    expected: record.sha256.clone(),
-                    actual,
-                });
-            }
-            bytes_checked += size;
+            bytes_checked += verify_entry_frame(&mut hashing, record, is_manifest, &mut buffer)?;
             progress(hashing.position, total);
         }
-        // What is left before the trailer is the end of the tar stream: zero blocks only.
-        // Bounded: a hostile file could put gigabytes of zeros here.
-        let mut end = Vec::new();
-        let mut decoder = frame_decoder(&mut hashing).map_err(|e| corrupt("end of archive", e))?;
-        (&mut decoder)
-            .take(END_OF_TAR_MAX + 1)
-            .read_to_end(&mut end)
-            .map_err(|e| corrupt("end of archive", e))?;
-        let after_end = io::copy(&mut decoder.finish(), &mut io::sink())?;
-        if end.iter().any(|&b| b != 0)
-            || end.len() < 1024
-            || end.len() as u64 > END_OF_TAR_MAX
-            || after_end != 0
-        {
-            return Err(Error::Layout {
-                detail: "unexpected data between the manifest and the trailer".into(),
-            });
-        }
+        verify_end_of_tar(&mut hashing)?;
         let actual: [u8; 32] = hashing.hasher.finalize().into();
         if actual != self.trailer.stream_sha256 {
             return Err(Error::StreamChecksumMismatch {
@@ -388,6 +323,88 @@ impl<R: Read> Read for HashingReader<R> {
         self.position += n as u64;
         Ok(n)
     }
+}
+
+/// Checks the entry frame that comes next in `stream`: its tar header against `record`, its
+/// content's SHA-256, zstd's frame checksum, and that nothing follows the content. The manifest
+/// cannot record its own size or hash, so for it (`is_manifest`) only the name is compared.
+/// Returns the content's size.
+fn verify_entry_frame(
+    stream: &mut impl Read,
+    record: &EntryRecord,
+    is_manifest: bool,
+    buffer: &mut [u8],
+) -> Result<u64> {
+    let frame = stream.by_ref().take(record.compressed_size);
+    let mut decoder = frame_decoder(frame).map_err(|e| corrupt(&record.path, e))?;
+    let (name, size) = tar::read_header(&mut decoder).map_err(|e| corrupt(&record.path, e))?;
+    if name != record.path || (!is_manifest && size != record.size) {
+        return Err(Error::EntryCorrupt {
+            path: record.path.clone(),
+            detail: format!("its header names `{name}` of {size} bytes"),
+        });
+    }
+    let mut hasher = Sha256::new();
+    let mut remaining = size;
+    while remaining > 0 {
+        let want = remaining.min(buffer.len() as u64) as usize;
+        decoder
+            .read_exact(&mut buffer[..want])
+            .map_err(|e| corrupt(&record.path, e))?;
+        hasher.update(&buffer[..want]);
+        remaining -= want as u64;
+    }
+    let padding = tar::padding(size);
+    decoder
+        .read_exact(&mut buffer[..padding])
+        .map_err(|e| corrupt(&record.path, e))?;
+    // Reading to the frame's end makes zstd check the frame's own checksum.
+    if decoder
+        .read(&mut buffer[..1])
+        .map_err(|e| corrupt(&record.path, e))?
+        != 0
+    {
+        return Err(Error::Layout {
+            detail: format!("entry `{}` has bytes after its content", record.path),
+        });
+    }
+    let mut rest = decoder.finish();
+    if io::copy(&mut rest, &mut io::sink())? != 0 {
+        return Err(Error::Layout {
+            detail: format!("entry `{}` has bytes after its zstd frame", record.path),
+        });
+    }
+    let actual = hex::encode(hasher.finalize());
+    if !is_manifest && actual != record.sha256 {
+        return Err(Error::EntryChecksumMismatch {
+            path: record.path.clone(),
+            expected: record.sha256.clone(),
+            actual,
+        });
+    }
+    Ok(size)
+}
+
+/// What is left before the trailer is the end of the tar stream: zero blocks only.
+/// Bounded: a hostile file could put gigabytes of zeros here.
+fn verify_end_of_tar(stream: &mut impl Read) -> Result<()> {
+    let mut end = Vec::new();
+    let mut decoder = frame_decoder(stream).map_err(|e| corrupt("end of archive", e))?;
+    (&mut decoder)
+        .take(END_OF_TAR_MAX + 1)
+        .read_to_end(&mut end)
+        .map_err(|e| corrupt("end of archive", e))?;
+    let after_end = io::copy(&mut decoder.finish(), &mut io::sink())?;
+    if end.iter().any(|&b| b != 0)
+        || end.len() < 1024
+        || end.len() as u64 > END_OF_TAR_MAX
+        || after_end != 0
+    {
+        return Err(Error::Layout {
+            detail: "unexpected data between the manifest and the trailer".into(),
+        });
+    }
+    Ok(())
 }
 
 /// An I/O failure while decoding an entry: the archive's own errors (a tampered segment) pass

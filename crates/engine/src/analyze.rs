@@ -164,25 +164,59 @@ fn compare(
     today: &TenantTable,
     org_table: &QualifiedName,
 ) -> TableCompatibility {
-    let then = &record.table;
-    let name = &today.name;
-    let mut issues = Vec::new();
-    let mut issue = |severity, kind, column: Option<&str>, message: String| {
-        issues.push(SchemaIssue {
+    let mut issues = Issues::default();
+    let mut plan = ColumnPlan::default();
+    plan_backup_columns(record, today, &mut plan, &mut issues);
+    plan_columns_filled_by_default(record, today, &mut plan, &mut issues);
+    compare_primary_key(&record.table, today, &plan, &mut issues);
+    compare_foreign_keys(&record.table, today, org_table, &plan, &mut issues);
+    compare_ownership(&record.table, today, &mut issues);
+    TableCompatibility {
+        table: today.name.clone(),
+        category: today.category.clone(),
+        status: worst(issues.0.iter().map(|i| i.severity)),
+        issues: issues.0,
+        column_plan: plan,
+    }
+}
+
+/// One table's issues, in the order the checks find them (the report lists them so).
+#[derive(Default)]
+struct Issues(Vec<SchemaIssue>);
+
+impl Issues {
+    fn add(
+        &mut self,
+        severity: Compatibility,
+        kind: IssueKind,
+        column: Option<&str>,
+        message: String,
+    ) {
+        self.0.push(SchemaIssue {
             severity,
             kind,
             column: column.map(str::to_string),
             message,
         })
-    };
-    let mut plan = ColumnPlan::default();
+    }
+}
 
+/// Splits the backup's data columns into `load` and `dropped`, with what each loaded column
+/// changed since the backup.
+fn plan_backup_columns(
+    record: &TableRecord,
+    today: &TenantTable,
+    plan: &mut ColumnPlan,
+    issues: &mut Issues,
+) {
+    let then = &record.table;
+    let name = &today.name;
     for column in &record.data_columns {
         let before = then.columns.iter().find(|c| &c.name == column);
         match today.columns.iter().find(|c| &c.name == column) {
             None => {
                 plan.dropped.push(column.clone());
-                issue(
+                issues.add(
                     Compatibility::Warnings,
                     IssueKind::ColumnRemoved,
                     Some(column),
@@ -193,7 +227,7 @@ fn compare(
             }
             Some(now) if now.generated => {
                 plan.dropped.push(column.clone());
-                issue(
+                issues.add(
                     Compatibility::Warnings,
                     IssueKind::BecameGenerated,
                     Some(column),
@@ -206,7 +240,7 @@ fn compare(
                 plan.load.push(column.clone());
                 let Some(before) = before else { continue };
                 if before.data_type != now.data_type {
-                    issue(
+                    issues.add(
                         Compatibility::Warnings,
                         IssueKind::TypeChanged,
                         Some(column),
@@ -217,7 +251,7 @@ fn compare(
                     );
                 }
                 if now.not_null && !before.not_null {
-                    issue(
+                    issues.add(
                         Compatibility::Warnings,
                         IssueKind::NotNullAdded,
                         Some(column),
@@ -229,7 +263,17 @@ fn compare(
             }
         }
     }
+}
 
+/// Today's columns the backup does not write, and whether PostgreSQL can fill each of them.
+fn plan_columns_filled_by_default(
+    record: &TableRecord,
+    today: &TenantTable,
+    plan: &mut ColumnPlan,
+    issues: &mut Issues,
+) {
+    let then = &record.table;
+    let name = &today.name;
     for column in today
         .columns
         .iter()
@@ -246,7 +290,7 @@ fn compare(
             .any(|c| c.name == column.name && c.generated);
         match (was_generated, filled) {
             (false, true) => {}
-            (false, false) => issue(
+            (false, false) => issues.add(
                 Compatibility::Incompatible,
                 IssueKind::NotNullColumnAdded,
                 Some(&column.name),
@@ -255,7 +299,7 @@ fn compare(
                     column.name
                 ),
             ),
-            (true, true) => issue(
+            (true, true) => issues.add(
                 Compatibility::Warnings,
                 IssueKind::NoLongerGenerated,
                 Some(&column.name),
@@ -264,7 +308,7 @@ fn compare(
                     column.name
                 ),
             ),
-            (true, false) => issue(
+            (true, false) => issues.add(
                 Compatibility::Incompatible,
                 IssueKind::NoLongerGenerated,
                 Some(&column.name),
@@ -275,7 +319,16 @@ fn compare(
             ),
         }
     }
+}
 
+/// Rows are matched on the primary key, so a changed key means conflicts cannot be found.
+fn compare_primary_key(
+    then: &TenantTable,
+    today: &TenantTable,
+    plan: &ColumnPlan,
+    issues: &mut Issues,
+) {
+    let name = &today.name;
     let sorted = |key: &Vec<String>| {
         let mut key = key.clone();
         key.sort();
@@ -283,7 +336,7 @@ fn compare(
     };
     match (&then.primary_key, &today.primary_key) {
         (Some(a), Some(b)) if sorted(a) == sorted(b) => {}
-        (None, None) => issue(
+        (None, None) => issues.add(
             Compatibility::Warnings,
             IssueKind::NoPrimaryKey,
             None,
@@ -305,7 +358,7 @@ fn compare(
                 ),
             },
         ),
-        (None, Some(now)) => issue(
+        (None, Some(now)) => issues.add(
             Compatibility::Warnings,
             IssueKind::PrimaryKeyAdded,
             None,
@@ -314,7 +367,7 @@ fn compare(
                 now.join(", ")
             ),
         ),
-        (Some(before), now) => issue(
+        (Some(before), now) => issues.add(
             Compatibility::Incompatible,
             IssueKind::PrimaryKeyChanged,
             None,
@@ -331,7 +384,16 @@ fn compare(
             },
         ),
     }
+}
 
+fn compare_foreign_keys(
+    then: &TenantTable,
+    today: &TenantTable,
+    org_table: &QualifiedName,
+    plan: &ColumnPlan,
+    issues: &mut Issues,
+) {
+    let name = &today.name;
     // Foreign keys are matched by columns and target, never by constraint name. As in restore,
     // only keys over loaded columns matter (other columns get NULL or their default), and
     // references to the org table are ownership, compared below.
@@ -351,7 +413,7 @@ fn compare(
             continue;
         }
         match same_columns.first() {
-            None => issue(
+            None => issues.add(
                 Compatibility::Warnings,
                 IssueKind::ForeignKeyAdded,
                 None,
@@ -361,7 +423,7 @@ fn compare(
                     fk.references
                 ),
             ),
-            Some(old) => issue(
+            Some(old) => issues.add(
                 Compatibility::Warnings,
                 IssueKind::ForeignKeyRetargeted,
                 None,
@@ -376,10 +438,13 @@ fn compare(
             ),
         }
     }
+}
 
+fn compare_ownership(then: &TenantTable, today: &TenantTable, issues: &mut Issues) {
+    let name = &today.name;
     let (owner_then, owner_now) = (owner(then), owner(today));
     if owner_then != owner_now {
-        issue(
+        issues.add(
             Compatibility::Incompatible,
             IssueKind::OwnershipChanged,
             None,
@@ -387,14 +452,6 @@ fn compare(
                 "{name} belonged to an organization {owner_then} at backup time and {owner_now} now: its rows cannot be attributed safely; restore other categories, or make the table belong to organizations as before"
             ),
         );
-    }
-
-    TableCompatibility {
-        table: name.clone(),
-        category: today.category.clone(),
-        status: worst(issues.iter().map(|i| i.severity)),
-        issues,
-        column_plan: plan,
     }
 }
 

@@ -108,6 +108,22 @@ pub(crate) async fn load(
     conn: &mut PgConnection,
     schemas: &[String],
 ) -> Result<Vec<CatalogTable>, sqlx::Error> {
+    let mut tables = load_tables(conn, schemas).await?;
+    let oids: Vec<i64> = tables.iter().map(|t| t.oid).collect();
+    // Columns come first: whether a foreign key is NOT NULL is read from them.
+    add_columns(conn, &oids, &mut tables).await?;
+    add_constraints(conn, &oids, &mut tables).await?;
+    // After the constraints, so a unique index with a constraint's columns is listed once.
+    add_unique_indexes(conn, &oids, &mut tables).await?;
+    add_special_unique_indexes(conn, &oids, &mut tables).await?;
+    Ok(tables)
+}
+
+/// The tables alone, without columns or keys yet.
+async fn load_tables(
+    conn: &mut PgConnection,
+    schemas: &[String],
+) -> Result<Vec<CatalogTable>, sqlx::Error> {
     let table_rows: Vec<TableRow> = sqlx::query_as(
         "SELECT c.oid::int8 AS oid, n.nspname::text AS schema, c.relname::text AS name,
                 c.relkind::text AS kind
@@ -118,8 +134,31 @@ pub(crate) async fn load(
     .bind(schemas)
     .fetch_all(&mut *conn)
     .await?;
-    let oids: Vec<i64> = table_rows.iter().map(|t| t.oid).collect();
+    let tables = table_rows
+        .into_iter()
+        .map(|row| CatalogTable {
+            oid: row.oid,
+            name: QualifiedName::new(row.schema, row.name),
+            partitioned: row.kind == "p",
+            columns: Vec::new(),
+            primary_key: None,
+            unique_keys: Vec::new(),
+            unique_indexes: Vec::new(),
+            foreign_keys: Vec::new(),
+        })
+        .collect();
+    Ok(tables)
+}
 
+fn table_mut(tables: &mut [CatalogTable], oid: i64) -> Option<&mut CatalogTable> {
+    tables.iter_mut().find(|t| t.oid == oid)
+}
+
+async fn add_columns(
+    conn: &mut PgConnection,
+    oids: &[i64],
+    tables: &mut [CatalogTable],
+) -> Result<(), sqlx::Error> {
     let column_rows: Vec<ColumnRow> = sqlx::query_as(
         "SELECT a.attrelid::int8 AS table_oid, a.attname::text AS name,
                 format_type(a.atttypid, a.atttypmod) AS data_type, a.attnotnull AS not_null,
@@ -131,10 +170,36 @@ pub(crate) async fn load(
           WHERE a.attrelid = ANY($1::int8[]::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
           ORDER BY a.attrelid, a.attnum",
     )
-    .bind(&oids)
+    .bind(oids)
     .fetch_all(&mut *conn)
     .await?;
+    for row in column_rows {
+        let Some(table) = table_mut(tables, row.table_oid) else {
+            continue;
+        };
+        table.columns.push(Column {
+            name: row.name,
+            data_type: row.data_type,
+            not_null: row.not_null,
+            default: row.default_expr,
+            identity: match row.identity.as_str() {
+                "a" => Some("always".into()),
+                "d" => Some("by default".into()),
+                _ => None,
+            },
+            generated: !row.generated.is_empty(),
+            sequence: row.sequence,
+        });
+    }
+    Ok(())
+}
 
+/// Primary keys, UNIQUE constraints and foreign keys.
+async fn add_constraints(
+    conn: &mut PgConnection,
+    oids: &[i64],
+    tables: &mut [CatalogTable],
+) -> Result<(), sqlx::Error> {
     // conparentid = 0 skips the copies of a partitioned table's constraints on its partitions.
     let constraint_rows: Vec<ConstraintRow> = sqlx::query_as(
         "SELECT con.conname::text AS name, con.contype::text AS kind, con.conrelid::int8 AS table_oid,
@@ -153,10 +218,46 @@ pub(crate) async fn load(
             AND con.conparentid = 0
           ORDER BY con.conrelid, con.contype, con.conname",
     )
-    .bind(&oids)
+    .bind(oids)
     .fetch_all(&mut *conn)
     .await?;
+    for row in constraint_rows {
+        let Some(table) = table_mut(tables, row.table_oid) else {
+            continue;
+        };
+        match row.kind.as_str() {
+            "p" => table.primary_key = Some(row.columns),
+            "u" => table.unique_keys.push(row.columns),
+            _ => {
+                let not_null = row.columns.iter().all(|c| {
+                    table
+                        .columns
+                        .iter()
+                        .any(|col| &col.name == c && col.not_null)
+                });
+                table.foreign_keys.push(ForeignKey {
+                    name: row.name,
+                    columns: row.columns,
+                    references: QualifiedName::new(
+                        row.ref_schema.unwrap_or_default(),
+                        row.ref_table.unwrap_or_default(),
+                    ),
+                    referenced_columns: row.ref_columns,
+                    deferrable: row.deferrable,
+                    not_null,
+                    declared: false,
+                });
+            }
+        }
+    }
+    Ok(())
+}
 
+async fn add_unique_indexes(
+    conn: &mut PgConnection,
+    oids: &[i64],
+    tables: &mut [CatalogTable],
+) -> Result<(), sqlx::Error> {
     // Unique indexes that back no constraint bind rows as much as UNIQUE constraints do (a
     // restore must plan them). Partial and expression indexes are left out: they constrain
     // only some rows or computed values, which no column list describes.
@@ -171,10 +272,25 @@ pub(crate) async fn load(
             AND NOT EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid)
           ORDER BY i.indrelid, i.indexrelid",
     )
-    .bind(&oids)
+    .bind(oids)
     .fetch_all(&mut *conn)
     .await?;
+    for (oid, columns) in index_rows {
+        if let Some(table) = table_mut(tables, oid)
+            && !table.unique_keys.contains(&columns)
+        {
+            table.unique_keys.push(columns);
+        }
+    }
+    Ok(())
+}
 
+/// Unique indexes that no column list describes (see [`UniqueIndex`]).
+async fn add_special_unique_indexes(
+    conn: &mut PgConnection,
+    oids: &[i64],
+    tables: &mut [CatalogTable],
+) -> Result<(), sqlx::Error> {
     let special_rows: Vec<UniqueIndexRow> = sqlx::query_as(
         "SELECT i.indrelid::int8 AS table_oid, c.relname::text AS name,
                 ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
@@ -194,82 +310,12 @@ pub(crate) async fn load(
                  OR coalesce((to_jsonb(i) ->> 'indnullsnotdistinct')::boolean, false))
           ORDER BY i.indrelid, c.relname",
     )
-    .bind(&oids)
+    .bind(oids)
     .fetch_all(&mut *conn)
     .await?;
-
-    let mut tables: Vec<CatalogTable> = table_rows
-        .into_iter()
-        .map(|row| CatalogTable {
-            oid: row.oid,
-            name: QualifiedName::new(row.schema, row.name),
-            partitioned: row.kind == "p",
-            columns: Vec::new(),
-            primary_key: None,
-            unique_keys: Vec::new(),
-            unique_indexes: Vec::new(),
-            foreign_keys: Vec::new(),
-        })
-        .collect();
-    let index_of = |oid: i64, tables: &[CatalogTable]| tables.iter().position(|t| t.oid == oid);
-
-    for row in column_rows {
-        let Some(i) = index_of(row.table_oid, &tables) else {
-            continue;
-        };
-        tables[i].columns.push(Column {
-            name: row.name,
-            data_type: row.data_type,
-            not_null: row.not_null,
-            default: row.default_expr,
-            identity: match row.identity.as_str() {
-                "a" => Some("always".into()),
-                "d" => Some("by default".into()),
-                _ => None,
-            },
-            generated: !row.generated.is_empty(),
-            sequence: row.sequence,
-        });
-    }
-    for row in constraint_rows {
-        let Some(i) = index_of(row.table_oid, &tables) else {
-            continue;
-        };
-        match row.kind.as_str() {
-            "p" => tables[i].primary_key = Some(row.columns),
-            "u" => tables[i].unique_keys.push(row.columns),
-            _ => {
-                let not_null = row.columns.iter().all(|c| {
-                    tables[i]
-                        .columns
-                        .iter()
-                        .any(|col| &col.name == c && col.not_null)
-                });
-                tables[i].foreign_keys.push(ForeignKey {
-                    name: row.name,
-                    columns: row.columns,
-                    references: QualifiedName::new(
-                        row.ref_schema.unwrap_or_default(),
-                        row.ref_table.unwrap_or_default(),
-                    ),
-                    referenced_columns: row.ref_columns,
-                    deferrable: row.deferrable,
-                    not_null,
-                    declared: false,
-                });
-            }
-        }
-    }
-    for (oid, columns) in index_rows {
-        if let Some(i) = index_of(oid, &tables)
-            && !tables[i].unique_keys.contains(&columns)
-        {
-            tables[i].unique_keys.push(columns);
-        }
-    }
     for row in special_rows {
-        if let Some(i) = index_of(row.table_oid, &tables) {
-            tables[i].unique_indexes.push(UniqueIndex {
+        if let Some(table) = table_mut(tables, row.table_oid) {
+            table.unique_indexes.push(UniqueIndex {
                 name: row.name,
                 elements: row.elements,
                 element_types: row.element_types,
@@ -279,7 +325,7 @@ pub(crate) async fn load(
             });
         }
     }
-    Ok(tables)
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]

@@ -4,27 +4,25 @@
 //!
 //! Memory is bounded by `chunk_size * (CHANNEL_DEPTH + 2)` whatever the org's size.
 
-use crate::confined::{self, PathProblem, RelativePath};
-use crate::discovery::{self, TenantSchema};
+mod writer;
+
+use crate::confined::RelativePath;
+use crate::discovery::{self, Selection, TenantSchema};
 use crate::error::Error;
 use crate::ident::{QualifiedName, quote_ident};
-use crate::metadata::{
-    BackupMetadata, DATA_FORMAT, FileRecord, OrgInfo, SkippedFile, SourceInfo, TableRecord,
-};
+use crate::metadata::{BackupMetadata, DATA_FORMAT, OrgInfo, SourceInfo, TableRecord};
 use crate::progress::{BackupProgress, Progress};
 use crate::tenancy::TenancyConfig;
 use chrono::Utc;
 use futures::TryStreamExt;
-use orgbackup_archive::{
-    ArchiveSummary, ArchiveWriter, EncryptionSetup, WriterOptions, validate_path,
-};
+use orgbackup_archive::{ArchiveSummary, EncryptionSetup, WriterOptions};
 use sqlx::{PgConnection, PgPool};
-use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use tokio::sync::mpsc;
+use writer::{ArchiveTarget, FilesSource, Message, write_archive};
 
 const CHANNEL_DEPTH: usize = 3;
 
@@ -66,12 +64,6 @@ pub struct BackupOutcome<W> {
     pub output: W,
     pub summary: ArchiveSummary,
     pub metadata: BackupMetadata,
-}
-
-enum Message {
-    Chunk { table: usize, data: Vec<u8> },
-    File { path: String, table: usize },
-    Finish(Box<BackupMetadata>),
 }
 
 /// Backs up one organization into `output`. The caller owns the destination: on error it must
@@ -116,81 +108,11 @@ pub(crate) async fn backup_in_snapshot<W: Write + Send + 'static>(
     let schema = discovery::discover(conn, config).await?;
     let org = find_org(conn, &schema, config, &request.org_id).await?;
     let selection = schema.select(&request.categories)?;
-    let (database, server_version): (String, String) =
-        sqlx::query_as("SELECT current_database()::text, current_setting('server_version')")
-            .fetch_one(&mut *conn)
-            .await?;
-
-    let mut metadata = BackupMetadata {
-        backup_id: request.backup_id.clone(),
-        org,
-        started_at,
-        finished_at: started_at,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        source: SourceInfo {
-            database,
-            server_version,
-        },
-        data_format: DATA_FORMAT.to_string(),
-        whole: request.categories.is_empty(),
-        categories: selection.categories.clone(),
-        added_for_dependencies: selection.added_for_dependencies.clone(),
-        org_table: schema.org_table.clone(),
-        org_setting: schema.org_setting.clone(),
-        tables: selection
-            .tables
-            .iter()
-            .map(|&i| {
-                let table = schema.tables[i].clone();
-                TableRecord {
-                    data_columns: table.stored_columns().map(|c| c.name.clone()).collect(),
-                    table,
-                    row_count: 0,
-                    data_bytes: 0,
-                    chunks: Vec::new(),
-                    ambiguous_rows: 0,
-                }
-            })
-            .collect(),
-        files: Vec::new(),
-        missing_files: Vec::new(),
-        skipped_files: Vec::new(),
-        global_tables: schema.global_tables.clone(),
-    };
+    let source = source_info(conn).await?;
+    let mut metadata = initial_metadata(request, &schema, &selection, org, source, started_at);
 
     let (sender, receiver) = mpsc::channel::<Message>(CHANNEL_DEPTH);
-    let archive_bytes = Arc::new(AtomicU64::new(0));
-    let writer = {
-        let options = WriterOptions {
-            compression_level: request.compression_level,
-            encryption: request.encryption.clone(),
-        };
-        let files = request
-            .files_root
-            .clone()
-            .map(|root| {
-                org_files_prefix(config, &request.org_id).map(|prefix| FilesSource { root, prefix })
-            })
-            .transpose()?;
-        let limit = request.max_archive_bytes;
-        let table_names: Vec<QualifiedName> = metadata
-            .tables
-            .iter()
-            .map(|t| t.table.name.clone())
-            .collect();
-        let archive_bytes = archive_bytes.clone();
-        tokio::task::spawn_blocking(move || {
-            write_archive(
-                output,
-                options,
-                receiver,
-                files,
-                limit,
-                table_names,
-                archive_bytes,
-            )
-        })
-    };
+    let writer = spawn_writer(config, request, &metadata, output, receiver)?;
 
     let mut state = BackupProgress {
         tables_total: metadata.tables.len(),
@@ -243,6 +165,95 @@ pub(crate) async fn backup_in_snapshot<W: Write + Send + 'static>(
     }
     drop(sender);
     join_writer(writer).await
+}
+
+async fn source_info(conn: &mut PgConnection) -> Result<SourceInfo, Error> {
+    let (database, server_version): (String, String) =
+        sqlx::query_as("SELECT current_database()::text, current_setting('server_version')")
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(SourceInfo {
+        database,
+        server_version,
+    })
+}
+
+/// The metadata known before any row is read; counts and entries are filled in as they come.
+fn initial_metadata(
+    request: &BackupRequest,
+    schema: &TenantSchema,
+    selection: &Selection,
+    org: OrgInfo,
+    source: SourceInfo,
+    started_at: chrono::DateTime<Utc>,
+) -> BackupMetadata {
+    BackupMetadata {
+        backup_id: request.backup_id.clone(),
+        org,
+        started_at,
+        finished_at: started_at,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        source,
+        data_format: DATA_FORMAT.to_string(),
+        whole: request.categories.is_empty(),
+        categories: selection.categories.clone(),
+        added_for_dependencies: selection.added_for_dependencies.clone(),
+        org_table: schema.org_table.clone(),
+        org_setting: schema.org_setting.clone(),
+        tables: selection
+            .tables
+            .iter()
+            .map(|&i| {
+                let table = schema.tables[i].clone();
+                TableRecord {
+                    data_columns: table.stored_columns().map(|c| c.name.clone()).collect(),
+                    table,
+                    row_count: 0,
+                    data_bytes: 0,
+                    chunks: Vec::new(),
+                    ambiguous_rows: 0,
+                }
+            })
+            .collect(),
+        files: Vec::new(),
+        missing_files: Vec::new(),
+        skipped_files: Vec::new(),
+        global_tables: schema.global_tables.clone(),
+    }
+}
+
+/// Starts the writer thread on `output`, fed by `receiver`.
+fn spawn_writer<W: Write + Send + 'static>(
+    config: &TenancyConfig,
+    request: &BackupRequest,
+    metadata: &BackupMetadata,
+    output: W,
+    receiver: mpsc::Receiver<Message>,
+) -> Result<tokio::task::JoinHandle<Result<BackupOutcome<W>, Error>>, Error> {
+    let options = WriterOptions {
+        compression_level: request.compression_level,
+        encryption: request.encryption.clone(),
+    };
+    let files_source = request
+        .files_root
+        .clone()
+        .map(|root| {
+            org_files_prefix(config, &request.org_id).map(|prefix| FilesSource { root, prefix })
+        })
+        .transpose()?;
+    let target = ArchiveTarget {
+        files_source,
+        limit: request.max_archive_bytes,
+        table_names: metadata
+            .tables
+            .iter()
+            .map(|t| t.table.name.clone())
+            .collect(),
+        archive_bytes: Arc::new(AtomicU64::new(0)),
+    };
+    Ok(tokio::task::spawn_blocking(move || {
+        write_archive(output, options, receiver, target)
+    }))
 }
 
 async fn join_writer<W>(
@@ -474,162 +485,6 @@ pub(crate) fn org_files_prefix(
         })
 }
 
-/// Where referenced files are read from.
-struct FilesSource {
-    root: PathBuf,
-    prefix: Option<RelativePath>,
-}
-
-impl FilesSource {
-    /// The path a row names, if the backup may read it: inside the root and the org's prefix.
-    fn check(&self, path: &str) -> Result<RelativePath, PathProblem> {
-        let relative = RelativePath::parse(path)?;
-        match &self.prefix {
-            Some(prefix) if !relative.starts_with(prefix) => Err(PathProblem::OutsidePrefix {
-                prefix: prefix.to_string(),
-            }),
-            _ => Ok(relative),
-        }
-    }
-}
-
-/// The archive entry of a referenced file: `files/<path>` when that is a valid entry name not
-/// used yet; otherwise (a backslash in a name, or two spellings of one path) a numbered one.
-/// The manifest's `files[].entry` says which, so readers never derive it from the path.
-fn file_entry_name(path: &RelativePath, used: &mut HashSet<String>, next: &mut u64) -> String {
-    let natural = format!("files/{path}");
-    if validate_path(&natural).is_ok() && used.insert(natural.clone()) {
-        return natural;
-    }
-    loop {
-        *next += 1;
-        let numbered = format!("files/~orgbackup/{next:06}");
-        if used.insert(numbered.clone()) {
-            return numbered;
-        }
-    }
-}
-
-/// The writer thread: turns messages into archive entries.
-fn write_archive<W: Write>(
-    output: W,
-    options: WriterOptions,
-    mut receiver: mpsc::Receiver<Message>,
-    files_source: Option<FilesSource>,
-    limit: Option<u64>,
-    table_names: Vec<QualifiedName>,
-    archive_bytes: Arc<AtomicU64>,
-) -> Result<BackupOutcome<W>, Error> {
-    let mut writer = ArchiveWriter::new(output, options)?;
-    let mut chunk_paths: Vec<Vec<String>> = vec![Vec::new(); table_names.len()];
-    let mut files: Vec<FileRecord> = Vec::new();
-    let mut missing_files: Vec<String> = Vec::new();
-    let mut skipped_files: Vec<SkippedFile> = Vec::new();
-    let mut seen_paths: HashSet<String> = HashSet::new();
-    let mut seen_files: HashSet<RelativePath> = HashSet::new();
-    let mut entry_names: HashSet<String> = HashSet::new();
-    let mut numbered_entries = 0u64;
-    let check_limit = |writer: &ArchiveWriter<W>| -> Result<(), Error> {
-        archive_bytes.store(writer.bytes_written(), Ordering::Relaxed);
-        match limit {
-            Some(limit) if writer.bytes_written() > limit => {
-                Err(Error::SizeLimitExceeded { limit })
-            }
-            _ => Ok(()),
-        }
-    };
-    while let Some(message) = receiver.blocking_recv() {
-        match message {
-            Message::Chunk { table, data } => {
-                let path = format!(
-                    "tables/{:04}-{}/{:06}.copy",
-                    table + 1,
-                    sanitize(&table_names[table].name),
-                    chunk_paths[table].len() + 1
-                );
-                writer.add_entry(&path, data.len() as u64, &mut data.as_slice())?;
-                chunk_paths[table].push(path);
-                check_limit(&writer)?;
-            }
-            Message::File { path, table } => {
-                if !seen_paths.insert(path.clone()) {
-                    continue;
-                }
-                let source = files_source
-                    .as_ref()
-                    .expect("file paths are only sent with a files root");
-                // A path a backup may not read is reported, never a reason to fail the org's
-                // whole backup: the path is a row's data, written by whoever wrote the row.
-                let opened = source.check(&path).and_then(|relative| {
-                    if !seen_files.insert(relative.clone()) {
-                        return Ok(None);
-                    }
-                    match confined::open_for_read(&source.root, &relative)? {
-                        Some(file) => Ok(Some((relative, file))),
-                        None => {
-                            missing_files.push(path.clone());
-                            Ok(None)
-                        }
-                    }
-                });
-                match opened {
-                    Ok(Some((relative, (mut file, size)))) => {
-                        let entry =
-                            file_entry_name(&relative, &mut entry_names, &mut numbered_entries);
-                        let record = writer.add_entry(&entry, size, &mut file)?;
-                        files.push(FileRecord {
-                            path,
-                            entry,
-                            size: record.size,
-                            sha256: record.sha256,
-                            table: table_names[table].clone(),
-                        });
-                        check_limit(&writer)?;
-                    }
-                    Ok(None) => {}
-                    Err(problem) => {
-                        tracing::warn!(path = %path, reason = %problem, "referenced file skipped");
-                        skipped_files.push(SkippedFile {
-                            table: table_names[table].clone(),
-                            path,
-                            reason: problem.to_string(),
-                        });
-                    }
-                }
-            }
-            Message::Finish(mut metadata) => {
-                for (record, chunks) in metadata.tables.iter_mut().zip(chunk_paths) {
-                    record.chunks = chunks;
-                }
-                metadata.files = files;
-                metadata.missing_files = missing_files;
-                metadata.skipped_files = skipped_files;
-                let value = serde_json::to_value(&*metadata).expect("metadata serializes");
-                let (output, summary) = writer.finish(value)?;
-                return Ok(BackupOutcome {
-                    output,
-                    summary,
-                    metadata: *metadata,
-                });
-            }
-        }
-    }
-    Err(Error::Cancelled)
-}
-
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(60)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -638,22 +493,5 @@ mod tests {
     fn decode_copy_text_undoes_escapes() {
         assert_eq!(decode_copy_text(br"a\\b\tc\nd"), "a\\b\tc\nd");
         assert_eq!(decode_copy_text(b"plain/path.png"), "plain/path.png");
-    }
-
-    #[test]
-    fn file_entries_are_unique_and_valid_entry_names() {
-        let mut used = HashSet::new();
-        let mut next = 0;
-        let mut name =
-            |p: &str| file_entry_name(&RelativePath::parse(p).unwrap(), &mut used, &mut next);
-        assert_eq!(name("./org/a/./b.png"), "files/org/a/b.png");
-        assert_eq!(name("org//a/b.png"), "files/~orgbackup/000001");
-        assert_eq!(name(r"org/a\b.png"), "files/~orgbackup/000002");
-        assert_eq!(name("~orgbackup/000002"), "files/~orgbackup/000003");
-    }
-
-    #[test]
-    fn sanitize_keeps_entry_names_portable() {
-        assert_eq!(sanitize("We\"ird Name/x"), "We_ird_Name_x");
     }
 }

@@ -13,10 +13,12 @@
 //!    counts them and `discover` warns about every such table.
 //! 4. `tenancy.ownership` pins a table to one named key when the default is wrong.
 
+mod filters;
+
 use crate::catalog::{CatalogTable, ForeignKey};
 use crate::discovery::TenantSchema;
 use crate::error::Error;
-use crate::ident::{QualifiedName, quote_ident};
+use crate::ident::QualifiedName;
 use crate::tenancy::TenancyConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -113,16 +115,17 @@ pub(crate) fn decide(
     config: &TenancyConfig,
     default_schema: &str,
 ) -> Result<Vec<Option<Ownership>>, Error> {
-    let n = tables.len();
-    let position = |name: &QualifiedName| tables.iter().position(|t| &t.name == name);
-    let pinned: Vec<Option<usize>> = pinned_keys(tables, config, default_schema)?;
+    let graph = KeyGraph {
+        tables,
+        pinned: pinned_keys(tables, config, default_schema)?,
+    };
 
     // 1. Direct owners.
     let mut owners: Vec<Option<Ownership>> = tables
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            if pinned[i].is_some() {
+            if graph.pinned[i].is_some() {
                 return None;
             }
             direct_ownership(t, org_table, config)
@@ -130,146 +133,208 @@ pub(crate) fn decide(
         .collect();
     let direct: Vec<bool> = owners.iter().map(Option::is_some).collect();
 
-    // Foreign keys into other candidate tables (self-references never carry ownership).
-    let parent_of = |fk: &ForeignKey| position(&fk.references);
-    let edges = |i: usize| -> Vec<(usize, usize)> {
+    // 2. Tenant tables: those with any path to a direct one.
+    let rank = graph.ranks(&direct);
+    graph.check_pins_reach_org(&rank)?;
+
+    // 3. Strict paths: NOT NULL keys to strict tables.
+    let strict = graph.choose_strict_paths(&mut owners, &direct, &rank);
+
+    // 4. The rest: any path.
+    graph.choose_any_paths(&mut owners, &rank, &strict);
+    Ok(owners)
+}
+
+/// The candidate tables and the foreign keys between them, the graph ownership is found in.
+/// Edges are `(key index in the child's foreign keys, parent's table index)`.
+struct KeyGraph<'a> {
+    tables: &'a [CatalogTable],
+    /// Per table, the key `tenancy.ownership` pins it to.
+    pinned: Vec<Option<usize>>,
+}
+
+impl KeyGraph<'_> {
+    fn parent_of(&self, fk: &ForeignKey) -> Option<usize> {
+        self.tables.iter().position(|t| t.name == fk.references)
+    }
+
+    /// Foreign keys into other candidate tables (self-references never carry ownership).
+    fn edges(&self, i: usize) -> Vec<(usize, usize)> {
+        let tables = self.tables;
         tables[i]
             .foreign_keys
             .iter()
             .enumerate()
             .filter(|(_, fk)| fk.references != tables[i].name)
-            .filter_map(|(k, fk)| parent_of(fk).map(|p| (k, p)))
+            .filter_map(|(k, fk)| self.parent_of(fk).map(|p| (k, p)))
             .collect()
-    };
-
-    // 2. Tenant tables: those with any path to a direct one; `rank` = its shortest length.
-    let mut rank: Vec<Option<usize>> = direct.iter().map(|d| d.then_some(0)).collect();
-    for level in 1..=n {
-        let mut changed = false;
-        for i in 0..n {
-            if rank[i].is_some() {
-                continue;
-            }
-            let reachable = match pinned[i] {
-                Some(k) => parent_of(&tables[i].foreign_keys[k])
-                    .is_some_and(|p| rank[p].is_some_and(|r| r < level)),
-                None => edges(i)
-                    .iter()
-                    .any(|&(_, p)| rank[p].is_some_and(|r| r < level)),
-            };
-            if reachable {
-                rank[i] = Some(level);
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    for (i, pin) in pinned.iter().enumerate() {
-        if let Some(k) = pin
-            && rank[i].is_none()
-        {
-            return Err(Error::Config(format!(
-                "tenancy.ownership pins {} to `{}`, which leads to no organization; name a key whose parent is a tenant table",
-                tables[i].name, tables[i].foreign_keys[*k].name
-            )));
-        }
     }
 
-    // 3. Strict paths: NOT NULL keys to strict tables, level by level (shortest first).
-    let mut strict: Vec<bool> = owners
-        .iter()
-        .map(|o| {
-            matches!(
-                o,
-                Some(Ownership::Direct {
-                    nullable: false,
-                    ..
-                })
-            )
-        })
-        .collect();
-    loop {
-        let before = strict.clone();
-        let mut changed = false;
-        for i in 0..n {
-            if before[i] || direct[i] || rank[i].is_none() {
-                continue;
-            }
-            let candidates: Vec<(usize, usize)> = match pinned[i] {
-                Some(k) => parent_of(&tables[i].foreign_keys[k])
-                    .map(|p| vec![(k, p)])
-                    .unwrap_or_default(),
-                None => edges(i),
-            };
-            let best = candidates
-                .into_iter()
-                .filter(|&(k, p)| tables[i].foreign_keys[k].not_null && before[p])
-                .min_by(|a, b| {
-                    tables[i].foreign_keys[a.0]
-                        .name
-                        .cmp(&tables[i].foreign_keys[b.0].name)
-                });
-            if let Some((k, p)) = best {
-                owners[i] = Some(Ownership::Through {
-                    foreign_key: tables[i].foreign_keys[k].name.clone(),
-                    parent: tables[p].name.clone(),
-                });
-                strict[i] = true;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
+    /// The edge of the pinned key `k` of table `i`, if its parent is a candidate.
+    fn pinned_edge(&self, i: usize, k: usize) -> Vec<(usize, usize)> {
+        self.parent_of(&self.tables[i].foreign_keys[k])
+            .map(|p| vec![(k, p)])
+            .unwrap_or_default()
     }
 
-    // 4. The rest: any path. First every key to a strict table or to a table nearer the org
-    //    (rank decreases along them, so they cannot form a loop), then the other keys into
-    //    tenant tables unless they would close a loop of ownership.
-    let loose: Vec<usize> = (0..n)
-        .filter(|&i| owners[i].is_none() && rank[i].is_some())
-        .collect();
-    let mut chosen: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
-    for &i in &loose {
-        chosen[i] = match pinned[i] {
-            Some(k) => parent_of(&tables[i].foreign_keys[k])
-                .map(|p| vec![(k, p)])
-                .unwrap_or_default(),
-            None => edges(i)
-                .into_iter()
-                .filter(|&(_, p)| strict[p] || rank[p].is_some_and(|r| Some(r) < rank[i]))
-                .collect(),
-        };
-    }
-    let mut order = loose.clone();
-    order.sort_by_key(|&i| (rank[i], tables[i].name.clone()));
-    for &i in &order {
-        if pinned[i].is_some() {
-            continue;
-        }
-        for (k, p) in edges(i) {
-            if chosen[i].contains(&(k, p)) || rank[p].is_none() {
-                continue;
+    /// Per table, the length of its shortest path to a direct owner (0 for those), `None` when
+    /// there is none: such a table is global.
+    fn ranks(&self, direct: &[bool]) -> Vec<Option<usize>> {
+        let tables = self.tables;
+        let n = tables.len();
+        let mut rank: Vec<Option<usize>> = direct.iter().map(|d| d.then_some(0)).collect();
+        for level in 1..=n {
+            let mut changed = false;
+            for i in 0..n {
+                if rank[i].is_some() {
+                    continue;
+                }
+                let reachable = match self.pinned[i] {
+                    Some(k) => self
+                        .parent_of(&tables[i].foreign_keys[k])
+                        .is_some_and(|p| rank[p].is_some_and(|r| r < level)),
+                    None => self
+                        .edges(i)
+                        .iter()
+                        .any(|&(_, p)| rank[p].is_some_and(|r| r < level)),
+                };
+                if reachable {
+                    rank[i] = Some(level);
+                    changed = true;
+                }
             }
-            if !reaches(&chosen, p, i) {
-                chosen[i].push((k, p));
+            if !changed {
+                break;
             }
         }
+        rank
     }
-    for &i in &loose {
-        let mut paths: Vec<OwnershipPath> = chosen[i]
+
+    /// A pin that leads nowhere is a configuration mistake, never a silently global table.
+    fn check_pins_reach_org(&self, rank: &[Option<usize>]) -> Result<(), Error> {
+        let tables = self.tables;
+        for (i, pin) in self.pinned.iter().enumerate() {
+            if let Some(k) = pin
+                && rank[i].is_none()
+            {
+                return Err(Error::Config(format!(
+                    "tenancy.ownership pins {} to `{}`, which leads to no organization; name a key whose parent is a tenant table",
+                    tables[i].name, tables[i].foreign_keys[*k].name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives `Through` ownership along NOT NULL keys to strict tables, level by level (shortest
+    /// first, ties by key name). Returns which tables are strict: every row has exactly one org.
+    fn choose_strict_paths(
+        &self,
+        owners: &mut [Option<Ownership>],
+        direct: &[bool],
+        rank: &[Option<usize>],
+    ) -> Vec<bool> {
+        let tables = self.tables;
+        let n = tables.len();
+        let mut strict: Vec<bool> = owners
             .iter()
-            .map(|&(k, p)| OwnershipPath {
-                foreign_key: tables[i].foreign_keys[k].name.clone(),
-                parent: tables[p].name.clone(),
+            .map(|o| {
+                matches!(
+                    o,
+                    Some(Ownership::Direct {
+                        nullable: false,
+                        ..
+                    })
+                )
             })
             .collect();
-        paths.sort_by(|a, b| a.foreign_key.cmp(&b.foreign_key));
-        owners[i] = Some(Ownership::AnyPath { paths });
+        loop {
+            let before = strict.clone();
+            let mut changed = false;
+            for i in 0..n {
+                if before[i] || direct[i] || rank[i].is_none() {
+                    continue;
+                }
+                let candidates: Vec<(usize, usize)> = match self.pinned[i] {
+                    Some(k) => self.pinned_edge(i, k),
+                    None => self.edges(i),
+                };
+                let best = candidates
+                    .into_iter()
+                    .filter(|&(k, p)| tables[i].foreign_keys[k].not_null && before[p])
+                    .min_by(|a, b| {
+                        tables[i].foreign_keys[a.0]
+                            .name
+                            .cmp(&tables[i].foreign_keys[b.0].name)
+                    });
+                if let Some((k, p)) = best {
+                    owners[i] = Some(Ownership::Through {
+                        foreign_key: tables[i].foreign_keys[k].name.clone(),
+                        parent: tables[p].name.clone(),
+                    });
+                    strict[i] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        strict
     }
-    Ok(owners)
+
+    /// Gives every other tenant table `AnyPath` ownership. First every key to a strict table or
+    /// to a table nearer the org (rank decreases along them, so they cannot form a loop), then
+    /// the other keys into tenant tables unless they would close a loop of ownership.
+    fn choose_any_paths(
+        &self,
+        owners: &mut [Option<Ownership>],
+        rank: &[Option<usize>],
+        strict: &[bool],
+    ) {
+        let tables = self.tables;
+        let n = tables.len();
+        let loose: Vec<usize> = (0..n)
+            .filter(|&i| owners[i].is_none() && rank[i].is_some())
+            .collect();
+        let mut chosen: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
+        for &i in &loose {
+            chosen[i] = match self.pinned[i] {
+                Some(k) => self.pinned_edge(i, k),
+                None => self
+                    .edges(i)
+                    .into_iter()
+                    .filter(|&(_, p)| strict[p] || rank[p].is_some_and(|r| Some(r) < rank[i]))
+                    .collect(),
+            };
+        }
+        let mut order = loose.clone();
+        order.sort_by_key(|&i| (rank[i], tables[i].name.clone()));
+        for &i in &order {
+            if self.pinned[i].is_some() {
+                continue;
+            }
+            for (k, p) in self.edges(i) {
+                if chosen[i].contains(&(k, p)) || rank[p].is_none() {
+                    continue;
+                }
+                if !reaches(&chosen, p, i) {
+                    chosen[i].push((k, p));
+                }
+            }
+        }
+        for &i in &loose {
+            let mut paths: Vec<OwnershipPath> = chosen[i]
+                .iter()
+                .map(|&(k, p)| OwnershipPath {
+                    foreign_key: tables[i].foreign_keys[k].name.clone(),
+                    parent: tables[p].name.clone(),
+                })
+                .collect();
+            paths.sort_by(|a, b| a.foreign_key.cmp(&b.foreign_key));
+            owners[i] = Some(Ownership::AnyPath { paths });
+        }
+    }
 }
 
 /// True when `from` reaches `to` along the chosen ownership keys.
@@ -343,279 +408,6 @@ fn pinned_keys(
         pinned[i] = Some(k);
     }
     Ok(pinned)
-}
-
-impl TenantSchema {
-    /// The table as a relation to read or change: `ONLY` for inheritance parents (their children
-    /// are tables of their own), the whole tree for partitioned tables (read through the parent).
-    pub fn relation(&self, index: usize) -> String {
-        let table = &self.tables[index];
-        if table.partitioned {
-            table.name.quoted()
-        } else {
-            format!("ONLY {}", table.name.quoted())
-        }
-    }
-
-    /// A boolean SQL expression, over `alias`, true for the rows of table `index` that belong to
-    /// the org named by the session setting (set per transaction, so no id is ever spliced into
-    /// SQL). Shared, unowned and ambiguous rows are never the org's.
-    pub fn org_filter(&self, index: usize, alias: &str) -> String {
-        self.belongs(index, alias, 0)
-    }
-
-    /// Rows of table `index` whose paths reach the org AND another org: in no backup. `None` for
-    /// tables where a row has one org by construction.
-    pub fn ambiguous_filter(&self, index: usize, alias: &str) -> Option<String> {
-        let Ownership::AnyPath { paths } = &self.tables[index].ownership else {
-            return None;
-        };
-        Some(format!(
-            "({}) AND ({})",
-            self.any_path(index, paths, alias, 0, Reach::Org),
-            self.any_path(index, paths, alias, 0, Reach::OtherOrg)
-        ))
-    }
-
-    /// Rows of table `index` owned by some org (for `discover --scan`).
-    pub fn owned_filter(&self, index: usize, alias: &str) -> String {
-        self.owned(index, alias, 0)
-    }
-
-    /// Rows of table `index` whose paths reach two or more different orgs (for
-    /// `discover --scan`); `None` when that cannot happen.
-    pub fn ambiguous_any_org_filter(&self, index: usize, alias: &str) -> Option<String> {
-        let Ownership::AnyPath { paths } = &self.tables[index].ownership else {
-            return None;
-        };
-        (paths.len() > 1).then(|| {
-            format!(
-                "(SELECT count(DISTINCT o) FROM (VALUES {}) v(o)) > 1",
-                self.path_orgs(index, paths, alias, 0)
-            )
-        })
-    }
-
-    fn belongs(&self, index: usize, alias: &str, depth: usize) -> String {
-        match &self.tables[index].ownership {
-            Ownership::Direct {
-                column,
-                column_type,
-                ..
-            } => format!(
-                "{alias}.{} = current_setting({})::{column_type}",
-                quote_ident(column),
-                quote_literal(&self.org_setting)
-            ),
-            Ownership::Through {
-                foreign_key,
-                parent,
-            } => self.path_in(index, foreign_key, parent, alias, depth, Reach::Org),
-            Ownership::AnyPath { paths } => format!(
-                "({}) AND NOT ({})",
-                self.any_path(index, paths, alias, depth, Reach::Org),
-                self.any_path(index, paths, alias, depth, Reach::OtherOrg)
-            ),
-        }
-    }
-
-    /// Rows that belong to an org other than the session's.
-    fn other(&self, index: usize, alias: &str, depth: usize) -> String {
-        match &self.tables[index].ownership {
-            Ownership::Direct {
-                column,
-                column_type,
-                ..
-            } => format!(
-                "{alias}.{} <> current_setting({})::{column_type}",
-                quote_ident(column),
-                quote_literal(&self.org_setting)
-            ),
-            Ownership::Through {
-                foreign_key,
-                parent,
-            } => self.path_exists(index, foreign_key, parent, alias, depth, Reach::OtherOrg),
-            Ownership::AnyPath { paths } => format!(
-                "({}) AND NOT ({})",
-                self.any_path(index, paths, alias, depth, Reach::OtherOrg),
-                self.any_path(index, paths, alias, depth, Reach::Org)
-            ),
-        }
-    }
-
-    fn owned(&self, index: usize, alias: &str, depth: usize) -> String {
-        match &self.tables[index].ownership {
-            Ownership::Direct { column, .. } => {
-                format!("{alias}.{} IS NOT NULL", quote_ident(column))
-            }
-            Ownership::Through {
-                foreign_key,
-                parent,
-            } => self.path_exists(index, foreign_key, parent, alias, depth, Reach::AnyOrg),
-            Ownership::AnyPath { paths } => {
-                self.any_path(index, paths, alias, depth, Reach::AnyOrg)
-            }
-        }
-    }
-
-    fn any_path(
-        &self,
-        index: usize,
-        paths: &[OwnershipPath],
-        alias: &str,
-        depth: usize,
-        reach: Reach,
-    ) -> String {
-        if paths.is_empty() {
-            return "false".into();
-        }
-        paths
-            .iter()
-            .map(|p| match reach {
-                // IN (semi-join, hashed) for the org's own rows; EXISTS (index lookups) where
-                // the parent side is every other org's rows.
-                Reach::Org => self.path_in(index, &p.foreign_key, &p.parent, alias, depth, reach),
-                _ => self.path_exists(index, &p.foreign_key, &p.parent, alias, depth, reach),
-            })
-            .map(|s| format!("({s})"))
-            .collect::<Vec<_>>()
-            .join(" OR ")
-    }
-
-    fn parent_filter(&self, parent: usize, alias: &str, depth: usize, reach: Reach) -> String {
-        match reach {
-            Reach::Org => self.belongs(parent, alias, depth),
-            Reach::OtherOrg => self.other(parent, alias, depth),
-            Reach::AnyOrg => self.owned(parent, alias, depth),
-        }
-    }
-
-    fn key(&self, index: usize, foreign_key: &str) -> &ForeignKey {
-        self.tables[index]
-            .foreign_keys
-            .iter()
-            .find(|fk| fk.name == foreign_key)
-            .expect("ownership names one of the table's foreign keys")
-    }
-
-    fn path_in(
-        &self,
-        index: usize,
-        foreign_key: &str,
-        parent: &QualifiedName,
-        alias: &str,
-        depth: usize,
-        reach: Reach,
-    ) -> String {
-        let fk = self.key(index, foreign_key);
-        let parent_index = self
-            .table_index(parent)
-            .expect("ownership parent is a tenant table");
-        let parent_alias = format!("p{}", depth + 1);
-        let own: Vec<String> = fk
-            .columns
-            .iter()
-            .map(|c| format!("{alias}.{}", quote_ident(c)))
-            .collect();
-        let theirs: Vec<String> = fk
-            .referenced_columns
-            .iter()
-            .map(|c| format!("{parent_alias}.{}", quote_ident(c)))
-            .collect();
-        format!(
-            "({}) IN (SELECT {} FROM {} {parent_alias} WHERE {})",
-            own.join(", "),
-            theirs.join(", "),
-            self.relation(parent_index),
-            self.parent_filter(parent_index, &parent_alias, depth + 1, reach)
-        )
-    }
-
-    fn path_exists(
-        &self,
-        index: usize,
-        foreign_key: &str,
-        parent: &QualifiedName,
-        alias: &str,
-        depth: usize,
-        reach: Reach,
-    ) -> String {
-        let fk = self.key(index, foreign_key);
-        let parent_index = self
-            .table_index(parent)
-            .expect("ownership parent is a tenant table");
-        let parent_alias = format!("p{}", depth + 1);
-        format!(
-            "EXISTS (SELECT 1 FROM {} {parent_alias} WHERE {} AND {})",
-            self.relation(parent_index),
-            key_equals(fk, &parent_alias, alias),
-            self.parent_filter(parent_index, &parent_alias, depth + 1, reach)
-        )
-    }
-
-    /// `(org of path 1), (org of path 2), ...` as text, for a VALUES list.
-    fn path_orgs(
-        &self,
-        index: usize,
-        paths: &[OwnershipPath],
-        alias: &str,
-        depth: usize,
-    ) -> String {
-        paths
-            .iter()
-            .map(|p| {
-                let fk = self.key(index, &p.foreign_key);
-                let parent_index = self
-                    .table_index(&p.parent)
-                    .expect("ownership parent is a tenant table");
-                let parent_alias = format!("p{}", depth + 1);
-                format!(
-                    "((SELECT {} FROM {} {parent_alias} WHERE {} LIMIT 1))",
-                    self.org_of(parent_index, &parent_alias, depth + 1),
-                    self.relation(parent_index),
-                    key_equals(fk, &parent_alias, alias)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    /// The org of a row of table `index` as text (NULL when none or ambiguous).
-    fn org_of(&self, index: usize, alias: &str, depth: usize) -> String {
-        match &self.tables[index].ownership {
-            Ownership::Direct { column, .. } => format!("{alias}.{}::text", quote_ident(column)),
-            ownership => format!(
-                "(SELECT CASE WHEN count(DISTINCT o) = 1 THEN min(o) END FROM (VALUES {}) v(o))",
-                self.path_orgs(index, &ownership.paths(), alias, depth)
-            ),
-        }
-    }
-}
-
-/// `parent.r1 = child.c1 AND ...` for a foreign key from `alias` to `parent_alias`.
-fn key_equals(fk: &ForeignKey, parent_alias: &str, alias: &str) -> String {
-    fk.columns
-        .iter()
-        .zip(&fk.referenced_columns)
-        .map(|(c, r)| {
-            format!(
-                "{parent_alias}.{} = {alias}.{}",
-                quote_ident(r),
-                quote_ident(c)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" AND ")
-}
-
-#[derive(Clone, Copy)]
-enum Reach {
-    /// The org in the session setting.
-    Org,
-    /// Any org but that one.
-    OtherOrg,
-    /// Any org at all.
-    AnyOrg,
 }
 
 /// A SQL string literal.

@@ -21,45 +21,91 @@ pub(super) async fn apply(
     state: &mut RestoreProgress,
     progress: &dyn Progress,
 ) -> Result<Vec<usize>, Error> {
-    let mut deleted = Vec::new();
     // Deferrable foreign keys (cycles) are checked at commit, when every row is in place.
     sqlx::query("SET CONSTRAINTS ALL DEFERRED")
         .execute(&mut *conn)
         .await?;
-    // With foreign keys firing, a row to delete can be the last reference to another row to
-    // delete through a non-deferrable, nullable key of a cycle, and a conflicting row to replace
-    // can still point at a row to delete: those references are cleared first (and the replaced
-    // rows get the backup's once the cycle is written).
     if request.fire_triggers {
-        for target in targets {
-            let columns = cycle_columns_to_defer(current, target);
-            let Some(matched) = super::sql::key_match(target, "t").filter(|_| !columns.is_empty())
-            else {
-                continue;
-            };
-            let sets: Vec<String> = columns
-                .iter()
-                .map(|c| format!("{} = NULL", quote_ident(c)))
-                .collect();
-            let deleted = if target.full_scope {
-                format!("({}) OR ", deletion_filter(current, target))
-            } else {
-                String::new()
-            };
-            let sql = format!(
-                "UPDATE {live} t SET {sets} WHERE {deleted}EXISTS (SELECT 1 FROM {stg} s WHERE s._class = 'conflict' AND coalesce(s._decision, '{default}') = 'replace' AND {matched})",
-                live = current.relation(target.index),
-                sets = sets.join(", "),
-                stg = target.staging,
-                default = action_name(default_action(target, request)),
-            );
-            context.verify(conn).await?;
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| blocked(e, &current.tables[target.index].name.to_string()))?;
-        }
+        clear_cycle_references(conn, context, current, targets, request).await?;
     }
+    let deleted = delete_rows_not_in_backup(conn, context, current, targets).await?;
+    let mut postponed = Vec::new();
+    state.tables_done = 0;
+    for target in targets {
+        let table = &current.tables[target.index];
+        state.current_table = Some(table.name.to_string());
+        progress.restore(state);
+        context.verify(conn).await?;
+        // Without triggers no foreign key fires, so no order matters; with them, references
+        // into the cycle through non-deferrable nullable keys are written once it is in place.
+        let deferred_columns = if request.fire_triggers {
+            cycle_columns_to_defer(current, target)
+        } else {
+            Vec::new()
+        };
+        resolve_conflicts(conn, current, target, request, &deferred_columns).await?;
+        state.rows += insert_new_rows(conn, context, current, target, &deferred_columns).await?;
+        if !deferred_columns.is_empty() {
+            postponed.push((target, deferred_columns));
+        }
+        state.tables_done += 1;
+    }
+    set_postponed_references(conn, context, current, request, postponed).await?;
+    move_sequences_forward(conn, current, targets).await?;
+    Ok(deleted)
+}
+
+/// With foreign keys firing, a row to delete can be the last reference to another row to
+/// delete through a non-deferrable, nullable key of a cycle, and a conflicting row to replace
+/// can still point at a row to delete: those references are cleared first (and the replaced
+/// rows get the backup's once the cycle is written).
+async fn clear_cycle_references(
+    conn: &mut PgConnection,
+    context: &OrgContext<'_>,
+    current: &TenantSchema,
+    targets: &[Target],
+    request: &RestoreRequest,
+) -> Result<(), Error> {
+    for target in targets {
+        let columns = cycle_columns_to_defer(current, target);
+        let Some(matched) = super::sql::key_match(target, "t").filter(|_| !columns.is_empty())
+        else {
+            continue;
+        };
+        let sets: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{} = NULL", quote_ident(c)))
+            .collect();
+        let deleted = if target.full_scope {
+            format!("({}) OR ", deletion_filter(current, target))
+        } else {
+            String::new()
+        };
+        let sql = format!(
+            "UPDATE {live} t SET {sets} WHERE {deleted}EXISTS (SELECT 1 FROM {stg} s WHERE s._class = 'conflict' AND coalesce(s._decision, '{default}') = 'replace' AND {matched})",
+            live = current.relation(target.index),
+            sets = sets.join(", "),
+            stg = target.staging,
+            default = action_name(default_action(target, request)),
+        );
+        context.verify(conn).await?;
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| blocked(e, &current.tables[target.index].name.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Full scope: the org's rows that are not in the backup, children first. Returns the tables
+/// that lost rows.
+async fn delete_rows_not_in_backup(
+    conn: &mut PgConnection,
+    context: &OrgContext<'_>,
+    current: &TenantSchema,
+    targets: &[Target],
+) -> Result<Vec<usize>, Error> {
+    let mut deleted = Vec::new();
     for target in targets.iter().rev().filter(|t| t.full_scope) {
         let table = &current.tables[target.index];
         let sql = format!(
@@ -76,57 +122,59 @@ pub(super) async fn apply(
             deleted.push(target.index);
         }
     }
-    let mut postponed = Vec::new();
-    state.tables_done = 0;
-    for target in targets {
-        let table = &current.tables[target.index];
-        state.current_table = Some(table.name.to_string());
-        progress.restore(state);
-        context.verify(conn).await?;
-        // Without triggers no foreign key fires, so no order matters; with them, references
-        // into the cycle through non-deferrable nullable keys are written once it is in place.
-        let deferred_columns = if request.fire_triggers {
-            cycle_columns_to_defer(current, target)
-        } else {
-            Vec::new()
-        };
-        resolve_conflicts(conn, current, target, request, &deferred_columns).await?;
-        let columns: Vec<_> = target.loaded().map(|c| c.name.clone()).collect();
-        let values: Vec<String> = columns
+    Ok(deleted)
+}
+
+/// Inserts the staged rows classified `insert`, with `deferred_columns` left NULL for now.
+/// Returns how many.
+async fn insert_new_rows(
+    conn: &mut PgConnection,
+    context: &OrgContext<'_>,
+    current: &TenantSchema,
+    target: &Target,
+    deferred_columns: &[String],
+) -> Result<u64, Error> {
+    let table = &current.tables[target.index];
+    let columns: Vec<_> = target.loaded().map(|c| c.name.clone()).collect();
+    let values: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            if deferred_columns.contains(c) {
+                "NULL".into()
+            } else {
+                staged(target, c)
+            }
+        })
+        .collect();
+    let insert = format!(
+        "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {} s WHERE s._class = 'insert'",
+        table.name.quoted(),
+        columns
             .iter()
-            .map(|c| {
-                if deferred_columns.contains(c) {
-                    "NULL".into()
-                } else {
-                    staged(target, c)
-                }
-            })
-            .collect();
-        let insert = format!(
-            "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {} s WHERE s._class = 'insert'",
-            table.name.quoted(),
-            columns
-                .iter()
-                .map(|c| quote_ident(c))
-                .collect::<Vec<_>>()
-                .join(", "),
-            values.join(", "),
-            target.staging
-        );
-        context.verify(conn).await?;
-        let inserted = sqlx::query(sqlx::AssertSqlSafe(insert))
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| write_failed(e, "writing", &table.name.to_string()))?;
-        state.rows += inserted.rows_affected();
-        if !deferred_columns.is_empty() {
-            postponed.push((target, deferred_columns));
-        }
-        state.tables_done += 1;
-    }
-    // Cycles through non-deferrable, nullable keys: the rows went in with those columns NULL;
-    // now that every table of the cycle is written, the references are set.
-    // The conflicting rows replaced or merged get theirs the same way.
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", "),
+        values.join(", "),
+        target.staging
+    );
+    context.verify(conn).await?;
+    let inserted = sqlx::query(sqlx::AssertSqlSafe(insert))
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| write_failed(e, "writing", &table.name.to_string()))?;
+    Ok(inserted.rows_affected())
+}
+
+/// Cycles through non-deferrable, nullable keys: the rows went in with those columns NULL;
+/// now that every table of the cycle is written, the references are set.
+/// The conflicting rows replaced or merged get theirs the same way.
+async fn set_postponed_references(
+    conn: &mut PgConnection,
+    context: &OrgContext<'_>,
+    current: &TenantSchema,
+    request: &RestoreRequest,
+    postponed: Vec<(&Target, Vec<String>)>,
+) -> Result<(), Error> {
     for (target, columns) in postponed {
         let Some(matched) = super::sql::key_match(target, "t") else {
             continue;
@@ -173,8 +221,7 @@ pub(super) async fn apply(
                 })?;
         }
     }
-    move_sequences_forward(conn, current, targets).await?;
-    Ok(deleted)
+    Ok(())
 }
 
 /// A failed deletion, named by its real cause: a foreign key that still points at the rows is

@@ -2,7 +2,7 @@
 //! tables the backup's rows are loaded into with `COPY FROM`.
 
 use super::{RestoreMode, RestoreProgress, RestoreRequest};
-use crate::discovery::TenantSchema;
+use crate::discovery::{TenantSchema, TenantTable};
 use crate::error::Error;
 use crate::ident::quote_ident;
 use crate::metadata::{BackupMetadata, TableRecord};
@@ -73,66 +73,9 @@ pub(super) fn targets(
         let Some(record) = backup.tables.iter().find(|r| r.table.name == table.name) else {
             continue;
         };
-        let columns: Vec<StagedColumn> = record
-            .data_columns
-            .iter()
-            .map(|name| {
-                let backup_type = record
-                    .table
-                    .columns
-                    .iter()
-                    .find(|c| &c.name == name)
-                    .map(|c| c.data_type.clone())
-                    .unwrap_or_else(|| "text".into());
-                let today_type = table
-                    .columns
-                    .iter()
-                    .find(|c| &c.name == name && !c.generated)
-                    .map(|c| c.data_type.clone());
-                let staging_type = today_type.clone().unwrap_or_else(|| "text".into());
-                StagedColumn {
-                    name: name.clone(),
-                    backup_type,
-                    today_type,
-                    staging_type,
-                }
-            })
-            .collect();
-        for column in &table.columns {
-            let filled = column.default.is_some()
-                || column.identity.is_some()
-                || column.generated
-                || !column.not_null;
-            if !filled && !record.data_columns.contains(&column.name) {
-                return Err(Error::Restore(format!(
-                    "column {}.{} was added since the backup and is NOT NULL without a default: the backup's rows cannot be inserted; give it a default or make it nullable",
-                    table.name, column.name
-                )));
-            }
-        }
-        let loaded = |cols: &[String]| {
-            cols.iter().all(|c| {
-                columns
-                    .iter()
-                    .any(|s| &s.name == c && s.today_type.is_some())
-            })
-        };
-        // A unique key with a nullable column is no row key: NULLs never match each other, so
-        // rows holding them would look new on every restore. Such tables are matched by whole row.
-        let not_null = |cols: &[String]| {
-            cols.iter().all(|c| {
-                table
-                    .columns
-                    .iter()
-                    .any(|col| &col.name == c && col.not_null)
-            })
-        };
-        let key = table
-            .primary_key
-            .iter()
-            .chain(table.unique_keys.iter().filter(|k| not_null(k)))
-            .find(|k| loaded(k))
-            .cloned();
+        let columns = staged_columns(record, table);
+        refuse_unfillable_columns(record, table)?;
+        let key = row_key(table, &columns);
         let full_scope = match request.mode {
             RestoreMode::Merge => false,
             RestoreMode::Exact => true,
@@ -151,6 +94,79 @@ pub(super) fn targets(
         });
     }
     Ok(targets)
+}
+
+/// The backup's data columns, each with its type then and now.
+fn staged_columns(record: &TableRecord, table: &TenantTable) -> Vec<StagedColumn> {
+    record
+        .data_columns
+        .iter()
+        .map(|name| {
+            let backup_type = record
+                .table
+                .columns
+                .iter()
+                .find(|c| &c.name == name)
+                .map(|c| c.data_type.clone())
+                .unwrap_or_else(|| "text".into());
+            let today_type = table
+                .columns
+                .iter()
+                .find(|c| &c.name == name && !c.generated)
+                .map(|c| c.data_type.clone());
+            let staging_type = today_type.clone().unwrap_or_else(|| "text".into());
+            StagedColumn {
+                name: name.clone(),
+                backup_type,
+                today_type,
+                staging_type,
+            }
+        })
+        .collect()
+}
+
+/// A column added since the backup that PostgreSQL cannot fill makes every backup row fail.
+fn refuse_unfillable_columns(record: &TableRecord, table: &TenantTable) -> Result<(), Error> {
+    for column in &table.columns {
+        let filled = column.default.is_some()
+            || column.identity.is_some()
+            || column.generated
+            || !column.not_null;
+        if !filled && !record.data_columns.contains(&column.name) {
+            return Err(Error::Restore(format!(
+                "column {}.{} was added since the backup and is NOT NULL without a default: the backup's rows cannot be inserted; give it a default or make it nullable",
+                table.name, column.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The columns rows are matched on: see [`Target::key`].
+fn row_key(table: &TenantTable, columns: &[StagedColumn]) -> Option<Vec<String>> {
+    let loaded = |cols: &[String]| {
+        cols.iter().all(|c| {
+            columns
+                .iter()
+                .any(|s| &s.name == c && s.today_type.is_some())
+        })
+    };
+    // A unique key with a nullable column is no row key: NULLs never match each other, so
+    // rows holding them would look new on every restore. Such tables are matched by whole row.
+    let not_null = |cols: &[String]| {
+        cols.iter().all(|c| {
+            table
+                .columns
+                .iter()
+                .any(|col| &col.name == c && col.not_null)
+        })
+    };
+    table
+        .primary_key
+        .iter()
+        .chain(table.unique_keys.iter().filter(|k| not_null(k)))
+        .find(|k| loaded(k))
+        .cloned()
 }
 
 /// Gives every staged column whose type changed since the backup a staging type resolved by

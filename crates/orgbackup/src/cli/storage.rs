@@ -58,7 +58,9 @@ pub enum StorageCommand {
         #[arg(long)]
         org: String,
         /// The `state` printed by `connect`.
-        #[arg(long)]
+        // A state is base64url, so about one in 64 starts with `-`: without this, clap takes it
+        // for an option.
+        #[arg(long, allow_hyphen_values = true)]
         state: String,
         #[arg(long, required = true)]
         code_stdin: bool,
@@ -174,10 +176,7 @@ pub async fn run(settings: &Settings, command: StorageCommand) -> anyhow::Result
             println!(
                 "Open this URL, allow access, and copy the code the provider shows (or the `code` of the page it sends you to):\n\n  {url}\n"
             );
-            println!(
-                "Then: orgbackup storage connect-finish --org {} --state {state} --code-stdin",
-                org.org_id
-            );
+            println!("Then: {}", connect_finish_command(org.org_id, state));
         }
         StorageCommand::ConnectFinish {
             org,
@@ -248,4 +247,51 @@ pub async fn run(settings: &Settings, command: StorageCommand) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// The command that finishes `connect`. `--state=` keeps a state that starts with `-` one value
+/// even for a parser that does not allow hyphen values.
+fn connect_finish_command(org_id: impl std::fmt::Display, state: &str) -> String {
+    format!("orgbackup storage connect-finish --org {org_id} --state={state} --code-stdin")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// `orgbackup storage ...` alone.
+    #[derive(Parser)]
+    struct Storage {
+        #[command(subcommand)]
+        command: StorageCommand,
+    }
+
+    fn parsed_state(args: &[&str]) -> String {
+        let parsed = Storage::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        match parsed.command {
+            StorageCommand::ConnectFinish { state, .. } => state,
+            _ => panic!("{args:?} is not connect-finish"),
+        }
+    }
+
+    #[test]
+    fn connect_finish_accepts_a_state_that_starts_with_a_hyphen() {
+        let state = "-x3Fq_9kLm2Zp";
+        let printed = connect_finish_command("2f0c6a1e-0000-4000-8000-000000000001", state);
+        // Split as a shell would; `storage` stands in for the program's name here.
+        let printed: Vec<&str> = printed.split_whitespace().skip(1).collect();
+        assert_eq!(printed[..2], ["storage", "connect-finish"]);
+        assert_eq!(parsed_state(&printed), state);
+        let separate = [
+            "storage",
+            "connect-finish",
+            "--org",
+            "acme",
+            "--state",
+            state,
+            "--code-stdin",
+        ];
+        assert_eq!(parsed_state(&separate), state);
+    }
 }

@@ -195,10 +195,10 @@ pub fn pairs<'a>(vars: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a s
     vars.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
-/// The `--state` that `orgbackup storage connect` printed.
+/// The `--state=` that `orgbackup storage connect` printed.
 pub fn state_in(stdout: &str) -> String {
     stdout
-        .split("--state ")
+        .split("--state=")
         .nth(1)
         .unwrap()
         .split_whitespace()
