@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Lists Rust functions longer than a limit (default 100 lines) and files longer than 600 lines.
 
-A function may be longer when a comment on the line just above its signature (or its doc
-comment) says why: `// long: <reason>`. Fails when a function or file is over its limit without
+A function may be longer when a comment above its signature, doc comment or attributes says
+why: `// long: <reason>`. Fails when a function or file is over its limit without
 one. Usage: long_functions.py [--max-fn N] [--max-file N] DIR...
 """
 import argparse
@@ -39,7 +39,11 @@ def functions(path: pathlib.Path):
                 break
             j += 1
         if opened:
-            above = "\n".join(lines[max(0, i - 3):i])
+            # The comment may sit above the function's doc comment and attributes.
+            k = i
+            while k > 0 and re.match(r"\s*(///|//|#\[)", lines[k - 1]):
+                k -= 1
+            above = "\n".join(lines[k:i])
             yield match.group(6), i + 1, j - i + 1, "// long:" in above
         i += 1
 

@@ -240,22 +240,9 @@ pub(crate) struct CreateBody {
     pub destination: Option<String>,
 }
 
-/// Queues a backup (202 with its id); a worker makes it. With an `Idempotency-Key` header, a
-/// repeated request returns the first response instead of queuing again.
-pub(crate) async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: axum::http::HeaderMap,
-    body: super::extract::Body<CreateBody>,
-) -> Result<(axum::http::StatusCode, Json<serde_json::Value>)> {
-    caller
-        .require(&state, Permission::Create, "backup.create")
-        .await?;
-    let AppJson(body) = body?;
-    if let Some(name) = &body.name {
-        super::extract::check_name("backup name", name)?;
-    }
-    let org = caller.principal.org_id;
+/// Refuses, before anything is recorded, a category the schema does not have and an encrypted
+/// backup on a service without a master key.
+async fn check_categories_and_encryption(state: &AppState, body: &CreateBody) -> Result<()> {
     let known = {
         let mut conn = state.pool.acquire().await?;
         orgbackup_engine::discover(&mut conn, &state.settings.tenancy)
@@ -278,6 +265,26 @@ pub(crate) async fn create(
             message: "encrypted backups need a master key, which this service has not been configured with".into(),
         });
     }
+    Ok(())
+}
+
+/// Queues a backup (202 with its id); a worker makes it. With an `Idempotency-Key` header, a
+/// repeated request returns the first response instead of queuing again.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    body: super::extract::Body<CreateBody>,
+) -> Result<(axum::http::StatusCode, Json<serde_json::Value>)> {
+    caller
+        .require(&state, Permission::Create, "backup.create")
+        .await?;
+    let AppJson(body) = body?;
+    if let Some(name) = &body.name {
+        super::extract::check_name("backup name", name)?;
+    }
+    let org = caller.principal.org_id;
+    check_categories_and_encryption(&state, &body).await?;
     let destination = orgbackup_service::storage::connections::resolve(
         &state.pool,
         org,

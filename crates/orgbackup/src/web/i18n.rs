@@ -272,6 +272,7 @@ mod tests {
         assert!(only_ar.is_empty(), "missing in en.ftl: {only_ar:?}");
     }
 
+    // long: the key families the pages build at run time are listed here, one line each
     /// Every key of a `t.t`, `t.count` or `t.with` call in the templates and the web code
     /// exists in both languages (formatting a missing key returns the key itself).
     #[test]
