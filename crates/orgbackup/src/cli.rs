@@ -48,6 +48,12 @@ enum Command {
     Verify(FileArgs),
     /// Print a new random master key (base64) for encryption.master_key.
     Keygen,
+    /// Print the OpenAPI document of API v1, generated from the code (docs/openapi.json is its output).
+    Openapi {
+        /// Write it to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
     /// An organization's custom encryption keys (wrapped by the master key).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -203,6 +209,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Keygen => {
             println!("{}", KeyEncryptionKey::generate().to_base64());
+        }
+        Command::Openapi { output } => {
+            let document = crate::server::openapi_document();
+            match output {
+                Some(path) => std::fs::write(&path, document)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => print!("{document}"),
+            }
         }
         Command::Migrate => {
             let pool = db::connect(&settings, true).await?;
