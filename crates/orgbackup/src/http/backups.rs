@@ -154,7 +154,7 @@ async fn show(
 /// Download a completed backup's file. Needs `backup.download`.
 #[utoipa::path(get, path = "/backup/{id}/download", tag = "backups", params(("id" = Uuid, Path, description = "The backup's id")),
     responses(
-        (status = 200, description = "The backup file, streamed", content_type = "application/octet-stream", body = Vec<u8>,
+        (status = 200, description = "The backup file, streamed", content_type = "application/octet-stream", body = inline(super::openapi::Binary),
             headers(
                 ("Content-Disposition" = String, description = "`attachment; filename=\"...\"`"),
                 ("X-Checksum-Sha256" = String, description = "The file's SHA-256, hex")

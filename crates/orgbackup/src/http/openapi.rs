@@ -88,6 +88,22 @@ pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenAp
     document
 }
 
+/// A file's bytes (`application/octet-stream` bodies: an upload, a download).
+pub struct Binary;
+
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Binary,
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Binary {}
+
 /// The document as written to docs/openapi.json: pretty JSON with a final newline.
 pub fn to_json(document: &utoipa::openapi::OpenApi) -> String {
     let mut json = document.to_pretty_json().expect("the document serializes");

@@ -54,7 +54,7 @@ fn rejected(code: &'static str, message: String) -> AppError {
 /// of the token's organization; only then is it kept. At most the plan's storage left and
 /// `upload.max_bytes`. Needs `backup.upload`.
 #[utoipa::path(post, path = "/backup/upload", tag = "backups",
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The backup file (`.tar.zst` or `.enc`)"),
+    request_body(content = inline(super::openapi::Binary), content_type = "application/octet-stream", description = "The backup file (`.tar.zst` or `.enc`)"),
     params(("X-Checksum-Sha256" = Option<String>, Header, description = "The file's SHA-256 (hex): a file damaged on the way is refused with `checksum_mismatch`")),
     responses(
         (status = 201, body = UploadedBackup),
