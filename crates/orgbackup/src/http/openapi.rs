@@ -11,7 +11,7 @@
 use super::error::problems;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ComponentsBuilder, PathItem, Ref, RefOr, Response};
+use utoipa::openapi::{ComponentsBuilder, PathItem, Ref, RefOr, Response, SecurityRequirement};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -71,7 +71,7 @@ pub fn finish(mut document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenAp
             let public = operation
                 .security
                 .as_ref()
-                .is_some_and(|s| s.iter().all(is_empty_requirement));
+                .is_some_and(|s| s.iter().all(|r| *r == SecurityRequirement::default()));
             if !public {
                 responses
                     .entry("401".into())
@@ -113,10 +113,6 @@ pub fn to_json(document: &utoipa::openapi::OpenApi) -> String {
 
 fn reference(response: &str) -> RefOr<Response> {
     RefOr::Ref(Ref::from_response_name(response))
-}
-
-fn is_empty_requirement(requirement: &utoipa::openapi::SecurityRequirement) -> bool {
-    serde_json::to_value(requirement).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
 }
 
 fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
