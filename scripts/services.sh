@@ -19,7 +19,8 @@ ensure_postgres() {
 # What the tests need beyond Rust and PostgreSQL, installed when missing (a fresh machine has
 # none of it): zstd and the PostgreSQL client for the tests that unpack archives with standard
 # tools, Chromium and chromedriver for the browser tests, aiosmtpd (a real SMTP server) for the
-# notification tests, moto (a real local S3 server) for the S3 tests.
+# notification tests, moto (a real local S3 server) for the S3 tests, schemathesis for the API
+# contract test (scripts/contract_test.sh).
 ensure_test_tools() {
   local need=()
   command -v zstd >/dev/null 2>&1 || need+=(zstd)
@@ -34,4 +35,5 @@ ensure_test_tools() {
   fi
   python3 -c 'import aiosmtpd' 2>/dev/null || pip install -q aiosmtpd
   command -v moto_server >/dev/null 2>&1 || pip install -q 'moto[server]'
+  command -v schemathesis >/dev/null 2>&1 || pip install -q schemathesis
 }

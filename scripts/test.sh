@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 ensure_test_tools
 ensure_postgres
 cargo test --workspace --locked
+# The API contract: schemathesis against the served OpenAPI document (a few minutes).
+bash scripts/contract_test.sh
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo fmt --all --check
 # No ring of modules importing each other in the service or the binary (issue 15).

@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 
 /// Ordered: the worst status wins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Compatibility {
     Compatible,
@@ -21,6 +22,7 @@ pub enum Compatibility {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum IssueKind {
     TableRemoved,
@@ -40,6 +42,7 @@ pub enum IssueKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SchemaIssue {
     /// `Warnings` or `Incompatible`.
     pub severity: Compatibility,
@@ -51,6 +54,7 @@ pub struct SchemaIssue {
 
 /// How the backup's columns meet today's.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ColumnPlan {
     /// Data columns written on restore (they exist today and are not generated), in data order.
     pub load: Vec<String>,
@@ -62,6 +66,7 @@ pub struct ColumnPlan {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TableCompatibility {
     pub table: QualifiedName,
     /// Today's category (the backup's when the table is gone).
@@ -72,6 +77,7 @@ pub struct TableCompatibility {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CategoryCompatibility {
     pub category: String,
     /// The worst status of its tables.
@@ -80,6 +86,7 @@ pub struct CategoryCompatibility {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompatibilityReport {
     /// The worst status of all tables (compatible when the backup has none).
     pub status: Compatibility,

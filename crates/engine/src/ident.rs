@@ -21,6 +21,7 @@ pub fn quote_ident(name: &str) -> String {
 
 /// A schema-qualified relation name as the catalog spells it (unquoted).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QualifiedName {
     pub schema: String,
     pub name: String,

@@ -1106,6 +1106,43 @@ async fn uploads_are_verified_before_they_are_kept_and_hostile_files_leave_nothi
     problem(denied, StatusCode::FORBIDDEN).await;
 }
 
+#[test]
+fn the_committed_openapi_document_is_the_one_the_code_generates() {
+    let env = Env::new();
+    let generated = env.ok(&["openapi"]);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+    let committed = std::fs::read_to_string(path).unwrap();
+    assert!(
+        generated == committed,
+        "docs/openapi.json is not the document the code generates: run \
+         `cargo run -p orgbackup -- openapi --output docs/openapi.json` and commit it"
+    );
+    // `--output` writes the same document.
+    let file = env.dir.path().join("openapi.json");
+    env.ok(&["openapi", "--output", file.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(file).unwrap(), generated);
+    let document: serde_json::Value = serde_json::from_str(&generated).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    // Every operation documents its success and its problems.
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{method} {path} documents a success"
+            );
+            assert!(
+                responses.contains_key("500") && responses.contains_key("422"),
+                "{method} {path} documents its problems"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_openapi_document_lists_every_route_and_the_matrix_of_permissions_holds() {
     let env = Env::new();
@@ -1123,6 +1160,9 @@ async fn the_openapi_document_lists_every_route_and_the_matrix_of_permissions_ho
         .json()
         .await
         .unwrap();
+    // Served as `orgbackup openapi` prints it (the document is generated once, at startup).
+    let printed: serde_json::Value = serde_json::from_str(&env.ok(&["openapi"])).unwrap();
+    assert_eq!(document, printed);
     let paths = document["paths"].as_object().unwrap();
     // Every guarded route, with the permission it needs (method, path, body).
     let own = solo["backup_id"].as_str().unwrap();
@@ -1292,7 +1332,14 @@ async fn the_openapi_document_lists_every_route_and_the_matrix_of_permissions_ho
     ];
     for (method, path, body, needed) in &guarded {
         let template = path.replace(own, "{id}").replace(some_restore, "{id}");
-        assert!(paths.contains_key(&template), "{template} is documented");
+        let operation = &paths
+            .get(&template)
+            .unwrap_or_else(|| panic!("{template} is documented"))[method.to_lowercase()];
+        assert!(operation.is_object(), "{method} {template} is documented");
+        assert!(
+            operation["responses"]["403"].is_object(),
+            "{method} {template} documents its 403"
+        );
         let without: Vec<&str> = all.iter().filter(|p| *p != needed).copied().collect();
         let secret = token(&env, "Solo Shop", &without.join(","));
         let request = api

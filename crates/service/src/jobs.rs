@@ -33,6 +33,7 @@ pub enum JobPayload {
 
 /// What a restore job does (the API's request body, validated and permission-checked).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RestoreOptions {
     #[serde(default)]

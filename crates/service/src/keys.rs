@@ -137,6 +137,7 @@ pub async fn create_org_key(
 
 /// What revoking a key destroyed.
 #[derive(Debug, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokedKey {
     pub key_id: Uuid,
     pub version: i32,

@@ -38,6 +38,7 @@ pub enum RetentionError {
 
 /// One backup as retention sees it.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetainedBackup {
     pub backup_id: Uuid,
     pub name: String,
@@ -52,6 +53,7 @@ pub struct RetainedBackup {
 
 /// A backup past retention that is kept, and why.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeptBackup {
     #[serde(flatten)]
     pub backup: RetainedBackup,
@@ -60,6 +62,7 @@ pub struct KeptBackup {
 
 /// What retention does to one org now (the dry-run view).
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetentionPlan {
     pub org_id: Uuid,
     pub plan: String,

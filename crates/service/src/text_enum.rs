@@ -3,6 +3,9 @@
 //! enum list the same words; each enum is bound as a query parameter (`status = $1`,
 //! `status = ANY($2)`) and decoded from a row, so no state is spelled as a string in SQL or Rust.
 //!
+//! With the `openapi` feature, each enum is also a schema of the OpenAPI document: a string that
+//! is one of its words.
+//!
 //! The sqlx derive (`#[sqlx(type_name = "text")]`) would work too, but it looks the type's OID up
 //! by name on every new connection (one more round trip); these impls reuse `text`'s own.
 
@@ -81,6 +84,25 @@ macro_rules! text_enum {
             }
         }
 
+        /// In the OpenAPI document: a string, one of the enum's words.
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .description(Some(concat!("A ", $kind, ".")))
+                    .into()
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
+
         impl sqlx::Type<sqlx::Postgres> for $name {
             fn type_info() -> sqlx::postgres::PgTypeInfo {
                 <&str as sqlx::Type<sqlx::Postgres>>::type_info()
@@ -140,6 +162,12 @@ mod tests {
             serde_json::from_str::<Light>("\"off\"").unwrap(),
             Light::Off
         );
+        #[cfg(feature = "openapi")]
+        {
+            let schema = serde_json::to_value(<Light as utoipa::PartialSchema>::schema()).unwrap();
+            assert_eq!(schema["enum"], serde_json::json!(["on", "off"]));
+            assert_eq!(<Light as utoipa::ToSchema>::name(), "Light");
+        }
         let error = "dim".parse::<Light>().unwrap_err();
         assert_eq!(
             error.to_string(),

@@ -42,6 +42,7 @@ use std::sync::Arc;
 
 /// How the backup meets the org's current rows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RestoreMode {
     /// Backup rows are added; existing rows stay; conflicts follow the conflict strategy.
@@ -57,6 +58,7 @@ pub enum RestoreMode {
 
 /// What to do with a conflicting row (same key, other values).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictAction {
     /// Keep the current row.
@@ -71,6 +73,7 @@ pub enum ConflictAction {
 
 /// A decision for one conflicting row, by table and key (key values as text, by column name).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecordDecision {
     pub table: String,
     pub key: BTreeMap<String, String>,

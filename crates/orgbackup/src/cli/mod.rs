@@ -1,6 +1,7 @@
 //! The command line: one module per command group. Each subcommand calls the same service
 //! functions the API and the web call; `serve` and `worker` run the processes of `crate::server`.
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use orgbackup_archive::KeyEncryptionKey;
 use orgbackup_service::config::Settings;
@@ -59,6 +60,12 @@ enum Command {
     Verify(FileArgs),
     /// Print a new random master key (base64) for encryption.master_key.
     Keygen,
+    /// Print the OpenAPI document of API v1, generated from the code (docs/openapi.json is its output).
+    Openapi {
+        /// Write it to FILE instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
     /// An organization's custom encryption keys (wrapped by the master key).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -100,6 +107,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Keygen => {
             println!("{}", KeyEncryptionKey::generate().to_base64());
+        }
+        Command::Openapi { output } => {
+            let document = crate::server::openapi_document();
+            match output {
+                Some(path) => std::fs::write(&path, document)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => print!("{document}"),
+            }
         }
         Command::Migrate => {
             let pool = db::connect(&settings, true).await?;

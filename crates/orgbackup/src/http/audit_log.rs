@@ -3,30 +3,38 @@
 use super::AppState;
 use super::auth::Caller;
 use super::error::Result;
+use super::error::problems;
 use super::extract::AppQuery;
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orgbackup_service::db::org_transaction;
 use orgbackup_service::permissions::Permission;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/audit", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct Filter {
+    /// Only this action, e.g. `backup.create` (blank: all).
     pub action: Option<String>,
+    /// Only this outcome: `success`, `failure` or `denied` (blank: all).
     pub outcome: Option<String>,
+    /// From 1 (default 1).
     pub page: Option<u32>,
+    /// 1 to 200 (default 50).
     pub per_page: Option<u32>,
 }
 
-#[derive(Serialize, sqlx::FromRow)]
+/// One entry of the audit log: who did what, to what, with what outcome.
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
 pub(crate) struct AuditEntry {
     pub log_id: i64,
     pub actor_user_id: Option<Uuid>,
@@ -38,19 +46,33 @@ pub(crate) struct AuditEntry {
     pub outcome: String,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
+    #[schema(value_type = Object)]
     pub details: Value,
     pub created_at: DateTime<Utc>,
 }
 
+/// One page of the audit log, newest first.
+#[derive(Serialize, ToSchema)]
+struct AuditPage {
+    data: Vec<AuditEntry>,
+    page: u32,
+    per_page: u32,
+}
+
+/// The organization's audit log, newest first. Needs `backup.view_logs`.
+#[utoipa::path(get, path = "/audit", tag = "audit", params(Filter),
+    responses((status = 200, body = AuditPage), (status = 403, response = problems::Forbidden)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
     AppQuery(filter): AppQuery<Filter>,
-) -> Result<Json<Value>> {
-    let (entries, page, per_page) = entries(&state, &caller, &filter).await?;
-    Ok(Json(
-        serde_json::json!({"data": entries, "page": page, "per_page": per_page}),
-    ))
+) -> Result<Json<AuditPage>> {
+    let (data, page, per_page) = entries(&state, &caller, &filter).await?;
+    Ok(Json(AuditPage {
+        data,
+        page,
+        per_page,
+    }))
 }
 
 /// One page of the caller's org's audit log, newest first (needs `backup.view_logs`).

@@ -2,33 +2,37 @@
 
 use super::AppState;
 use super::auth::Caller;
+use super::error::problems;
 use super::error::{AppError, Result};
 use super::extract::{AppJson, AppPath, AppQuery};
 use super::idempotency::IdempotencyKey;
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use orgbackup_service::audit::{self, Entry, Outcome};
 use orgbackup_service::backups::{BackupOrigin, BackupStatus};
 use orgbackup_service::db::org_transaction;
 use orgbackup_service::permissions::Permission;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/backup/create", axum::routing::post(create))
-        .route("/backup/list", get(list))
-        .route("/backup/{id}", get(show).delete(delete))
-        .route("/backup/{id}/progress", get(progress))
-        .route("/backup/{id}/download", get(download))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(list))
+        .routes(routes!(show, delete))
+        .routes(routes!(progress))
+        .routes(routes!(download))
 }
 
-#[derive(Serialize, sqlx::FromRow)]
+/// A backup of the token's organization.
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
+#[schema(as = Backup)]
 pub(crate) struct BackupView {
     pub backup_id: Uuid,
     pub name: String,
@@ -39,6 +43,8 @@ pub(crate) struct BackupView {
     pub file_size: Option<i64>,
     pub checksum_sha256: Option<String>,
     pub total_rows: Option<i64>,
+    /// Rows per table, by table name.
+    #[schema(value_type = Option<std::collections::HashMap<String, i64>>)]
     pub row_counts: Option<serde_json::Value>,
     pub is_encrypted: bool,
     pub error_message: Option<String>,
@@ -49,20 +55,29 @@ pub(crate) struct BackupView {
 pub(crate) const COLUMNS: &str = "backup_id, name, backup_type, status, whole, categories, file_size, checksum_sha256, total_rows,
                        row_counts, is_encrypted, error_message, created_at, completed_at";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Page {
+    /// From 1 (default 1).
     page: Option<u32>,
+    /// 1 to 100 (default 20).
     per_page: Option<u32>,
 }
 
-#[derive(Serialize)]
+/// One page of backups, newest first.
+#[derive(Serialize, ToSchema)]
+#[schema(as = BackupListing)]
 struct Listing {
     data: Vec<BackupView>,
     page: u32,
     per_page: u32,
+    /// Backups in all pages.
     total: i64,
 }
 
+/// List the organization's backups (deleted ones left out), newest first.
+#[utoipa::path(get, path = "/backup/list", tag = "backups", params(Page),
+    responses((status = 200, body = Listing)))]
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -125,6 +140,9 @@ pub(crate) async fn find(
     row.map(|r| (r, path)).ok_or(AppError::NotFound("backup"))
 }
 
+/// Show a backup.
+#[utoipa::path(get, path = "/backup/{id}", tag = "backups", params(("id" = Uuid, Path, description = "The backup's id")),
+    responses((status = 200, body = BackupView), (status = 404, response = problems::NotFound)))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -133,6 +151,19 @@ async fn show(
     Ok(Json(find(&state, caller.principal.org_id, id).await?.0))
 }
 
+/// Download a completed backup's file. Needs `backup.download`.
+#[utoipa::path(get, path = "/backup/{id}/download", tag = "backups", params(("id" = Uuid, Path, description = "The backup's id")),
+    responses(
+        (status = 200, description = "The backup file, streamed", content_type = "application/octet-stream", body = inline(super::openapi::Binary),
+            headers(
+                ("Content-Disposition" = String, description = "`attachment; filename=\"...\"`"),
+                ("X-Checksum-Sha256" = String, description = "The file's SHA-256, hex")
+            )),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+        (status = 409, response = problems::Conflict),
+        (status = 503, response = problems::StorageUnavailable),
+    ))]
 pub(crate) async fn download(
     State(state): State<AppState>,
     caller: Caller,
@@ -180,11 +211,28 @@ pub(crate) async fn download(
     Ok(response)
 }
 
+/// A backup, deleted.
+#[derive(Serialize, ToSchema)]
+struct BackupDeleted {
+    backup_id: Uuid,
+    /// `deleted`.
+    status: BackupStatus,
+}
+
+/// Delete a backup (its file too). Needs `backup.create`; refused while it is being made.
+#[utoipa::path(delete, path = "/backup/{id}", tag = "backups", params(("id" = Uuid, Path, description = "The backup's id")),
+    responses(
+        (status = 200, body = BackupDeleted),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+        (status = 409, response = problems::Conflict),
+        (status = 503, response = problems::StorageUnavailable),
+    ))]
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<BackupDeleted>> {
     caller
         .require(&state, Permission::Create, "backup.delete")
         .await?;
@@ -222,17 +270,24 @@ async fn delete(
         &Entry::new(&caller, "backup.delete", Outcome::Success).entity("backup", id),
     )
     .await;
-    Ok(Json(
-        serde_json::json!({"backup_id": id, "status": BackupStatus::Deleted}),
-    ))
+    Ok(Json(BackupDeleted {
+        backup_id: id,
+        status: BackupStatus::Deleted,
+    }))
 }
 
-#[derive(Deserialize, Serialize)]
+/// What to back up.
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CreateBackup)]
 pub(crate) struct CreateBody {
+    /// Default: a name with the date.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    /// Categories to back up (`orgbackup discover` lists them); empty: the whole organization.
     #[serde(default)]
     pub categories: Vec<String>,
+    /// Seal the file (needs the service's master key, or the organization's own key).
     #[serde(default)]
     pub encrypt: bool,
     /// A storage connection's id or name, or `local`; default: the org's default destination.
@@ -268,8 +323,27 @@ async fn check_categories_and_encryption(state: &AppState, body: &CreateBody) ->
     Ok(())
 }
 
+/// A backup or a restore, queued: a worker runs it.
+#[derive(Serialize, ToSchema)]
+struct BackupQueued {
+    backup_id: Uuid,
+    job_id: Uuid,
+    /// `pending`.
+    status: BackupStatus,
+}
+
+/// Queue a backup of the organization.
+///
 /// Queues a backup (202 with its id); a worker makes it. With an `Idempotency-Key` header, a
-/// repeated request returns the first response instead of queuing again.
+/// repeated request returns the first response instead of queuing again. Needs `backup.create`.
+#[utoipa::path(post, path = "/backup/create", tag = "backups", request_body = CreateBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters, such as a UUID: a retried request with the same key and body gets the first response")),
+    responses(
+        (status = 202, body = BackupQueued),
+        (status = 403, response = problems::Forbidden),
+        (status = 413, response = problems::TooLarge),
+        (status = 503, response = problems::StorageUnavailable),
+    ))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -341,7 +415,12 @@ pub(crate) async fn create(
         created_by: caller.principal.user_id,
     };
     let job_id = orgbackup_service::jobs::enqueue(&mut tx, org, &payload).await?;
-    let response = serde_json::json!({"backup_id": backup_id, "job_id": job_id, "status": BackupStatus::Pending});
+    let response = serde_json::to_value(BackupQueued {
+        backup_id,
+        job_id,
+        status: BackupStatus::Pending,
+    })
+    .map_err(|e| AppError::Internal(e.into()))?;
     if let Some(key) = &idempotency {
         key.save(&mut tx, org, axum::http::StatusCode::ACCEPTED, &response)
             .await?;
@@ -355,12 +434,26 @@ pub(crate) async fn create(
     Ok((axum::http::StatusCode::ACCEPTED, Json(response)))
 }
 
+/// A backup's state and progress.
+#[derive(Serialize, ToSchema)]
+struct BackupProgress {
+    backup_id: Uuid,
+    status: BackupStatus,
+    /// While it runs: phase, table, rows, percent.
+    #[schema(value_type = Option<Object>)]
+    progress: Option<serde_json::Value>,
+    /// Why it failed.
+    error: Option<String>,
+}
+
 /// The backup's status and, while it runs, its progress.
+#[utoipa::path(get, path = "/backup/{id}/progress", tag = "backups", params(("id" = Uuid, Path, description = "The backup's id")),
+    responses((status = 200, body = BackupProgress), (status = 404, response = problems::NotFound)))]
 async fn progress(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<BackupProgress>> {
     let org = caller.principal.org_id;
     let mut tx = org_transaction(&state.pool, org).await?;
     let row: Option<(BackupStatus, Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
@@ -373,7 +466,10 @@ async fn progress(
     .await?;
     tx.commit().await?;
     let (status, progress, error) = row.ok_or(AppError::NotFound("backup"))?;
-    Ok(Json(
-        serde_json::json!({"backup_id": id, "status": status, "progress": progress, "error": error}),
-    ))
+    Ok(Json(BackupProgress {
+        backup_id: id,
+        status,
+        progress,
+        error,
+    }))
 }

@@ -4,23 +4,25 @@
 
 use super::AppState;
 use super::auth::Caller;
+use super::error::problems;
 use super::error::{AppError, Result};
 use super::extract::{AppJson, AppPath, Body};
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use orgbackup_service::audit::{self, Entry, Outcome};
-use orgbackup_service::keys::{self, KeyError};
+use orgbackup_service::keys::{self, KeyError, RevokedKey};
 use orgbackup_service::permissions::Permission;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use orgbackup_service::states::KeyStatus;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/keys", get(list).post(rotate))
-        .route("/keys/{id}/revoke", post(revoke))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, rotate))
+        .routes(routes!(revoke))
 }
 
 impl From<KeyError> for AppError {
@@ -41,40 +43,79 @@ impl From<KeyError> for AppError {
     }
 }
 
-fn key_json(key: &keys::OrgKeyInfo) -> Value {
-    json!({
-        "key_id": key.key_id,
-        "name": key.name,
-        "version": key.version,
-        "fingerprint": key.fingerprint,
-        "status": key.status,
-        "created_at": key.created_at,
-        "backups": key.backups,
-    })
+/// One of the organization's custom keys (never its bytes).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Key)]
+struct KeyView {
+    key_id: Uuid,
+    name: String,
+    version: i32,
+    fingerprint: String,
+    status: KeyStatus,
+    created_at: chrono::DateTime<chrono::Utc>,
+    /// Completed backups sealed with it.
+    backups: i64,
 }
 
-async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
+impl From<&keys::OrgKeyInfo> for KeyView {
+    fn from(key: &keys::OrgKeyInfo) -> Self {
+        KeyView {
+            key_id: key.key_id,
+            name: key.name.clone(),
+            version: key.version,
+            fingerprint: key.fingerprint.clone(),
+            status: key.status,
+            created_at: key.created_at,
+            backups: key.backups,
+        }
+    }
+}
+
+/// The organization's keys.
+#[derive(Serialize, ToSchema)]
+struct KeyList {
+    data: Vec<KeyView>,
+}
+
+/// List the organization's custom keys. Needs `backup.schedule`.
+#[utoipa::path(get, path = "/keys", tag = "keys",
+    responses((status = 200, body = KeyList), (status = 403, response = problems::Forbidden)))]
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<KeyList>> {
     caller
         .require(&state, Permission::Schedule, "keys.list")
         .await?;
     let listed = keys::list_org_keys(&state.pool, caller.principal.org_id).await?;
-    Ok(Json(
-        json!({"data": listed.iter().map(key_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(KeyList {
+        data: listed.iter().map(KeyView::from).collect(),
+    }))
 }
 
-#[derive(Deserialize, Default)]
+/// The new key (the body is optional).
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = KeyRotate)]
 struct RotateBody {
+    /// Default: `custom key`.
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
 }
 
+/// Rotate: create a new active key.
+///
 /// Creates a new active key; the previous active key is retired and still opens its backups.
+/// Needs `backup.schedule`, and a plan with custom keys.
+#[utoipa::path(post, path = "/keys", tag = "keys",
+    request_body(content = Option<RotateBody>, description = "Optional: an empty body takes the default name"),
+    responses(
+        (status = 201, body = KeyView),
+        (status = 403, response = problems::Forbidden),
+        (status = 413, response = problems::TooLarge),
+    ))]
 async fn rotate(
     State(state): State<AppState>,
     caller: Caller,
     body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<KeyView>)> {
     caller
         .require(&state, Permission::Schedule, "keys.rotate")
         .await?;
@@ -107,22 +148,37 @@ async fn rotate(
             .detail("fingerprint", created.fingerprint.clone()),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(key_json(&created))))
+    Ok((StatusCode::CREATED, Json(KeyView::from(&created))))
 }
 
-#[derive(Deserialize)]
+/// The confirmation of a revocation.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = KeyRevoke)]
 struct RevokeBody {
     /// The key's fingerprint, typed back: revocation cannot be undone.
     confirm: Option<String>,
 }
 
+/// Revoke a key: destroy it, and the backups it sealed with it, for good.
+///
+/// Needs `backup.schedule` and `backup.restore_full`, and the key's fingerprint as `confirm`
+/// (422 `confirmation_required` without it).
+#[utoipa::path(post, path = "/keys/{id}/revoke", tag = "keys", params(("id" = Uuid, Path, description = "The key's id")),
+    request_body = RevokeBody,
+    responses(
+        (status = 200, body = RevokedKey),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+        (status = 409, response = problems::Conflict),
+        (status = 413, response = problems::TooLarge),
+    ))]
 async fn revoke(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
     body: Body<RevokeBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<RevokedKey>> {
     caller
         .require(&state, Permission::Schedule, "keys.revoke")
         .await?;
@@ -153,7 +209,5 @@ async fn revoke(
             .detail("backups_unreadable", revoked.backups_unreadable),
     )
     .await;
-    Ok(Json(
-        serde_json::to_value(&revoked).map_err(|e| AppError::Internal(e.into()))?,
-    ))
+    Ok(Json(revoked))
 }

@@ -10,6 +10,7 @@ mod idempotency;
 mod keys;
 pub(crate) mod localize;
 mod notifications;
+pub mod openapi;
 pub(crate) mod restores;
 mod retention;
 mod schedules;
@@ -21,6 +22,7 @@ use axum::routing::get;
 use orgbackup_service::config::Settings;
 use sqlx::PgPool;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use localize::message as problem_message;
 
@@ -32,35 +34,44 @@ pub struct AppState {
     pub workers_alive: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-/// The API's routes: health, readiness, the OpenAPI document and `/api/v1` (the server adds
-/// the web UI, the OAuth callback, the middleware and the state).
-pub fn router() -> Router<AppState> {
+/// API v1 (`/api/v1`), each route with its OpenAPI operation; paths are relative to `/api/v1`,
+/// the document's server. The server adds its own routes, then gives it to [`router`].
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(backups::router())
+        .merge(restores::router())
+        .merge(upload::router())
+        .merge(audit_log::router())
+        .merge(notifications::router())
+        .merge(keys::router())
+        .merge(retention::router())
+        .merge(storage::router())
+        .merge(schedules::router())
+}
+
+/// The API's routes: health, readiness, `api` under `/api/v1` and its OpenAPI document,
+/// generated once here (the server adds the web UI, the middleware and the state).
+pub fn router(api: OpenApiRouter<AppState>) -> Router<AppState> {
+    let (api, document) = api.split_for_parts();
+    let document = axum::body::Bytes::from(openapi::to_json(&openapi::finish(document)));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/api/v1/openapi.json", get(openapi))
-        .nest(
-            "/api/v1",
-            backups::router()
-                .merge(restores::router())
-                .merge(upload::router())
-                .merge(audit_log::router())
-                .merge(notifications::router())
-                .merge(keys::router())
-                .merge(retention::router())
-                .merge(storage::router())
-                .merge(schedules::router()),
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    document,
+                )
+            }),
         )
+        .nest("/api/v1", api)
 }
 
-/// The OpenAPI document of API v1 (kept next to the routes it describes: docs/openapi.json).
-async fn openapi() -> axum::response::Response {
-    use axum::response::IntoResponse;
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        include_str!("../../../../docs/openapi.json"),
-    )
-        .into_response()
+/// The OpenAPI document of `api`, as `GET /api/v1/openapi.json` serves it.
+pub fn document(api: OpenApiRouter<AppState>) -> String {
+    openapi::to_json(&openapi::finish(api.into_openapi()))
 }
 
 /// Readiness for load balancers: 200 when the database answers, every migration of this build

@@ -2,14 +2,15 @@
 
 use super::AppState;
 use super::auth::Caller;
+use super::error::problems;
 use super::error::{AppError, Result};
 use super::extract::{AppJson, AppPath, Body};
 use super::idempotency::IdempotencyKey;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use orgbackup_engine::{BackupMetadata, RestoreMode};
+use chrono::{DateTime, Utc};
+use orgbackup_engine::{BackupMetadata, CompatibilityReport, RestoreMode};
 use orgbackup_service::audit::{self, Entry, Outcome};
 use orgbackup_service::backups::BackupStatus;
 use orgbackup_service::db::org_transaction;
@@ -18,18 +19,22 @@ use orgbackup_service::permissions::Permission;
 use orgbackup_service::restores::{self, RestoreError, RestoreStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/restore/analyze", post(analyze))
-        .route("/restore/start", post(start))
-        .route("/restore/{id}/status", get(status))
-        .route("/restore/{id}/rollback", post(rollback))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(analyze))
+        .routes(routes!(start))
+        .routes(routes!(status))
+        .routes(routes!(rollback))
 }
 
-#[derive(Deserialize)]
+/// The backup to analyze.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RestoreAnalyze)]
 struct AnalyzeBody {
     backup_id: Uuid,
 }
@@ -58,11 +63,23 @@ pub(crate) async fn stored_backup(
         .ok_or(AppError::NotFound("backup"))
 }
 
+/// Compare a completed backup with the organization's tables today.
+///
+/// How each table and category of the backup meets today's schema: what a restore would load,
+/// drop or fill by default. Needs `backup.restore`.
+#[utoipa::path(post, path = "/restore/analyze", tag = "restores", request_body = AnalyzeBody,
+    responses(
+        (status = 200, body = CompatibilityReport),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+        (status = 413, response = problems::TooLarge),
+        (status = 503, response = problems::StorageUnavailable),
+    ))]
 async fn analyze(
     State(state): State<AppState>,
     caller: Caller,
     body: Body<AnalyzeBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<CompatibilityReport>> {
     caller
         .require(&state, Permission::Restore, "restore.analyze")
         .await?;
@@ -88,21 +105,42 @@ async fn analyze(
         &Entry::new(&caller, "restore.analyze", Outcome::Success).entity("backup", body.backup_id),
     )
     .await;
-    Ok(Json(
-        serde_json::to_value(report).map_err(|e| AppError::Internal(e.into()))?,
-    ))
+    Ok(Json(report))
 }
 
-#[derive(Deserialize, Serialize)]
+/// The backup to restore, and how.
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RestoreStart)]
 pub(crate) struct StartBody {
     pub backup_id: Uuid,
     #[serde(default)]
     pub options: RestoreOptions,
 }
 
+/// A restore, queued (or its rollback): a worker runs it.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RestoreQueued {
+    restore_id: Uuid,
+    job_id: Uuid,
+    /// `pending` (a restore) or `rolling_back` (a rollback).
+    status: RestoreStatus,
+}
+
+/// Queue a restore of a completed backup.
+///
 /// Queues a restore (202 with its id); a worker runs it. With an `Idempotency-Key` header, a
-/// repeated request returns the first response instead of queuing again.
+/// repeated request returns the first response instead of queuing again. Needs `backup.restore`,
+/// and `backup.restore_full` for a mode other than `merge`.
+#[utoipa::path(post, path = "/restore/start", tag = "restores", request_body = StartBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters, such as a UUID: a retried request with the same key and body gets the first response")),
+    responses(
+        (status = 202, body = RestoreQueued),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+        (status = 413, response = problems::TooLarge),
+        (status = 503, response = problems::StorageUnavailable),
+    ))]
 pub(crate) async fn start(
     State(state): State<AppState>,
     caller: Caller,
@@ -154,8 +192,12 @@ pub(crate) async fn start(
         },
     )
     .await?;
-    let response =
-        json!({"restore_id": restore_id, "job_id": job_id, "status": RestoreStatus::Pending});
+    let response = serde_json::to_value(RestoreQueued {
+        restore_id,
+        job_id,
+        status: RestoreStatus::Pending,
+    })
+    .map_err(|e| AppError::Internal(e.into()))?;
     if let Some(key) = &idempotency {
         key.save(&mut tx, org, StatusCode::ACCEPTED, &response)
             .await?;
@@ -169,30 +211,58 @@ pub(crate) async fn start(
     Ok((StatusCode::ACCEPTED, Json(response)))
 }
 
+/// A restore's state, plan and progress.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RestoreView {
+    restore_id: Uuid,
+    status: RestoreStatus,
+    /// The plan it ran (or runs): per table, the rows it inserts, replaces, merges and skips.
+    #[schema(value_type = Option<Object>)]
+    plan: Option<Value>,
+    /// While it runs: phase, table, rows, percent.
+    #[schema(value_type = Option<Object>)]
+    progress: Option<Value>,
+    /// Why it failed (or why its rollback did).
+    error: Option<String>,
+    /// Until when it can be rolled back; `null` once its rollback archive is gone.
+    rollback_until: Option<DateTime<Utc>>,
+}
+
+/// A restore's status, plan and progress. Needs `backup.restore`.
+#[utoipa::path(get, path = "/restore/{id}/status", tag = "restores", params(("id" = Uuid, Path, description = "The restore's id")),
+    responses(
+        (status = 200, body = RestoreView),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+    ))]
 pub(crate) async fn status(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
-) -> Result<Json<Value>> {
+) -> Result<Json<RestoreView>> {
     caller
         .require(&state, Permission::Restore, "restore.status")
         .await?;
     let restore = restores::state(&state.pool, caller.principal.org_id, id)
         .await?
         .ok_or(AppError::NotFound("restore"))?;
-    Ok(Json(json!({
-        "restore_id": id,
-        "status": restore.status,
-        "plan": restore.plan,
-        "progress": restore.progress,
-        "error": restore.error_message,
-        "rollback_until": restore.rollback_until(),
-    })))
+    let rollback_until = restore.rollback_until();
+    Ok(Json(RestoreView {
+        restore_id: id,
+        status: restore.status,
+        plan: restore.plan,
+        progress: restore.progress,
+        error: restore.error_message,
+        rollback_until,
+    }))
 }
 
-#[derive(Deserialize, Default)]
+/// How to roll back (the body is optional).
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RestoreRollback)]
 pub(crate) struct RollbackBody {
+    /// Roll back even if rows changed since the restore (their changes are lost).
     #[serde(default)]
     pub force: bool,
 }
@@ -200,13 +270,22 @@ pub(crate) struct RollbackBody {
 /// Checks the rollback now (404, or 409 with the reason: not rollbackable, rows changed since
 /// unless `force`), then queues it as a job: 202; `GET /restore/{id}/status` follows it
 /// (`rolling_back`, with progress, then `rolled_back`; a failure puts it back to `completed` with
-/// the reason in `error`).
+/// the reason in `error`). Needs `backup.restore`.
+#[utoipa::path(post, path = "/restore/{id}/rollback", tag = "restores", params(("id" = Uuid, Path, description = "The restore's id")),
+    request_body(content = Option<RollbackBody>, description = "Optional: without a body (or with one that is not this JSON), `force` is false"),
+    responses(
+        (status = 202, body = RestoreQueued),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+        (status = 409, response = problems::Conflict),
+        (status = 503, response = problems::StorageUnavailable),
+    ))]
 pub(crate) async fn rollback(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
     body: Body<RollbackBody>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<RestoreQueued>)> {
     caller
         .require(&state, Permission::Restore, "restore.rollback")
         .await?;
@@ -234,6 +313,10 @@ pub(crate) async fn rollback(
     .await;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"restore_id": id, "job_id": job_id, "status": RestoreStatus::RollingBack})),
+        Json(RestoreQueued {
+            restore_id: id,
+            job_id,
+            status: RestoreStatus::RollingBack,
+        }),
     ))
 }

@@ -3,26 +3,27 @@
 
 use super::AppState;
 use super::auth::Caller;
+use super::error::problems;
 use super::error::{AppError, Result};
 use super::extract::{AppJson, AppPath, Body};
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use orgbackup_service::audit::{self, Entry, Outcome};
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::schedules::timing::parse_time_of_day;
 use orgbackup_service::schedules::{
     self, ScheduleError, ScheduleInput, ScheduleView, SchedulesError,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/schedules", get(list).post(create))
-        .route("/schedules/{id}", get(show).put(update).delete(delete))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update, delete))
 }
 
 impl From<SchedulesError> for AppError {
@@ -56,17 +57,28 @@ impl From<SchedulesError> for AppError {
 }
 
 /// A schedule as a request gives it; on update, absent fields keep their value.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ScheduleInput)]
 struct ScheduleBody {
+    /// Unique in the organization (required on create).
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
-    /// hourly, daily, weekly, monthly or custom.
+    /// Required on create.
+    #[schema(value_type = Option<orgbackup_service::config::plans::Frequency>)]
     frequency: Option<String>,
     /// `HH:MM`, local.
+    #[schema(pattern = "^[0-9]{2}:[0-9]{2}$", example = "02:30")]
     time_of_day: Option<String>,
+    /// Weekly: 0 (Sunday) to 6.
+    #[schema(minimum = 0, maximum = 6)]
     day_of_week: Option<i64>,
+    /// Monthly: 1 to 31 (a shorter month runs on its last day).
+    #[schema(minimum = 1, maximum = 31)]
     day_of_month: Option<i64>,
+    /// An IANA zone, e.g. `Europe/Paris`.
     timezone: Option<String>,
+    /// Custom: a cron expression.
     cron_expression: Option<String>,
     categories: Option<Vec<String>>,
     /// A storage connection's id or name, or `local`.
@@ -114,7 +126,16 @@ async fn refused(
     error.into()
 }
 
-async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
+/// The organization's schedules.
+#[derive(Serialize, ToSchema)]
+struct ScheduleList {
+    data: Vec<ScheduleView>,
+}
+
+/// List the organization's schedules, each with its next runs. Needs `backup.schedule`.
+#[utoipa::path(get, path = "/schedules", tag = "schedules",
+    responses((status = 200, body = ScheduleList), (status = 403, response = problems::Forbidden)))]
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<ScheduleList>> {
     caller
         .require(&state, Permission::Schedule, "schedule.list")
         .await?;
@@ -123,9 +144,17 @@ async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Valu
         .into_iter()
         .map(schedules::view)
         .collect();
-    Ok(Json(json!({ "data": views })))
+    Ok(Json(ScheduleList { data: views }))
 }
 
+/// Create a schedule. Needs `backup.schedule`; the frequency must be in the plan.
+#[utoipa::path(post, path = "/schedules", tag = "schedules", request_body = ScheduleBody,
+    responses(
+        (status = 201, body = ScheduleView),
+        (status = 403, response = problems::Forbidden),
+        (status = 409, response = problems::Conflict),
+        (status = 413, response = problems::TooLarge),
+    ))]
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -162,6 +191,13 @@ async fn create(
     Ok((StatusCode::CREATED, Json(schedules::view(created))))
 }
 
+/// Show a schedule with its next runs. Needs `backup.schedule`.
+#[utoipa::path(get, path = "/schedules/{id}", tag = "schedules", params(("id" = Uuid, Path, description = "The schedule's id")),
+    responses(
+        (status = 200, body = ScheduleView),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+    ))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
@@ -174,6 +210,16 @@ async fn show(
     Ok(Json(schedules::view(schedule)))
 }
 
+/// Change a schedule: absent fields keep their value. Needs `backup.schedule`.
+#[utoipa::path(put, path = "/schedules/{id}", tag = "schedules", params(("id" = Uuid, Path, description = "The schedule's id")),
+    request_body = ScheduleBody,
+    responses(
+        (status = 200, body = ScheduleView),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+        (status = 409, response = problems::Conflict),
+        (status = 413, response = problems::TooLarge),
+    ))]
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -201,11 +247,26 @@ async fn update(
     Ok(Json(schedules::view(updated)))
 }
 
+/// A schedule, deleted.
+#[derive(Serialize, ToSchema)]
+struct ScheduleDeleted {
+    schedule_id: Uuid,
+    /// `true`.
+    deleted: bool,
+}
+
+/// Delete a schedule (its backups stay). Needs `backup.schedule`.
+#[utoipa::path(delete, path = "/schedules/{id}", tag = "schedules", params(("id" = Uuid, Path, description = "The schedule's id")),
+    responses(
+        (status = 200, body = ScheduleDeleted),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+    ))]
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ScheduleDeleted>> {
     caller
         .require(&state, Permission::Schedule, "schedule.delete")
         .await?;
@@ -215,5 +276,8 @@ async fn delete(
         &Entry::new(&caller, "schedule.delete", Outcome::Success).entity("schedule", id),
     )
     .await;
-    Ok(Json(json!({"schedule_id": id, "deleted": true})))
+    Ok(Json(ScheduleDeleted {
+        schedule_id: id,
+        deleted: true,
+    }))
 }

@@ -5,27 +5,29 @@
 
 use super::AppState;
 use super::auth::Caller;
+use super::error::problems;
 use super::error::{AppError, Result};
 use super::extract::{AppJson, AppPath, Body};
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
 use orgbackup_service::audit::{self, Entry, Outcome};
 use orgbackup_service::permissions::Permission;
-use orgbackup_service::storage::connections::OAuthBinding;
+use orgbackup_service::storage::connections::{Connection, OAuthBinding};
 use orgbackup_service::storage::{S3Credentials, S3Settings, StorageError, connections};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/storage/connections", get(list).post(add))
-        .route("/storage/connections/{id}", delete(remove))
-        .route("/storage/connections/{id}/test", post(test))
-        .route("/storage/default", put(set_default))
-        .route("/storage/oauth/start", post(oauth_start))
-        .route("/storage/oauth/complete", post(oauth_complete))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, add))
+        .routes(routes!(remove))
+        .routes(routes!(test))
+        .routes(routes!(set_default))
+        .routes(routes!(oauth_start))
+        .routes(routes!(oauth_complete))
 }
 
 impl From<StorageError> for AppError {
@@ -59,18 +61,32 @@ impl From<StorageError> for AppError {
     }
 }
 
-async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
+/// The organization's storage connections.
+#[derive(Serialize, ToSchema)]
+struct ConnectionList {
+    data: Vec<Connection>,
+}
+
+/// List the organization's storage connections (never their credentials). Needs `backup.create`.
+#[utoipa::path(get, path = "/storage/connections", tag = "storage",
+    responses((status = 200, body = ConnectionList), (status = 403, response = problems::Forbidden)))]
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<ConnectionList>> {
     caller
         .require(&state, Permission::Create, "storage.list")
         .await?;
     let data = connections::list(&state.pool, caller.principal.org_id).await?;
-    Ok(Json(json!({ "data": data })))
+    Ok(Json(ConnectionList { data }))
 }
 
-#[derive(Deserialize)]
+/// A storage connection to add (cloud drives connect through `/storage/oauth/start`).
+#[derive(Deserialize, ToSchema)]
 #[serde(tag = "provider", rename_all = "snake_case", deny_unknown_fields)]
+#[schema(as = StorageConnectionInput)]
 enum AddBody {
+    /// S3 or an S3-compatible service.
     S3 {
+        /// Unique in the organization.
+        #[schema(min_length = 1, max_length = 200)]
         name: String,
         settings: S3Settings,
         credentials: S3Credentials,
@@ -87,11 +103,20 @@ fn yes() -> bool {
     true
 }
 
+/// Add an S3 connection (tested first unless `test` is false). Needs `backup.schedule`.
+#[utoipa::path(post, path = "/storage/connections", tag = "storage", request_body = AddBody,
+    responses(
+        (status = 201, body = Connection),
+        (status = 403, response = problems::Forbidden),
+        (status = 409, response = problems::Conflict),
+        (status = 413, response = problems::TooLarge),
+        (status = 503, response = problems::StorageUnavailable),
+    ))]
 async fn add(
     State(state): State<AppState>,
     caller: Caller,
     body: Body<AddBody>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Connection>)> {
     caller
         .require(&state, Permission::Schedule, "storage.connect")
         .await?;
@@ -138,14 +163,31 @@ async fn add(
             .detail("provider", connection.provider.as_str()),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(json!(connection))))
+    Ok((StatusCode::CREATED, Json(connection)))
 }
 
+/// A storage connection, removed or tested.
+#[derive(Serialize, ToSchema)]
+struct ConnectionDone {
+    connection_id: Uuid,
+    /// `deleted` (removed) or `ok` (tested).
+    #[schema(value_type = String)]
+    status: &'static str,
+}
+
+/// Remove a storage connection (refused while backups or schedules use it). Needs `backup.schedule`.
+#[utoipa::path(delete, path = "/storage/connections/{id}", tag = "storage", params(("id" = String, Path, description = "The connection's id or name")),
+    responses(
+        (status = 200, body = ConnectionDone),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+        (status = 409, response = problems::Conflict),
+    ))]
 async fn remove(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ConnectionDone>> {
     caller
         .require(&state, Permission::Schedule, "storage.disconnect")
         .await?;
@@ -161,17 +203,27 @@ async fn remove(
             .entity("storage_connection", removed.connection_id),
     )
     .await;
-    Ok(Json(
-        json!({"connection_id": removed.connection_id, "status": "deleted"}),
-    ))
+    Ok(Json(ConnectionDone {
+        connection_id: removed.connection_id,
+        status: "deleted",
+    }))
 }
 
-/// Writes, reads back and deletes a small file at the connection: does it work right now?
+/// Test a storage connection: does it work right now?
+///
+/// Writes, reads back and deletes a small file at the connection. Needs `backup.schedule`.
+#[utoipa::path(post, path = "/storage/connections/{id}/test", tag = "storage", params(("id" = String, Path, description = "The connection's id or name")),
+    responses(
+        (status = 200, body = ConnectionDone),
+        (status = 403, response = problems::Forbidden),
+        (status = 404, response = problems::NotFound),
+        (status = 503, response = problems::StorageUnavailable),
+    ))]
 async fn test(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
-) -> Result<Json<Value>> {
+) -> Result<Json<ConnectionDone>> {
     caller
         .require(&state, Permission::Schedule, "storage.test")
         .await?;
@@ -186,23 +238,54 @@ async fn test(
         .await?
         .test()
         .await?;
-    Ok(Json(
-        json!({"connection_id": connection.connection_id, "status": "ok"}),
-    ))
+    Ok(Json(ConnectionDone {
+        connection_id: connection.connection_id,
+        status: "ok",
+    }))
 }
 
-#[derive(Deserialize)]
+/// The new default destination.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = StorageDefaultChange)]
 struct DefaultBody {
     /// A connection's id or name; `local` or `null` for the service's local disk.
     destination: Option<String>,
 }
 
+/// The service's local disk, as a destination.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum LocalDisk {
+    Local,
+}
+
+/// A destination: the local disk (`"local"`) or a storage connection.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum Destination {
+    Local(LocalDisk),
+    Connection(Connection),
+}
+
+/// The organization's default destination.
+#[derive(Serialize, ToSchema)]
+struct StorageDefault {
+    default_destination: Destination,
+}
+
+/// Set where the organization's backups go by default. Needs `backup.schedule`.
+#[utoipa::path(put, path = "/storage/default", tag = "storage", request_body = DefaultBody,
+    responses(
+        (status = 200, body = StorageDefault),
+        (status = 403, response = problems::Forbidden),
+        (status = 413, response = problems::TooLarge),
+    ))]
 async fn set_default(
     State(state): State<AppState>,
     caller: Caller,
     body: Body<DefaultBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<StorageDefault>> {
     caller
         .require(&state, Permission::Schedule, "storage.default")
         .await?;
@@ -223,16 +306,24 @@ async fn set_default(
         ),
     )
     .await;
-    Ok(Json(json!({
-        "default_destination": connection.map_or(json!("local"), |c| json!(c)),
-    })))
+    Ok(Json(StorageDefault {
+        default_destination: connection.map_or(Destination::Local(LocalDisk::Local), |c| {
+            Destination::Connection(c)
+        }),
+    }))
 }
 
-#[derive(Deserialize)]
+/// A cloud drive to connect.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = StorageOAuthStart)]
 struct OAuthStartBody {
+    /// `dropbox`, `google_drive` or `onedrive`.
     provider: orgbackup_service::storage::Provider,
+    /// The connection's name, unique in the organization.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    /// Where archives go in the drive (default `/orgbackup`).
     #[serde(default = "default_folder")]
     folder: String,
 }
@@ -241,12 +332,27 @@ fn default_folder() -> String {
     "/orgbackup".into()
 }
 
-/// The provider's authorize URL to send the user to (the settings page opens it).
+/// Where to send the user to grant access.
+#[derive(Serialize, ToSchema)]
+struct AuthorizeUrl {
+    authorize_url: String,
+}
+
+/// Start connecting a cloud drive: the provider's authorize URL to send the user to.
+///
+/// The provider sends the user back to `GET /storage/oauth/callback`, which shows the code to
+/// finish with `POST /storage/oauth/complete`. Needs `backup.schedule`.
+#[utoipa::path(post, path = "/storage/oauth/start", tag = "storage", request_body = OAuthStartBody,
+    responses(
+        (status = 200, body = AuthorizeUrl),
+        (status = 403, response = problems::Forbidden),
+        (status = 413, response = problems::TooLarge),
+    ))]
 async fn oauth_start(
     State(state): State<AppState>,
     caller: Caller,
     body: Body<OAuthStartBody>,
-) -> Result<Json<Value>> {
+) -> Result<Json<AuthorizeUrl>> {
     caller
         .require(&state, Permission::Schedule, "storage.connect")
         .await?;
@@ -263,23 +369,35 @@ async fn oauth_start(
         &OAuthBinding::Token(token),
     )
     .await?;
-    Ok(Json(json!({ "authorize_url": url })))
+    Ok(Json(AuthorizeUrl { authorize_url: url }))
 }
 
-#[derive(Deserialize)]
+/// What the callback showed.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = StorageOAuthComplete)]
 struct OAuthCompleteBody {
     state: String,
     code: String,
 }
 
+/// Finish connecting a cloud drive.
+///
 /// Finishes a connect flow started through the API (`/storage/oauth/start`), with the code the
-/// callback showed: only the token that started it can, once.
+/// callback showed: only the token that started it can, once. Needs `backup.schedule`.
+#[utoipa::path(post, path = "/storage/oauth/complete", tag = "storage", request_body = OAuthCompleteBody,
+    responses(
+        (status = 201, body = Connection),
+        (status = 403, response = problems::Forbidden),
+        (status = 409, response = problems::Conflict),
+        (status = 413, response = problems::TooLarge),
+        (status = 503, response = problems::StorageUnavailable),
+    ))]
 async fn oauth_complete(
     State(state): State<AppState>,
     caller: Caller,
     body: Body<OAuthCompleteBody>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<Connection>)> {
     caller
         .require(&state, Permission::Schedule, "storage.connect")
         .await?;
@@ -301,5 +419,5 @@ async fn oauth_complete(
             .detail("provider", connection.provider.clone()),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(json!(connection))))
+    Ok((StatusCode::CREATED, Json(connection)))
 }

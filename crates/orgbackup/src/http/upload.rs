@@ -5,12 +5,12 @@
 
 use super::AppState;
 use super::auth::Caller;
+use super::error::problems;
 use super::error::{AppError, Result};
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::{Json, Router};
 use futures::StreamExt;
 use orgbackup_archive::{ArchiveReader, Envelope, ReadLimits};
 use orgbackup_engine::BackupMetadata;
@@ -21,25 +21,52 @@ use orgbackup_service::db::org_transaction;
 use orgbackup_service::keys::KeyRing;
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::storage::LocalStorage;
-use serde_json::{Value, json};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::Write;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/backup/upload", post(upload))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(upload))
+}
+
+/// An uploaded backup, checked and recorded.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct UploadedBackup {
+    pub backup_id: Uuid,
+    /// Bytes.
+    pub size: u64,
+    /// The file's SHA-256, hex.
+    pub sha256: String,
+    /// Rows in the backup.
+    pub rows: u64,
 }
 
 fn rejected(code: &'static str, message: String) -> AppError {
     AppError::Invalid { code, message }
 }
 
+/// Upload a backup file made elsewhere.
+///
+/// The body is the file, streamed: it is verified in full (every checksum) and must be a backup
+/// of the token's organization; only then is it kept. At most the plan's storage left and
+/// `upload.max_bytes`. Needs `backup.upload`.
+#[utoipa::path(post, path = "/backup/upload", tag = "backups",
+    request_body(content = inline(super::openapi::Binary), content_type = "application/octet-stream", description = "The backup file (`.tar.zst` or `.enc`)"),
+    params(("X-Checksum-Sha256" = Option<String>, Header, description = "The file's SHA-256 (hex): a file damaged on the way is refused with `checksum_mismatch`")),
+    responses(
+        (status = 201, body = UploadedBackup),
+        (status = 403, response = problems::Forbidden),
+        (status = 413, response = problems::TooLarge),
+    ))]
 async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<(StatusCode, Json<UploadedBackup>)> {
     let expected = headers
         .get("x-checksum-sha256")
         .and_then(|v| v.to_str().ok())
@@ -160,7 +187,7 @@ pub(crate) async fn receive<S, E>(
     caller: &Caller,
     mut stream: S,
     expected_sha256: Option<String>,
-) -> Result<Value>
+) -> Result<UploadedBackup>
 where
     S: futures::Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -287,7 +314,10 @@ where
     {
         tracing::error!(%org, %error, "could not check the storage quota");
     }
-    Ok(
-        json!({"backup_id": backup_id, "size": size, "sha256": sha256, "rows": metadata.total_rows()}),
-    )
+    Ok(UploadedBackup {
+        backup_id,
+        size,
+        sha256,
+        rows: metadata.total_rows(),
+    })
 }

@@ -7,15 +7,11 @@ pub mod request_id;
 
 use crate::http::{self, AppState, extract, localize};
 use axum::Router;
-use axum::routing::get;
 use std::net::SocketAddr;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router(state: AppState) -> Router {
-    http::router()
-        .route(
-            "/api/v1/storage/oauth/callback",
-            get(oauth_callback::oauth_callback),
-        )
+    http::router(api())
         .merge(crate::web::router())
         .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_JSON_BODY))
         .layer(axum::middleware::from_fn(extract::refuse_nul_in_uri))
@@ -23,6 +19,17 @@ pub fn router(state: AppState) -> Router {
         // Outermost: the id and its span cover everything below, refusals included.
         .layer(axum::middleware::from_fn(request_id::request_id))
         .with_state(state)
+}
+
+/// API v1 with the route served here (the storage OAuth callback): what `http::router` serves
+/// and documents.
+pub fn api() -> OpenApiRouter<AppState> {
+    http::api().routes(routes!(oauth_callback::oauth_callback))
+}
+
+/// The OpenAPI document of API v1 (`orgbackup openapi`, docs/openapi.json).
+pub fn openapi_document() -> String {
+    http::document(api())
 }
 
 /// Serves until `stopping` resolves, then finishes the requests in flight. `listener` may be

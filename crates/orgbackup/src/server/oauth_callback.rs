@@ -4,20 +4,34 @@
 //! neither edge, so it lives here, above both.
 
 use crate::http::AppState;
-use crate::http::error::AppError;
+use crate::http::error::{AppError, problems};
 use crate::http::extract::AppQuery;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use orgbackup_service::storage::connections::Connection;
 use orgbackup_service::storage::connections::{self, OAuthBinding};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackQuery {
+    /// The authorization code.
     code: Option<String>,
+    /// The sealed state `/storage/oauth/start` put in the authorize URL.
     state: Option<String>,
+    /// The provider's reason, when it did not grant access.
     error: Option<String>,
+}
+
+/// A flow started through the API: what the API client sends to `POST /storage/oauth/complete`.
+#[derive(Serialize, ToSchema)]
+struct CodeForTheClient {
+    code: String,
+    state: String,
+    /// How to finish.
+    complete_with: &'static str,
 }
 
 /// Where the provider sends the browser back: no token, the sealed `state` names the org and
@@ -26,6 +40,14 @@ pub struct CallbackQuery {
 /// settings page (or shown the error as a page; other clients get JSON). A flow started through
 /// the API is not finished here (the browser has no token): the code is shown for the API client
 /// to send to `POST /storage/oauth/complete`.
+#[utoipa::path(get, path = "/storage/oauth/callback", tag = "storage", params(CallbackQuery),
+    security(()),
+    responses(
+        (status = 200, description = "A flow started through the API: the code, for the API client", body = CodeForTheClient),
+        (status = 201, description = "A flow started in the web UI, finished (a browser, `Accept: text/html`, is redirected to the storage settings page instead)", body = Connection),
+        (status = 409, response = problems::Conflict),
+        (status = 503, response = problems::StorageUnavailable),
+    ))]
 pub async fn oauth_callback(
     State(state): State<AppState>,
     parts: axum::http::request::Parts,
@@ -48,11 +70,11 @@ pub async fn oauth_callback(
             });
         };
         if connections::started_through_api(&state.settings, &oauth_state)? {
-            return Ok(Err(json!({
-                "code": code,
-                "state": oauth_state,
-                "complete_with": "POST /api/v1/storage/oauth/complete {\"state\": ..., \"code\": ...} with the token that started it",
-            })));
+            return Ok(Err(CodeForTheClient {
+                code,
+                state: oauth_state,
+                complete_with: "POST /api/v1/storage/oauth/complete {\"state\": ..., \"code\": ...} with the token that started it",
+            }));
         }
         let session = crate::web::session::session_hash_of(&parts).map(OAuthBinding::Session);
         Ok(Ok(connections::complete_oauth(
@@ -73,9 +95,7 @@ pub async fn oauth_callback(
             axum::response::Redirect::to(&format!("/settings/storage?connected={name}"))
                 .into_response()
         }
-        (Ok(Ok(connection)), false) => {
-            (StatusCode::CREATED, Json(json!(connection))).into_response()
-        }
+        (Ok(Ok(connection)), false) => (StatusCode::CREATED, Json(connection)).into_response(),
         (Ok(Err(for_the_client)), _) => (StatusCode::OK, Json(for_the_client)).into_response(),
         (Err(error), true) => crate::web::WebError::App(error).into_response(),
         (Err(error), false) => error.into_response(),

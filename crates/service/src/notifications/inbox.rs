@@ -11,6 +11,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InAppNotification {
     pub notification_id: Uuid,
     pub event: String,
@@ -21,6 +22,7 @@ pub struct InAppNotification {
 }
 
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = NotificationPage))]
 pub struct Page {
     pub data: Vec<InAppNotification>,
     pub page: u32,

@@ -10,6 +10,7 @@ use serde_json::Value;
 pub use crate::locale::Locale;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     pub subject: String,
     pub body: String,

@@ -15,6 +15,7 @@ const MAX_RECIPIENTS: usize = 50;
 const MAX_NOTICE_DAYS: u32 = 365;
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrgSettings {
     pub events: Vec<Event>,
     pub email_recipients: Vec<String>,

@@ -57,13 +57,16 @@ pub enum SchedulesError {
 
 /// A row of `backup_schedules`.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Schedule {
     pub schedule_id: Uuid,
     pub org_id: Uuid,
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::config::plans::Frequency))]
     pub frequency: String,
     pub cron_expression: Option<String>,
     #[serde(serialize_with = "hours_and_minutes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "02:30"))]
     pub time_of_day: Option<NaiveTime>,
     pub day_of_week: Option<i16>,
     pub day_of_month: Option<i16>,
@@ -403,6 +406,7 @@ pub async fn delete(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<(), Schedul
 
 /// The next `n` runs of a schedule (from now), in UTC and on the schedule's wall clock.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NextRun {
     pub utc: DateTime<Utc>,
     /// RFC 3339 with the zone's offset, e.g. `2026-03-08T03:00:00-04:00`.
@@ -423,6 +427,7 @@ pub fn next_runs(schedule: &Schedule, n: usize) -> Result<Vec<NextRun>, Schedule
 
 /// A schedule with its next runs (none while it is paused), as the API and the CLI show it.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScheduleView {
     #[serde(flatten)]
     pub schedule: Schedule,

@@ -20,9 +20,20 @@ const PARTS_IN_FLIGHT: usize = 2;
 
 /// Where a connection's archives go: kept in clear in `storage_connections.settings`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct S3Settings {
+    /// A bucket name: 1 to 255 letters, digits, `.`, `-` or `_`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._-]+$")
+    )]
     pub bucket: String,
+    /// E.g. `us-east-1`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._-]+$")
+    )]
     pub region: String,
     /// For S3-compatible services (MinIO, moto, R2...); default: AWS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,11 +62,24 @@ impl S3Settings {
     /// Checks the settings and normalizes the prefix (no leading or trailing `/`).
     pub fn validated(mut self) -> Result<Self, StorageError> {
         let invalid = |m: &str| Err(StorageError::Invalid(m.into()));
-        if self.bucket.trim().is_empty() || self.bucket.contains('/') {
-            return invalid("the bucket must be a bucket name, without `/`");
+        // What goes into the request's host or path: anything else cannot name a bucket and
+        // used to be saved, then fail every use as "unavailable" (an invalid URI).
+        let word = |text: &str, max: usize| {
+            !text.is_empty()
+                && text.len() <= max
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        };
+        if !word(&self.bucket, 255) {
+            return invalid(
+                "the bucket must be a bucket name: 1 to 255 letters, digits, `.`, `-` or `_`",
+            );
         }
-        if self.region.trim().is_empty() {
-            return invalid("the region must be given (e.g. us-east-1)");
+        if !word(&self.region, 64) {
+            return invalid(
+                "the region must be given as a region name (e.g. us-east-1): letters, digits, `.`, `-` or `_`",
+            );
         }
         if let Some(endpoint) = &self.endpoint
             && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
@@ -72,6 +96,7 @@ impl S3Settings {
 
 /// The keys, sealed with the master key in `storage_connections.encrypted_credentials`.
 #[derive(Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct S3Credentials {
     pub access_key_id: String,
     pub secret_access_key: String,

@@ -81,7 +81,7 @@ pub async fn upload(
                 let received =
                     crate::http::upload::receive(&state, &user.caller, field, sha256.take())
                         .await?;
-                let id = received["backup_id"].as_str().unwrap_or_default();
+                let id = received.backup_id;
                 return Ok(Redirect::to(&format!("/restore/{id}")).into_response());
             }
             _ => {}

@@ -25,11 +25,14 @@ use uuid::Uuid;
 
 /// Where a connection's archives go (the `provider` column).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Provider {
     Local,
     S3,
     GoogleDrive,
+    /// `onedrive`, as stored and shown (`one_drive` is accepted too, as it once was).
+    #[serde(rename = "onedrive", alias = "one_drive")]
     OneDrive,
     Dropbox,
 }
@@ -54,8 +57,11 @@ impl std::fmt::Display for Provider {
 
 /// A connection as listed: never its credentials.
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Connection {
     pub connection_id: Uuid,
+    /// A [`Provider`]'s word.
+    #[cfg_attr(feature = "openapi", schema(value_type = Provider))]
     pub provider: String,
     pub name: String,
     pub settings: serde_json::Value,
