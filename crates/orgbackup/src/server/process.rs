@@ -43,21 +43,7 @@ pub async fn serve(settings: Settings, listen: &str) -> anyhow::Result<()> {
         });
         workers.push((name, handle));
     }
-    tokio::spawn(orgbackup_service::housekeeping::run_housekeeping(
-        pool.clone(),
-        settings.clone(),
-        shutdown.clone(),
-    ));
-    tokio::spawn(orgbackup_service::notifications::run_dispatcher(
-        pool.clone(),
-        settings.clone(),
-        shutdown.clone(),
-    ));
-    tokio::spawn(orgbackup_service::schedules::scheduler::run_scheduler(
-        pool.clone(),
-        settings.clone(),
-        shutdown.clone(),
-    ));
+    spawn_background_loops(&pool, &settings, &shutdown);
     let grace = std::time::Duration::from_secs(settings.jobs.shutdown_grace_seconds.into());
     let state = http::AppState {
         pool: pool.clone(),
@@ -89,21 +75,7 @@ pub async fn worker(settings: Settings, id: Option<String>) -> anyhow::Result<()
     let metrics = metrics.map(|metrics| metrics.spawn(shutdown.clone()));
     eprintln!("worker {name} started");
     let settings = Arc::new(settings);
-    tokio::spawn(orgbackup_service::housekeeping::run_housekeeping(
-        pool.clone(),
-        settings.clone(),
-        shutdown.clone(),
-    ));
-    tokio::spawn(orgbackup_service::notifications::run_dispatcher(
-        pool.clone(),
-        settings.clone(),
-        shutdown.clone(),
-    ));
-    tokio::spawn(orgbackup_service::schedules::scheduler::run_scheduler(
-        pool.clone(),
-        settings.clone(),
-        shutdown.clone(),
-    ));
+    spawn_background_loops(&pool, &settings, &shutdown);
     let grace = std::time::Duration::from_secs(settings.jobs.shutdown_grace_seconds.into());
     let worker = tokio::spawn(worker::run_worker(
         pool.clone(),
@@ -119,6 +91,30 @@ pub async fn worker(settings: Settings, id: Option<String>) -> anyhow::Result<()
         let _ = metrics.await;
     }
     Ok(())
+}
+
+/// Retention and housekeeping, notification delivery and the scheduler: every process runs
+/// them (each is safe to run in several processes at once), until `shutdown`.
+fn spawn_background_loops(
+    pool: &sqlx::PgPool,
+    settings: &Arc<Settings>,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::spawn(orgbackup_service::housekeeping::run_housekeeping(
+        pool.clone(),
+        settings.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(orgbackup_service::notifications::run_dispatcher(
+        pool.clone(),
+        settings.clone(),
+        shutdown.clone(),
+    ));
+    tokio::spawn(orgbackup_service::schedules::scheduler::run_scheduler(
+        pool.clone(),
+        settings.clone(),
+        shutdown.clone(),
+    ));
 }
 
 fn worker_name() -> String {
