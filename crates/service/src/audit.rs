@@ -3,6 +3,7 @@
 
 use crate::accounts::Principal;
 use crate::db::org_transaction;
+use crate::permissions::Permission;
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 
@@ -80,6 +81,30 @@ impl<'a> Entry<'a> {
         self.details.insert(key.to_string(), value.into());
         self
     }
+}
+
+/// A requester without the permission an operation needs; the denial is in the audit log.
+#[derive(Debug, thiserror::Error)]
+#[error("this requester lacks the permission {0}")]
+pub struct Denied(pub Permission);
+
+/// Fails, and records the denial under `action`, unless the requester has `permission`. Every
+/// use case calls it, so an edge (API, web, CLI) cannot skip a permission by calling it directly.
+pub async fn require(
+    pool: &PgPool,
+    requester: &Requester,
+    permission: Permission,
+    action: &str,
+) -> Result<(), Denied> {
+    if requester.principal.can(permission) {
+        return Ok(());
+    }
+    record(
+        pool,
+        &Entry::new(requester, action, Outcome::Denied).detail("missing", permission.as_str()),
+    )
+    .await;
+    Err(Denied(permission))
 }
 
 pub async fn record(pool: &PgPool, entry: &Entry<'_>) {

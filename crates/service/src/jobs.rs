@@ -308,3 +308,121 @@ pub async fn release_leases(pool: &PgPool, workers: &[String]) -> Result<u64, sq
     tx.commit().await?;
     Ok(released)
 }
+
+/// When a job whose attempt failed is tried again (while it has attempts left).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// At once: the attempt lost a race with a concurrent transaction (a serialization failure,
+    /// a deadlock), which is over by now; nothing was changed.
+    Now,
+    /// After the queue's backoff: the database or a destination was down and may come back.
+    Later,
+    /// Never: the same job would fail the same way (a refused destination, a missing key, an
+    /// unreadable archive, a bug).
+    Never,
+}
+
+impl Retry {
+    /// For an error that is either worth another try after the backoff, or not.
+    pub fn later_if(retryable: bool) -> Self {
+        if retryable {
+            Retry::Later
+        } else {
+            Retry::Never
+        }
+    }
+
+    pub fn of_sql(error: &sqlx::Error) -> Self {
+        let lost_race = matches!(error, sqlx::Error::Database(db)
+            if matches!(db.code().as_deref(), Some("40001" | "40P01")));
+        match lost_race {
+            true => Retry::Now,
+            false => Retry::later_if(orgbackup_engine::is_transient(error)),
+        }
+    }
+
+    pub fn of_engine(error: &orgbackup_engine::Error) -> Self {
+        match error.lost_race() {
+            true => Retry::Now,
+            false => Retry::later_if(error.is_retryable()),
+        }
+    }
+}
+
+/// Why a job's attempt failed, and when it may be tried again.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct JobError {
+    pub reason: String,
+    pub retry: Retry,
+}
+
+impl JobError {
+    pub fn new(reason: impl Into<String>, retry: Retry) -> Self {
+        Self {
+            reason: reason.into(),
+            retry,
+        }
+    }
+
+    pub fn never(reason: impl Into<String>) -> Self {
+        Self::new(reason, Retry::Never)
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::Retry;
+    use std::borrow::Cow;
+
+    /// A database error with a SQLSTATE, as PostgreSQL would send it.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn database(code: &'static str) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(Coded(code)))
+    }
+
+    #[test]
+    fn a_lost_race_is_retried_now_a_lost_connection_later_a_bad_statement_never() {
+        assert_eq!(Retry::of_sql(&database("40001")), Retry::Now);
+        assert_eq!(Retry::of_sql(&database("40P01")), Retry::Now);
+        assert_eq!(Retry::of_sql(&database("57P01")), Retry::Later);
+        assert_eq!(Retry::of_sql(&sqlx::Error::PoolTimedOut), Retry::Later);
+        assert_eq!(Retry::of_sql(&database("23505")), Retry::Never);
+        assert_eq!(Retry::of_sql(&sqlx::Error::RowNotFound), Retry::Never);
+        let engine = orgbackup_engine::Error::Database(database("40001"));
+        assert_eq!(Retry::of_engine(&engine), Retry::Now);
+        let engine = orgbackup_engine::Error::Database(database("08006"));
+        assert_eq!(Retry::of_engine(&engine), Retry::Later);
+    }
+}

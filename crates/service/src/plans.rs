@@ -24,6 +24,18 @@ pub enum LimitError {
     Sql(#[from] sqlx::Error),
 }
 
+impl LimitError {
+    /// The stable code of a refusal, as the API answers it and the audit log records it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LimitError::MonthlyBackups { .. } => "plan_backup_limit",
+            LimitError::StorageFull { .. } => "plan_storage_full",
+            LimitError::UnknownPlan(_) => "plan_unknown",
+            LimitError::Sql(_) => "internal",
+        }
+    }
+}
+
 /// An org's plan and what it has used.
 pub struct Usage {
     pub plan: String,

@@ -6,8 +6,8 @@ use crate::backups::{self, CreateBackup};
 use crate::config::Settings;
 use crate::job_events::JobEnd;
 use crate::jobs::{
-    ABANDONED, Job, JobPayload, JobStatus, RestoreOptions, Settle, claim, end_attempt,
-    give_up_abandoned, renew_lease, settle,
+    ABANDONED, Job, JobError, JobPayload, JobStatus, RestoreOptions, Retry, Settle, claim,
+    end_attempt, give_up_abandoned, renew_lease, settle,
 };
 use chrono::Duration;
 use futures::FutureExt;
@@ -51,21 +51,22 @@ pub async fn try_execute_one(
     ))
     .await;
     drop(heartbeat);
-    let will_retry = |retryable: bool| retryable && job.attempts < job.max_attempts;
+    let will_retry =
+        |error: &JobError| error.retry != Retry::Never && job.attempts < job.max_attempts;
     if let Some(payload) = &payload {
         match &result {
             Ok(()) => {}
-            Err((error, retryable)) if will_retry(*retryable) => {
-                settle(pool, payload, Settle::Retry(error)).await?
+            Err(error) if will_retry(error) => {
+                settle(pool, payload, Settle::Retry(&error.reason)).await?
             }
-            Err((error, _)) => settle(pool, payload, Settle::Failed(error)).await?,
+            Err(error) => settle(pool, payload, Settle::Failed(&error.reason)).await?,
         }
     }
     if let Some(payload) = &payload {
         let end = match &result {
             Ok(()) => Some(JobEnd::Completed),
-            Err((_, retryable)) if will_retry(*retryable) => None,
-            Err((error, _)) => Some(JobEnd::Failed(error)),
+            Err(error) if will_retry(error) => None,
+            Err(error) => Some(JobEnd::Failed(&error.reason)),
         };
         if let Some(end) = end {
             crate::job_events::announce(pool, settings, job.org_id, payload, end).await;
@@ -76,23 +77,29 @@ pub async fn try_execute_one(
             end_attempt(pool, &job, worker, JobStatus::Succeeded, None, None).await?;
             ExecutionOutcome::Succeeded(job.job_id)
         }
-        Err((error, retryable)) if will_retry(retryable) => {
-            let base = i64::from(settings.jobs.retry_base_seconds);
-            let backoff = Duration::seconds(base * 2i64.pow(job.attempts.clamp(1, 10) as u32 - 1));
-            let retry_in = Some(backoff.num_seconds());
+        Err(error) if will_retry(&error) => {
+            let retry_in = Some(retry_delay(settings, &job, error.retry).num_seconds());
             end_attempt(
                 pool,
                 &job,
                 worker,
                 JobStatus::Queued,
-                Some(&error),
+                Some(&error.reason),
                 retry_in,
             )
             .await?;
             ExecutionOutcome::Retrying(job.job_id)
         }
-        Err((error, _)) => {
-            end_attempt(pool, &job, worker, JobStatus::Failed, Some(&error), None).await?;
+        Err(error) => {
+            end_attempt(
+                pool,
+                &job,
+                worker,
+                JobStatus::Failed,
+                Some(&error.reason),
+                None,
+            )
+            .await?;
             ExecutionOutcome::Failed(job.job_id)
         }
     };
@@ -106,10 +113,22 @@ pub async fn try_execute_one(
     Ok(outcome)
 }
 
-/// Runs a job; an error says whether trying again later may help.
-async fn execute(pool: &PgPool, settings: &Settings, job: &Job) -> Result<(), (String, bool)> {
+/// How long a failed job waits before its next attempt: nothing after a lost race, else the
+/// queue's backoff, doubling with each attempt.
+fn retry_delay(settings: &Settings, job: &Job, retry: Retry) -> Duration {
+    match retry {
+        Retry::Now => Duration::zero(),
+        Retry::Later | Retry::Never => {
+            let base = i64::from(settings.jobs.retry_base_seconds);
+            Duration::seconds(base * 2i64.pow(job.attempts.clamp(1, 10) as u32 - 1))
+        }
+    }
+}
+
+/// Runs a job; an error says when trying again may help.
+async fn execute(pool: &PgPool, settings: &Settings, job: &Job) -> Result<(), JobError> {
     let payload: JobPayload = serde_json::from_value(job.payload.clone())
-        .map_err(|e| (format!("unreadable job: {e}"), false))?;
+        .map_err(|e| JobError::never(format!("unreadable job: {e}")))?;
     match payload {
         JobPayload::ProcessBackup {
             backup_id,
@@ -120,7 +139,7 @@ async fn execute(pool: &PgPool, settings: &Settings, job: &Job) -> Result<(), (S
             // The archive may use what is left of the plan's storage, and no more.
             let usage = crate::plans::usage(pool, &settings.plans, job.org_id)
                 .await
-                .map_err(|e| (e.to_string(), true))?;
+                .map_err(|e| JobError::new(e.to_string(), Retry::Later))?;
             let request = CreateBackup {
                 org_id: job.org_id,
                 name: None,
@@ -143,10 +162,9 @@ async fn execute(pool: &PgPool, settings: &Settings, job: &Job) -> Result<(), (S
                 backups::run_backup_row(pool, settings, &request, backup_id, progress.clone())
                     .await;
             progress.stop().await;
-            result.map(|_| ()).map_err(|e| {
-                let retryable = e.is_retryable();
-                (e.to_string(), retryable)
-            })
+            result
+                .map(|_| ())
+                .map_err(|e| JobError::new(e.to_string(), e.retry()))
         }
         JobPayload::ProcessRestore {
             restore_id,
@@ -166,11 +184,10 @@ async fn execute_restore(
     restore_id: Uuid,
     backup_id: Uuid,
     options: RestoreOptions,
-) -> Result<(), (String, bool)> {
-    let fail = |message: String| (message, false);
+) -> Result<(), JobError> {
+    let fail = |reason: String| JobError::never(reason);
     let storage_failure = |e: crate::storage::StorageError| {
-        let retryable = e.is_retryable();
-        (e.to_string(), retryable)
+        JobError::new(e.to_string(), Retry::later_if(e.is_retryable()))
     };
     let (destination, path) = crate::storage::locate(pool, settings, org_id, backup_id)
         .await
@@ -213,16 +230,9 @@ async fn execute_restore(
     )
     .await;
     progress.stop().await;
-    result.map(|_| ()).map_err(|e| {
-        use crate::restores::RestoreError;
-        let retryable = match &e {
-            RestoreError::Engine(engine) => engine.is_retryable(),
-            RestoreError::Storage(storage) => storage.is_retryable(),
-            RestoreError::Sql(sql) => orgbackup_engine::is_transient(sql),
-            _ => false,
-        };
-        (e.to_string(), retryable)
-    })
+    result
+        .map(|_| ())
+        .map_err(|e| JobError::new(e.to_string(), e.retry()))
 }
 
 async fn execute_rollback(
@@ -231,7 +241,7 @@ async fn execute_rollback(
     org_id: Uuid,
     restore_id: Uuid,
     force: bool,
-) -> Result<(), (String, bool)> {
+) -> Result<(), JobError> {
     let progress = Arc::new(crate::progress_store::ProgressStore::start(
         pool.clone(),
         org_id,
@@ -248,7 +258,7 @@ async fn execute_rollback(
     if let Err(mark) = crate::restores::rollback_failed(pool, org_id, restore_id, &reason).await {
         tracing::error!(%restore_id, error = %mark, "could not record a failed rollback");
     }
-    Err((reason, false))
+    Err(JobError::never(reason))
 }
 
 /// A worker: runs jobs until `shutdown` resolves, sleeping longer on an empty queue.
@@ -323,8 +333,8 @@ impl Drop for Heartbeat {
 /// worker: the job and its row are settled as failed with the panic's message, and the worker
 /// takes the next job.
 async fn unless_panicked(
-    work: impl std::future::Future<Output = Result<(), (String, bool)>>,
-) -> Result<(), (String, bool)> {
+    work: impl std::future::Future<Output = Result<(), JobError>>,
+) -> Result<(), JobError> {
     match AssertUnwindSafe(work).catch_unwind().await {
         Ok(result) => result,
         Err(panic) => {
@@ -334,12 +344,9 @@ async fn unless_panicked(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "no message".into());
             tracing::error!(%message, "a job panicked");
-            Err((
-                format!(
-                    "the job stopped on an internal error ({message}); nothing more will be tried; please report it"
-                ),
-                false,
-            ))
+            Err(JobError::never(format!(
+                "the job stopped on an internal error ({message}); nothing more will be tried; please report it"
+            )))
         }
     }
 }
@@ -367,9 +374,9 @@ mod tests {
         })
         .await;
         drop(heartbeat);
-        let (message, retryable) = result.expect_err("a panic is a failure");
-        assert!(message.contains("index out of bounds"), "{message}");
-        assert!(!retryable);
+        let error = result.expect_err("a panic is a failure");
+        assert!(error.reason.contains("index out of bounds"), "{error}");
+        assert_eq!(error.retry, Retry::Never);
         assert!(
             beats.load(Ordering::SeqCst) > 0,
             "the heartbeat ran during the job"
@@ -388,8 +395,8 @@ mod tests {
     async fn a_job_that_does_not_panic_keeps_its_result() {
         assert_eq!(unless_panicked(async { Ok(()) }).await, Ok(()));
         assert_eq!(
-            unless_panicked(async { Err(("disk full".to_string(), true)) }).await,
-            Err(("disk full".to_string(), true))
+            unless_panicked(async { Err(JobError::new("disk full", Retry::Later)) }).await,
+            Err(JobError::new("disk full", Retry::Later))
         );
     }
 }

@@ -30,16 +30,9 @@ impl Caller {
         permission: Permission,
         action: &str,
     ) -> Result<(), AppError> {
-        if self.principal.can(permission) {
-            return Ok(());
-        }
-        audit::record(
-            &state.pool,
-            &audit::Entry::new(self, action, audit::Outcome::Denied)
-                .detail("missing", permission.as_str()),
-        )
-        .await;
-        Err(AppError::Forbidden(permission))
+        audit::require(&state.pool, self, permission, action)
+            .await
+            .map_err(AppError::from)
     }
 }
 

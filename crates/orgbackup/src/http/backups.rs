@@ -11,9 +11,10 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
-use orgbackup_service::audit::{self, Entry, Outcome};
-use orgbackup_service::backups::{BackupOrigin, BackupStatus};
+
+use orgbackup_service::backups::{
+    self, Backup, BackupAsked, BackupStatus, FileError, RequestError, request,
+};
 use orgbackup_service::db::org_transaction;
 use orgbackup_service::permissions::Permission;
 use serde::{Deserialize, Serialize};
@@ -30,31 +31,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(download))
 }
 
-/// A backup of the token's organization.
-#[derive(Serialize, ToSchema, sqlx::FromRow)]
-#[schema(as = Backup)]
-pub(crate) struct BackupView {
-    pub backup_id: Uuid,
-    pub name: String,
-    pub backup_type: BackupOrigin,
-    pub status: BackupStatus,
-    pub whole: bool,
-    pub categories: Vec<String>,
-    pub file_size: Option<i64>,
-    pub checksum_sha256: Option<String>,
-    pub total_rows: Option<i64>,
-    /// Rows per table, by table name.
-    #[schema(value_type = Option<std::collections::HashMap<String, i64>>)]
-    pub row_counts: Option<serde_json::Value>,
-    pub is_encrypted: bool,
-    pub error_message: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub completed_at: Option<DateTime<Utc>>,
-}
-
-pub(crate) const COLUMNS: &str = "backup_id, name, backup_type, status, whole, categories, file_size, checksum_sha256, total_rows,
-                       row_counts, is_encrypted, error_message, created_at, completed_at";
-
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct Page {
@@ -68,7 +44,7 @@ struct Page {
 #[derive(Serialize, ToSchema)]
 #[schema(as = BackupListing)]
 struct Listing {
-    data: Vec<BackupView>,
+    data: Vec<Backup>,
     page: u32,
     per_page: u32,
     /// Backups in all pages.
@@ -85,27 +61,15 @@ async fn list(
 ) -> Result<Json<Listing>> {
     let per_page = page.per_page.unwrap_or(20).clamp(1, 100);
     let number = page.page.unwrap_or(1).max(1);
-    let org = caller.principal.org_id;
-    let mut tx = org_transaction(&state.pool, org).await?;
-    let total: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM organization_backups WHERE org_id = $1 AND status <> $2",
-    )
-    .bind(org)
-    .bind(BackupStatus::Deleted)
-    .fetch_one(&mut *tx)
-    .await?;
-    let data = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM organization_backups WHERE org_id = $1 AND status <> $4
-          ORDER BY created_at DESC LIMIT $2 OFFSET $3"
-    )))
-    .bind(org)
-    .bind(i64::from(per_page))
     // In i64: `page` can be any u32, and (page - 1) * per_page overflows u32.
-    .bind(i64::from(number - 1) * i64::from(per_page))
-    .bind(BackupStatus::Deleted)
-    .fetch_all(&mut *tx)
+    let offset = i64::from(number - 1) * i64::from(per_page);
+    let (data, total) = backups::records::page(
+        &state.pool,
+        caller.principal.org_id,
+        i64::from(per_page),
+        offset,
+    )
     .await?;
-    tx.commit().await?;
     Ok(Json(Listing {
         data,
         page: number,
@@ -114,41 +78,22 @@ async fn list(
     }))
 }
 
-pub(crate) async fn find(
-    state: &AppState,
-    org: Uuid,
-    id: Uuid,
-) -> Result<(BackupView, Option<String>)> {
-    let mut tx = org_transaction(&state.pool, org).await?;
-    let row: Option<BackupView> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status <> $3"
-    )))
-    .bind(org)
-    .bind(id)
-    .bind(BackupStatus::Deleted)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let path: Option<String> = sqlx::query_scalar(
-        "SELECT storage_path FROM organization_backups WHERE org_id = $1 AND backup_id = $2",
-    )
-    .bind(org)
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .flatten();
-    tx.commit().await?;
-    row.map(|r| (r, path)).ok_or(AppError::NotFound("backup"))
+/// One of the org's backups (not deleted), or 404.
+pub(crate) async fn find(state: &AppState, org: Uuid, id: Uuid) -> Result<Backup> {
+    backups::records::find(&state.pool, org, id)
+        .await?
+        .ok_or(AppError::NotFound("backup"))
 }
 
 /// Show a backup.
 #[utoipa::path(get, path = "/backup/{id}", tag = "backups", params(("id" = Uuid, Path, description = "The backup's id")),
-    responses((status = 200, body = BackupView), (status = 404, response = problems::NotFound)))]
+    responses((status = 200, body = Backup), (status = 404, response = problems::NotFound)))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
-) -> Result<Json<BackupView>> {
-    Ok(Json(find(&state, caller.principal.org_id, id).await?.0))
+) -> Result<Json<Backup>> {
+    Ok(Json(find(&state, caller.principal.org_id, id).await?))
 }
 
 /// Download a completed backup's file. Needs `backup.download`.
@@ -169,32 +114,19 @@ pub(crate) async fn download(
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<Response> {
-    caller
-        .require(&state, Permission::Download, "backup.download")
-        .await?;
-    let (backup, path) = find(&state, caller.principal.org_id, id).await?;
-    let (Some(_), BackupStatus::Completed) = (path, backup.status) else {
-        return Err(AppError::Conflict(format!(
-            "backup {id} is {} and has no file to download",
-            backup.status
-        )));
-    };
-    // Streamed from wherever the backup is (local disk or a storage connection), never buffered.
-    let (destination, path) = orgbackup_service::storage::locate(
-        &state.pool,
-        &state.settings,
-        caller.principal.org_id,
-        id,
-    )
-    .await?
-    .ok_or(AppError::NotFound("backup"))?;
-    let (length, stream) = destination.read(&path).await?;
-    audit::record(
-        &state.pool,
-        &Entry::new(&caller, "backup.download", Outcome::Success).entity("backup", id),
-    )
-    .await;
-    let name = path.rsplit('/').next().unwrap_or("backup").to_string();
+    let download = backups::download(&state.pool, &state.settings, &caller, id).await?;
+    Ok(file_response(download))
+}
+
+/// The backup file as an attachment, streamed, with its length and checksum (the pages answer
+/// their download link with it too).
+pub(crate) fn file_response(download: backups::Download) -> Response {
+    let backups::Download {
+        backup,
+        file_name: name,
+        length,
+        stream,
+    } = download;
     let mut response = Body::from_stream(stream).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -208,7 +140,7 @@ pub(crate) async fn download(
     if let Some(Ok(sum)) = backup.checksum_sha256.as_deref().map(HeaderValue::from_str) {
         headers.insert("x-checksum-sha256", sum);
     }
-    Ok(response)
+    response
 }
 
 /// A backup, deleted.
@@ -233,43 +165,7 @@ async fn delete(
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<BackupDeleted>> {
-    caller
-        .require(&state, Permission::Create, "backup.delete")
-        .await?;
-    let (backup, _) = find(&state, caller.principal.org_id, id).await?;
-    if backup.status.is_in_progress() {
-        return Err(AppError::Conflict(format!(
-            "backup {id} is {}; wait for it to finish",
-            backup.status
-        )));
-    }
-    // Opened before the row forgets the path: a destination that cannot be opened (connection
-    // expired, master key changed) refuses the delete rather than leave an unreachable file.
-    let stored = orgbackup_service::storage::locate(
-        &state.pool,
-        &state.settings,
-        caller.principal.org_id,
-        id,
-    )
-    .await?;
-    let mut tx = org_transaction(&state.pool, caller.principal.org_id).await?;
-    sqlx::query("UPDATE organization_backups SET status = $2, storage_path = NULL, updated_at = now() WHERE backup_id = $1")
-        .bind(id)
-        .bind(BackupStatus::Deleted)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    if let Some((destination, path)) = stored
-        && let Err(error) = destination.remove(&path).await
-    {
-        // The row says deleted: a file left behind is only wasted space, not a visible backup.
-        tracing::warn!(backup_id = %id, error = %error, "could not remove a deleted backup's file");
-    }
-    audit::record(
-        &state.pool,
-        &Entry::new(&caller, "backup.delete", Outcome::Success).entity("backup", id),
-    )
-    .await;
+    backups::delete(&state.pool, &state.settings, &caller, id).await?;
     Ok(Json(BackupDeleted {
         backup_id: id,
         status: BackupStatus::Deleted,
@@ -293,34 +189,6 @@ pub(crate) struct CreateBody {
     /// A storage connection's id or name, or `local`; default: the org's default destination.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
-}
-
-/// Refuses, before anything is recorded, a category the schema does not have and an encrypted
-/// backup on a service without a master key.
-async fn check_categories_and_encryption(state: &AppState, body: &CreateBody) -> Result<()> {
-    let known = {
-        let mut conn = state.pool.acquire().await?;
-        orgbackup_engine::discover(&mut conn, &state.settings.tenancy)
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?
-            .categories()
-    };
-    if let Some(unknown) = body.categories.iter().find(|c| !known.contains(c)) {
-        return Err(AppError::Invalid {
-            code: "unknown_category",
-            message: format!(
-                "unknown category `{unknown}`; the categories are: {}",
-                known.join(", ")
-            ),
-        });
-    }
-    if body.encrypt && state.settings.encryption.master_key.is_none() {
-        return Err(AppError::Invalid {
-            code: "encryption_unavailable",
-            message: "encrypted backups need a master key, which this service has not been configured with".into(),
-        });
-    }
-    Ok(())
 }
 
 /// A backup or a restore, queued: a worker runs it.
@@ -350,6 +218,7 @@ pub(crate) async fn create(
     headers: axum::http::HeaderMap,
     body: super::extract::Body<CreateBody>,
 ) -> Result<(axum::http::StatusCode, Json<serde_json::Value>)> {
+    // The permission before the body: a caller without it learns nothing from a 422.
     caller
         .require(&state, Permission::Create, "backup.create")
         .await?;
@@ -358,66 +227,25 @@ pub(crate) async fn create(
         super::extract::check_name("backup name", name)?;
     }
     let org = caller.principal.org_id;
-    check_categories_and_encryption(&state, &body).await?;
-    let destination = orgbackup_service::storage::connections::resolve(
-        &state.pool,
-        org,
-        body.destination.as_deref(),
-    )
-    .await?;
     let idempotency = IdempotencyKey::from_headers(&headers, "backup.create", &body)?;
+    let checked = request::check(&state.pool, &state.settings, &caller, body.asked()).await?;
     let mut tx = org_transaction(&state.pool, org).await?;
     if let Some(key) = &idempotency
         && let Some(replayed) = key.replay(&mut tx, org).await?
     {
         return Ok(replayed);
     }
-    // Counted and queued under the org's quota lock, in one transaction: concurrent requests
-    // take turns, and each one sees the backups the previous ones queued.
-    orgbackup_service::plans::lock_backup_quota(&mut tx, org).await?;
-    let usage = orgbackup_service::plans::usage_in(&mut tx, &state.settings.plans, org)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    if let Err(limit) = usage.check_new_backup() {
-        drop(tx);
-        let code = match limit {
-            orgbackup_service::plans::LimitError::MonthlyBackups { .. } => "plan_backup_limit",
-            _ => "plan_storage_full",
-        };
-        audit::record(
-            &state.pool,
-            &Entry::new(&caller, "backup.create", Outcome::Denied).detail("limit", code),
-        )
-        .await;
-        return Err(AppError::Invalid {
-            code,
-            message: limit.to_string(),
-        });
-    }
-    let backup_id = Uuid::new_v4();
-    let request = orgbackup_service::backups::CreateBackup {
-        org_id: org,
-        name: body.name.clone(),
-        categories: body.categories.clone(),
-        encrypt: body.encrypt,
-        created_by: caller.principal.user_id,
-        max_archive_bytes: None,
-        destination,
-        schedule_id: None,
-        // Only read by the worker, which sets it per attempt.
-        retry_on_transient: false,
+    let queued = match request::queue(&mut tx, &state.settings, &caller, checked).await {
+        Ok(queued) => queued,
+        Err(error) => {
+            drop(tx);
+            request::audit_refused(&state.pool, &caller, &error).await;
+            return Err(error.into());
+        }
     };
-    orgbackup_service::backups::queue_backup(&mut tx, &request, backup_id).await?;
-    let payload = orgbackup_service::jobs::JobPayload::ProcessBackup {
-        backup_id,
-        categories: body.categories,
-        encrypt: body.encrypt,
-        created_by: caller.principal.user_id,
-    };
-    let job_id = orgbackup_service::jobs::enqueue(&mut tx, org, &payload).await?;
     let response = serde_json::to_value(BackupQueued {
-        backup_id,
-        job_id,
+        backup_id: queued.backup_id,
+        job_id: queued.job_id,
         status: BackupStatus::Pending,
     })
     .map_err(|e| AppError::Internal(e.into()))?;
@@ -426,12 +254,58 @@ pub(crate) async fn create(
             .await?;
     }
     tx.commit().await?;
-    audit::record(
-        &state.pool,
-        &Entry::new(&caller, "backup.create", Outcome::Success).entity("backup", backup_id),
-    )
-    .await;
+    request::audit_queued(&state.pool, &caller, &queued).await;
     Ok((axum::http::StatusCode::ACCEPTED, Json(response)))
+}
+
+impl CreateBody {
+    pub(crate) fn asked(self) -> BackupAsked {
+        BackupAsked {
+            name: self.name,
+            categories: self.categories,
+            encrypt: self.encrypt,
+            destination: self.destination,
+        }
+    }
+}
+
+impl From<RequestError> for AppError {
+    fn from(error: RequestError) -> Self {
+        match error {
+            RequestError::Denied(denied) => denied.into(),
+            error @ RequestError::UnknownCategory { .. } => AppError::Invalid {
+                code: "unknown_category",
+                message: error.to_string(),
+            },
+            error @ RequestError::EncryptionUnavailable => AppError::Invalid {
+                code: "encryption_unavailable",
+                message: error.to_string(),
+            },
+            RequestError::Limit(limit) => AppError::Invalid {
+                code: limit.code(),
+                message: limit.to_string(),
+            },
+            RequestError::Destination(error) => error.into(),
+            RequestError::Sql(error) => error.into(),
+            error @ (RequestError::PlanUnreadable(_) | RequestError::Discovery(_)) => {
+                AppError::Internal(error.into())
+            }
+        }
+    }
+}
+
+impl From<FileError> for AppError {
+    fn from(error: FileError) -> Self {
+        match error {
+            FileError::Denied(denied) => denied.into(),
+            FileError::NotFound(_) => AppError::NotFound("backup"),
+            error @ (FileError::NoFile { .. } | FileError::InProgress { .. }) => {
+                AppError::Conflict(error.to_string())
+            }
+            FileError::Storage(error) => error.into(),
+            FileError::Sql(error) => error.into(),
+        }
+    }
 }
 
 /// A backup's state and progress.
@@ -454,18 +328,13 @@ async fn progress(
     caller: Caller,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<Json<BackupProgress>> {
-    let org = caller.principal.org_id;
-    let mut tx = org_transaction(&state.pool, org).await?;
-    let row: Option<(BackupStatus, Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
-        "SELECT status, progress, error_message FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status <> $3",
-    )
-    .bind(org)
-    .bind(id)
-    .bind(BackupStatus::Deleted)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let (status, progress, error) = row.ok_or(AppError::NotFound("backup"))?;
+    let backups::records::BackupProgress {
+        status,
+        progress,
+        error,
+    } = backups::records::progress(&state.pool, caller.principal.org_id, id)
+        .await?
+        .ok_or(AppError::NotFound("backup"))?;
     Ok(Json(BackupProgress {
         backup_id: id,
         status,

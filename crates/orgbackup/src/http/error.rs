@@ -56,6 +56,12 @@ impl AppError {
     }
 }
 
+impl From<orgbackup_service::audit::Denied> for AppError {
+    fn from(denied: orgbackup_service::audit::Denied) -> Self {
+        AppError::Forbidden(denied.0)
+    }
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
         AppError::Internal(error.into())

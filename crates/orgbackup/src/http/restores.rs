@@ -10,15 +10,16 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use orgbackup_engine::{BackupMetadata, CompatibilityReport, RestoreMode};
+use orgbackup_engine::{BackupMetadata, CompatibilityReport};
 use orgbackup_service::audit::{self, Entry, Outcome};
-use orgbackup_service::backups::BackupStatus;
+use orgbackup_service::backups;
 use orgbackup_service::db::org_transaction;
-use orgbackup_service::jobs::{self, JobPayload, RestoreOptions};
+use orgbackup_service::jobs::RestoreOptions;
 use orgbackup_service::permissions::Permission;
-use orgbackup_service::restores::{self, RestoreError, RestoreStatus};
+use orgbackup_service::restores::queue::{self, QueueError, RestoreAsked};
+use orgbackup_service::restores::{self, RestoreError, RestoreStatus, RollbackRefused};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -45,20 +46,7 @@ pub(crate) async fn stored_backup(
     org: Uuid,
     backup_id: Uuid,
 ) -> Result<(orgbackup_service::storage::Destination, String)> {
-    let mut tx = org_transaction(&state.pool, org).await?;
-    let completed: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM organization_backups WHERE org_id = $1 AND backup_id = $2 AND status = $3)",
-    )
-    .bind(org)
-    .bind(backup_id)
-    .bind(BackupStatus::Completed)
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    if !completed {
-        return Err(AppError::NotFound("backup"));
-    }
-    orgbackup_service::storage::locate(&state.pool, &state.settings, org, backup_id)
+    backups::locate_completed(&state.pool, &state.settings, org, backup_id)
         .await?
         .ok_or(AppError::NotFound("backup"))
 }
@@ -147,54 +135,28 @@ pub(crate) async fn start(
     headers: axum::http::HeaderMap,
     body: Body<StartBody>,
 ) -> Result<(StatusCode, Json<Value>)> {
+    // The permission before the body: a caller without it learns nothing from a 422.
     caller
         .require(&state, Permission::Restore, "restore.start")
         .await?;
     let AppJson(body) = body?;
-    if body.options.mode != RestoreMode::Merge {
-        caller
-            .require(&state, Permission::RestoreFull, "restore.start")
-            .await?;
-    }
     let org = caller.principal.org_id;
-    stored_backup(&state, org, body.backup_id).await?;
     let idempotency = IdempotencyKey::from_headers(&headers, "restore.start", &body)?;
+    let asked = RestoreAsked {
+        backup_id: body.backup_id,
+        options: body.options,
+    };
+    queue::check(&state.pool, &state.settings, &caller, &asked).await?;
     let mut tx = org_transaction(&state.pool, org).await?;
     if let Some(key) = &idempotency
         && let Some(replayed) = key.replay(&mut tx, org).await?
     {
         return Ok(replayed);
     }
-    let restore_id = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO backup_restores (restore_id, org_id, backup_id, restore_type, conflict_resolution, selected_categories,
-                                      status, decisions, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $9, $7, $8)",
-    )
-    .bind(restore_id)
-    .bind(org)
-    .bind(body.backup_id)
-    .bind(if body.options.mode == RestoreMode::Merge { if body.options.categories.is_empty() { "merge" } else { "selective" } } else { "full" })
-    .bind(if body.options.decisions.is_empty() { jobs::conflict_name(body.options.conflicts) } else { "per_record" })
-    .bind(&body.options.categories)
-    .bind(json!(body.options.decisions))
-    .bind(caller.principal.user_id)
-    .bind(RestoreStatus::Pending)
-    .execute(&mut *tx)
-    .await?;
-    let job_id = jobs::enqueue(
-        &mut tx,
-        org,
-        &JobPayload::ProcessRestore {
-            restore_id,
-            backup_id: body.backup_id,
-            options: body.options,
-        },
-    )
-    .await?;
+    let queued = queue::queue(&mut tx, &caller, asked).await?;
     let response = serde_json::to_value(RestoreQueued {
-        restore_id,
-        job_id,
+        restore_id: queued.restore_id,
+        job_id: queued.job_id,
         status: RestoreStatus::Pending,
     })
     .map_err(|e| AppError::Internal(e.into()))?;
@@ -203,12 +165,32 @@ pub(crate) async fn start(
             .await?;
     }
     tx.commit().await?;
-    audit::record(
-        &state.pool,
-        &Entry::new(&caller, "restore.start", Outcome::Success).entity("restore", restore_id),
-    )
-    .await;
+    queue::audit_queued(&state.pool, &caller, &queued).await;
     Ok((StatusCode::ACCEPTED, Json(response)))
+}
+
+impl From<QueueError> for AppError {
+    fn from(error: QueueError) -> Self {
+        match error {
+            QueueError::Denied(denied) => denied.into(),
+            QueueError::BackupNotFound(_) => AppError::NotFound("backup"),
+            QueueError::Storage(error) => error.into(),
+            QueueError::Sql(error) => error.into(),
+        }
+    }
+}
+
+impl From<RollbackRefused> for AppError {
+    fn from(error: RollbackRefused) -> Self {
+        match error {
+            RollbackRefused::Denied(denied) => denied.into(),
+            RollbackRefused::Restore(RestoreError::NotFound(_)) => AppError::NotFound("restore"),
+            RollbackRefused::Restore(
+                error @ (RestoreError::ChangesSince { .. } | RestoreError::NotRollbackable { .. }),
+            ) => AppError::Conflict(error.to_string()),
+            RollbackRefused::Restore(error) => AppError::Internal(error.into()),
+        }
+    }
 }
 
 /// A restore's state, plan and progress.
@@ -286,36 +268,14 @@ pub(crate) async fn rollback(
     AppPath(id): AppPath<Uuid>,
     body: Body<RollbackBody>,
 ) -> Result<(StatusCode, Json<RestoreQueued>)> {
-    caller
-        .require(&state, Permission::Restore, "restore.rollback")
-        .await?;
     let force = body.map(|AppJson(b)| b.force).unwrap_or(false);
-    let org = caller.principal.org_id;
-    let refused = |error: RestoreError| match error {
-        RestoreError::NotFound(_) => AppError::NotFound("restore"),
-        error @ (RestoreError::ChangesSince { .. } | RestoreError::NotRollbackable { .. }) => {
-            AppError::Conflict(error.to_string())
-        }
-        error => AppError::Internal(error.into()),
-    };
-    restores::check_rollback(&state.pool, &state.settings, org, id, force)
-        .await
-        .map_err(refused)?;
-    let job_id = restores::queue_rollback(&state.pool, org, id, force)
-        .await
-        .map_err(refused)?;
-    audit::record(
-        &state.pool,
-        &Entry::new(&caller, "restore.rollback", Outcome::Success)
-            .entity("restore", id)
-            .detail("force", force),
-    )
-    .await;
+    let queued =
+        restores::request_rollback(&state.pool, &state.settings, &caller, id, force).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(RestoreQueued {
-            restore_id: id,
-            job_id,
+            restore_id: queued.restore_id,
+            job_id: queued.job_id,
             status: RestoreStatus::RollingBack,
         }),
     ))

@@ -1,19 +1,16 @@
 //! Backup pages: the list with the create form, one backup's details, its live progress and its
-//! download. Creating and downloading go through the API's own handlers, so the plan limits,
-//! permissions and audit entries are the same.
+//! download. Creating and downloading call the same use cases as the API (`backups::request`,
+//! `backups::download`), so the plan limits, permissions and audit entries are the same.
 
-use super::pages::BackupRow;
 use super::session::WebUser;
 use super::{Layout, Tr, WebError, WebResult, render};
 use crate::http::AppState;
-use crate::http::backups::{self as api, BackupView, CreateBody};
+use crate::http::error::AppError;
 use askama::Template;
-use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use orgbackup_service::backups::BackupStatus;
-use orgbackup_service::db::org_transaction;
+use orgbackup_service::backups::records::LastWholeBackup;
+use orgbackup_service::backups::{self, Backup, BackupAsked, BackupStatus};
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::states::ConnectionStatus;
 use std::collections::BTreeMap;
@@ -34,7 +31,7 @@ pub struct CategoryChoice {
 struct BackupsPage {
     t: Tr,
     l: Layout,
-    backups: Vec<BackupRow>,
+    backups: Vec<Backup>,
     categories: Vec<CategoryChoice>,
     can_create: bool,
     encryption_available: bool,
@@ -48,16 +45,7 @@ async fn category_choices(state: &AppState, org: Uuid) -> WebResult<Vec<Category
             .await
             .map_err(|e| WebError::Internal(e.into()))?
     };
-    let mut tx = org_transaction(&state.pool, org).await?;
-    let last: Option<(serde_json::Value, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT row_counts, total_rows, file_size FROM organization_backups
-          WHERE org_id = $1 AND status = $2 AND whole ORDER BY completed_at DESC LIMIT 1",
-    )
-    .bind(org)
-    .bind(BackupStatus::Completed)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let last = backups::records::last_whole(&state.pool, org).await?;
     let mut choices: BTreeMap<String, CategoryChoice> = BTreeMap::new();
     for table in &schema.tables {
         let choice = choices
@@ -69,11 +57,18 @@ async fn category_choices(state: &AppState, org: Uuid) -> WebResult<Vec<Category
                 bytes: None,
             });
         choice.tables += 1;
-        if let (Some(rows), Some((counts, _, _))) = (&mut choice.rows, &last) {
-            *rows += counts[table.name.to_string()].as_i64().unwrap_or(0);
+        if let (Some(rows), Some(last)) = (&mut choice.rows, &last) {
+            *rows += last.row_counts[table.name.to_string()]
+                .as_i64()
+                .unwrap_or(0);
         }
     }
-    if let Some((_, Some(total_rows), Some(size))) = last.filter(|l| l.1.unwrap_or(0) > 0) {
+    if let Some(LastWholeBackup {
+        total_rows: Some(total_rows),
+        file_size: Some(size),
+        ..
+    }) = last.filter(|l| l.total_rows.unwrap_or(0) > 0)
+    {
         for choice in choices.values_mut() {
             choice.bytes = choice.rows.map(|rows| size * rows / total_rows);
         }
@@ -83,17 +78,8 @@ async fn category_choices(state: &AppState, org: Uuid) -> WebResult<Vec<Category
 
 pub async fn index(State(state): State<AppState>, user: WebUser) -> WebResult<Response> {
     let org = user.org_id();
-    let mut tx = org_transaction(&state.pool, org).await?;
-    let backups: Vec<BackupRow> = sqlx::query_as(
-        "SELECT backup_id, name, status, file_size, total_rows, created_at, error_message
-           FROM organization_backups WHERE org_id = $1 AND status <> $2
-          ORDER BY created_at DESC LIMIT 100",
-    )
-    .bind(org)
-    .bind(BackupStatus::Deleted)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    // The newest hundred: older ones are reached through the API's pages.
+    let (backups, _) = backups::records::page(&state.pool, org, 100, 0).await?;
     let page = BackupsPage {
         t: Tr::new(user.locale),
         categories: category_choices(&state, org).await?,
@@ -118,12 +104,7 @@ pub async fn create(
     body: axum::body::Bytes,
 ) -> WebResult<Response> {
     let mut csrf = None;
-    let mut request = CreateBody {
-        name: None,
-        categories: Vec::new(),
-        encrypt: false,
-        destination: None,
-    };
+    let mut request = BackupAsked::default();
     // Repeated keys (`categories=a&categories=b`) are not supported by `Form` into a struct.
     for (key, value) in super::form::pairs(&body) {
         match key.as_str() {
@@ -136,14 +117,13 @@ pub async fn create(
         }
     }
     user.check_csrf(csrf.as_deref())?;
-    let (_, Json(queued)) = api::create(
-        State(state),
-        user.caller,
-        HeaderMap::new(),
-        Ok(crate::http::extract::AppJson(request)),
-    )
-    .await?;
-    let id = queued["backup_id"].as_str().unwrap_or_default();
+    if let Some(name) = &request.name {
+        crate::http::extract::check_name("backup name", name)?;
+    }
+    let queued = backups::request(&state.pool, &state.settings, &user.caller, request)
+        .await
+        .map_err(AppError::from)?;
+    let id = queued.backup_id;
     Ok(Redirect::to(&format!("/backups/{id}")).into_response())
 }
 
@@ -158,7 +138,7 @@ pub struct TableRows {
 struct BackupPage {
     t: Tr,
     l: Layout,
-    backup: BackupView,
+    backup: Backup,
     tables: Vec<TableRows>,
     can_download: bool,
     running: bool,
@@ -169,7 +149,9 @@ pub async fn show(
     user: WebUser,
     Path(id): Path<Uuid>,
 ) -> WebResult<Response> {
-    let (backup, _) = api::find(&state, user.org_id(), id).await?;
+    let backup = backups::records::find(&state.pool, user.org_id(), id)
+        .await?
+        .ok_or(WebError::NotFound)?;
     let tables = backup
         .row_counts
         .as_ref()
@@ -215,18 +197,13 @@ pub async fn progress(
     Path(id): Path<Uuid>,
 ) -> WebResult<Response> {
     let org = user.org_id();
-    let mut tx = org_transaction(&state.pool, org).await?;
-    let row: Option<(BackupStatus, Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
-        "SELECT status, progress, error_message FROM organization_backups
-          WHERE org_id = $1 AND backup_id = $2 AND status <> $3",
-    )
-    .bind(org)
-    .bind(id)
-    .bind(BackupStatus::Deleted)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let (status, progress, error) = row.ok_or(WebError::NotFound)?;
+    let backups::records::BackupProgress {
+        status,
+        progress,
+        error,
+    } = backups::records::progress(&state.pool, org, id)
+        .await?
+        .ok_or(WebError::NotFound)?;
     let progress = progress.unwrap_or_default();
     let number = |key: &str| progress[key].as_f64().unwrap_or(0.0) as i64;
     let running = status.is_in_progress();
@@ -260,5 +237,8 @@ pub async fn download(
     user: WebUser,
     Path(id): Path<Uuid>,
 ) -> WebResult<Response> {
-    Ok(api::download(State(state), user.caller, crate::http::extract::AppPath(id)).await?)
+    let download = backups::download(&state.pool, &state.settings, &user.caller, id)
+        .await
+        .map_err(AppError::from)?;
+    Ok(crate::http::backups::file_response(download))
 }

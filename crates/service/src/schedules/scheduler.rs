@@ -10,9 +10,8 @@
 
 use super::{COLUMNS, Schedule, timing};
 use crate::audit::{self, Entry, Outcome};
-use crate::backups::{self, CreateBackup};
+use crate::backups::{self, CreateBackup, QueuedBackup};
 use crate::config::Settings;
-use crate::jobs::{self, JobPayload};
 use crate::plans::LimitError;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -181,7 +180,6 @@ async fn run_one(
                 None
             }),
     };
-    let backup_id = Uuid::new_v4();
     let request = CreateBackup {
         org_id: schedule.org_id,
         name: Some(format!(
@@ -192,19 +190,11 @@ async fn run_one(
         categories: schedule.categories.clone(),
         encrypt: schedule.encrypt,
         created_by: schedule.created_by,
-        max_archive_bytes: None,
         destination,
         schedule_id: Some(schedule.schedule_id),
-        retry_on_transient: false,
+        ..CreateBackup::default()
     };
-    backups::queue_backup(&mut *tx, &request, backup_id).await?;
-    let payload = JobPayload::ProcessBackup {
-        backup_id,
-        categories: schedule.categories.clone(),
-        encrypt: schedule.encrypt,
-        created_by: schedule.created_by,
-    };
-    let job_id = jobs::enqueue(&mut *tx, schedule.org_id, &payload).await?;
+    let QueuedBackup { backup_id, job_id } = backups::request::enqueue(tx, &request).await?;
     *queued.entry(schedule.org_id).or_default() += 1;
     sqlx::query(
         "UPDATE backup_schedules

@@ -3,19 +3,17 @@
 use super::plan::compute_plan;
 use super::{Choices, require_full};
 use crate::http::AppState;
-use crate::http::extract::AppJson;
-use crate::http::restores as api;
+use crate::http::error::AppError;
 use crate::web::form::{field, pairs};
 use crate::web::session::WebUser;
 use crate::web::{Layout, Tr, WebResult, render};
 use askama::Template;
-use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use orgbackup_engine::RestorePlan;
 use orgbackup_service::jobs::RestoreOptions;
 use orgbackup_service::permissions::Permission;
+use orgbackup_service::restores::{self, RestoreAsked};
 use uuid::Uuid;
 
 #[derive(Template)]
@@ -52,7 +50,7 @@ async fn confirm_page(
 ) -> WebResult<Response> {
     let org = user.org_id();
     let plan = compute_plan(state, org, backup_id, &choices, 0).await?;
-    let (backup, _) = crate::http::backups::find(state, org, backup_id).await?;
+    let backup = crate::http::backups::find(state, org, backup_id).await?;
     let page = ConfirmPage {
         t: Tr::new(user.locale),
         l: Layout::of(state, user, "restore").await?,
@@ -114,7 +112,7 @@ pub async fn start(
             return confirm_page(&state, &user, backup_id, choices, true).await;
         }
     }
-    let body = api::StartBody {
+    let asked = RestoreAsked {
         backup_id,
         options: RestoreOptions {
             mode: choices.mode(),
@@ -123,13 +121,9 @@ pub async fn start(
             decisions: choices.decisions.clone(),
         },
     };
-    let (_, Json(started)) = api::start(
-        State(state),
-        user.caller,
-        HeaderMap::new(),
-        Ok(AppJson(body)),
-    )
-    .await?;
-    let id = started["restore_id"].as_str().unwrap_or_default();
+    let queued = restores::queue::request(&state.pool, &state.settings, &user.caller, asked)
+        .await
+        .map_err(AppError::from)?;
+    let id = queued.restore_id;
     Ok(Redirect::to(&format!("/restores/{id}")).into_response())
 }

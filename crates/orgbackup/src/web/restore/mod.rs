@@ -21,7 +21,6 @@ use super::session::WebUser;
 use super::{WebError, WebResult};
 use crate::http::AppState;
 use crate::http::error::AppError;
-use crate::http::restores as api;
 use orgbackup_engine::{ConflictAction, ConflictRecord, RecordDecision, RestoreMode};
 use orgbackup_service::permissions::Permission;
 use std::collections::BTreeMap;
@@ -162,7 +161,11 @@ async fn open_backup(
     orgbackup_service::storage::LocalCopy,
     orgbackup_service::archives::FileArchive,
 )> {
-    let (destination, path) = api::stored_backup(state, org, backup_id).await?;
+    let (destination, path) =
+        orgbackup_service::backups::locate_completed(&state.pool, &state.settings, org, backup_id)
+            .await
+            .map_err(AppError::from)?
+            .ok_or(WebError::NotFound)?;
     let copy = destination
         .fetch(&state.settings, &path)
         .await

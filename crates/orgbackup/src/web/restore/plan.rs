@@ -46,7 +46,7 @@ pub async fn analyze(
             .await
             .map_err(|e| WebError::Internal(e.into()))?
     };
-    let (backup, _) = crate::http::backups::find(&state, org, backup_id).await?;
+    let backup = crate::http::backups::find(&state, org, backup_id).await?;
     let page = AnalyzePage {
         t: Tr::new(user.locale),
         l: Layout::of(&state, &user, "restore").await?,
@@ -152,7 +152,7 @@ pub async fn plan(
             }),
         }
     }
-    let (backup, _) = crate::http::backups::find(&state, org, backup_id).await?;
+    let backup = crate::http::backups::find(&state, org, backup_id).await?;
     let page = PlanPage {
         t: Tr::new(user.locale),
         l: Layout::of(&state, &user, "restore").await?,

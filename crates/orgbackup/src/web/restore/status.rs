@@ -1,13 +1,11 @@
 //! After the start: the restore's status, its progress (polled), and the rollback.
 
 use crate::http::AppState;
-use crate::http::extract::{AppJson, AppPath};
-use crate::http::restores as api;
+use crate::http::error::AppError;
 use crate::web::form::{field, pairs};
 use crate::web::session::WebUser;
 use crate::web::{Layout, Tr, WebError, WebResult, render};
 use askama::Template;
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
@@ -140,12 +138,8 @@ pub async fn rollback(
     let fields = pairs(&body);
     user.check_csrf(field(&fields, "_csrf"))?;
     let force = field(&fields, "force") == Some("on");
-    let (_, Json(_queued)) = api::rollback(
-        State(state),
-        user.caller,
-        AppPath(id),
-        Ok(AppJson(api::RollbackBody { force })),
-    )
-    .await?;
+    restores::request_rollback(&state.pool, &state.settings, &user.caller, id, force)
+        .await
+        .map_err(AppError::from)?;
     Ok(Redirect::to(&format!("/restores/{id}")).into_response())
 }

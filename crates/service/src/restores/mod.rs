@@ -4,6 +4,7 @@
 use crate::archives::FileArchive;
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::jobs::Retry;
 use crate::keys::{self, KeyError};
 use crate::storage::{LocalStorage, StorageError};
 use chrono::{DateTime, Duration, Utc};
@@ -15,7 +16,10 @@ use std::path::Path;
 use std::sync::Arc;
 use uuid::Uuid;
 
+pub mod queue;
+
 pub use crate::states::RestoreStatus;
+pub use queue::{QueueError, QueuedRestore, RestoreAsked, RollbackRefused, request_rollback};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
@@ -35,6 +39,18 @@ pub enum RestoreError {
         "{changes} rows of the restored tables were inserted or changed after the restore; rolling back discards them. Pass --force to roll back anyway"
     )]
     ChangesSince { changes: u64 },
+}
+
+impl RestoreError {
+    /// When the job queue should try the restore again (see [`Retry`]).
+    pub fn retry(&self) -> Retry {
+        match self {
+            RestoreError::Engine(engine) => Retry::of_engine(engine),
+            RestoreError::Storage(storage) => Retry::later_if(storage.is_retryable()),
+            RestoreError::Sql(sql) => Retry::of_sql(sql),
+            _ => Retry::Never,
+        }
+    }
 }
 
 pub struct AppliedRestore {

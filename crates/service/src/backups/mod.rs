@@ -4,6 +4,7 @@
 
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::jobs::Retry;
 use crate::keys::{self, KeyError};
 use crate::storage::{self, Destination, StorageError};
 use chrono::{DateTime, Utc};
@@ -15,7 +16,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use uuid::Uuid;
 
+pub mod file;
+pub mod records;
+pub mod request;
+
 pub use crate::states::{BackupOrigin, BackupStatus};
+pub use file::{Download, FileError, delete, download, locate_completed};
+pub use records::Backup;
+pub use request::{BackupAsked, QueuedBackup, RequestError, request};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -30,15 +38,20 @@ pub enum BackupError {
 }
 
 impl BackupError {
-    /// Whether the job queue should try again later (the database or a destination that is
-    /// down may come back; a refused destination or a missing key will not change by itself).
-    pub fn is_retryable(&self) -> bool {
+    /// When the job queue should try again: later when the database or a destination was down
+    /// (it may come back), now after a lost race, never for a refused destination or a missing
+    /// key (they will not change by themselves).
+    pub fn retry(&self) -> Retry {
         match self {
-            BackupError::Engine(error) => error.is_retryable(),
-            BackupError::Storage(error) => error.is_retryable(),
-            BackupError::Sql(error) => orgbackup_engine::is_transient(error),
-            BackupError::Key(_) => false,
+            BackupError::Engine(error) => Retry::of_engine(error),
+            BackupError::Storage(error) => Retry::later_if(error.is_retryable()),
+            BackupError::Sql(error) => Retry::of_sql(error),
+            BackupError::Key(_) => Retry::Never,
         }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        self.retry() != Retry::Never
     }
 }
 
