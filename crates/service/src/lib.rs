@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod errors;
 pub mod housekeeping;
+pub mod ids;
 
 pub mod job_events;
 pub mod jobs;
