@@ -3,11 +3,10 @@
 //! line that would show it.
 
 use super::event::Event;
+use crate::i18n::Locale;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-pub use crate::locale::Locale;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -1,0 +1,23 @@
+//! Every word the service shows people, in English and Arabic, as one Fluent catalog: so far the
+//! web pages (API problem messages and notification texts are still tables of their own).
+//!
+//! The catalog is `crates/service/locales/<lang>/`, one file per area:
+//!
+//! - `pages.ftl`: the web UI; ids are the page's words (`backups-title`, `status-completed`).
+//!
+//! The files of a language are loaded into one bundle, so an id is unique across areas (a test
+//! checks it, and that both languages have the same ids per file). Files per area keep each one
+//! short and let a change to notifications be reviewed without the pages around it; the id
+//! prefixes keep areas apart inside the bundle.
+//!
+//! Arabic plurals take the six CLDR categories (zero, one, two, few, many, other), chosen by
+//! Fluent; numbers, sizes and dates of pages are written the way each language writes them
+//! ([`number`], [`bytes`], [`date`]).
+
+mod catalog;
+mod format;
+mod locale;
+
+pub use catalog::{count, has_message, message, message_with};
+pub use format::{bytes, date, grouped, number};
+pub use locale::{Locale, UnknownLocale};
