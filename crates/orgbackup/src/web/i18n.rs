@@ -114,9 +114,9 @@ impl Tr {
         self.t(&format!("{family}-{value}"))
     }
 
-    /// The English and Arabic text of an API problem code (shared with the API's messages).
+    /// The message of an API problem code (the API's `message` of the same code).
     pub fn problem(&self, code: &str) -> String {
-        crate::http::problem_message(code, self.locale == Locale::Ar).to_string()
+        crate::http::problem_message(code, self.locale)
     }
 }
 

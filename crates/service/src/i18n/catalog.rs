@@ -9,11 +9,18 @@ use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use std::sync::OnceLock;
 
 /// The catalog's files: the area, its English source and its Arabic source.
-const FILES: [(&str, &str, &str); 1] = [(
-    "pages",
-    include_str!("../../locales/en/pages.ftl"),
-    include_str!("../../locales/ar/pages.ftl"),
-)];
+const FILES: [(&str, &str, &str); 2] = [
+    (
+        "pages",
+        include_str!("../../locales/en/pages.ftl"),
+        include_str!("../../locales/ar/pages.ftl"),
+    ),
+    (
+        "problems",
+        include_str!("../../locales/en/problems.ftl"),
+        include_str!("../../locales/ar/problems.ftl"),
+    ),
+];
 
 fn source(locale: Locale, english: &'static str, arabic: &'static str) -> &'static str {
     match locale {
@@ -160,6 +167,21 @@ mod tests {
             }
             // Loading panics on any of the above too; every id is then found.
             assert!(seen.keys().all(|id| has_message(locale, id)));
+        }
+    }
+
+    /// The API builds `problem-…` ids at run time: problems.ftl holds only ids of that prefix, so
+    /// a reader knows where each one lives.
+    #[test]
+    fn problems_keep_to_their_prefix() {
+        for (area, english, _) in FILES {
+            let prefix = match area {
+                "problems" => "problem-",
+                _ => continue,
+            };
+            for id in entries(area, english).into_keys() {
+                assert!(id.starts_with(prefix), "`{id}` in {area}.ftl");
+            }
         }
     }
 
