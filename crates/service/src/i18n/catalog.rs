@@ -9,7 +9,7 @@ use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use std::sync::OnceLock;
 
 /// The catalog's files: the area, its English source and its Arabic source.
-const FILES: [(&str, &str, &str); 2] = [
+const FILES: [(&str, &str, &str); 3] = [
     (
         "pages",
         include_str!("../../locales/en/pages.ftl"),
@@ -19,6 +19,11 @@ const FILES: [(&str, &str, &str); 2] = [
         "problems",
         include_str!("../../locales/en/problems.ftl"),
         include_str!("../../locales/ar/problems.ftl"),
+    ),
+    (
+        "notifications",
+        include_str!("../../locales/en/notifications.ftl"),
+        include_str!("../../locales/ar/notifications.ftl"),
     ),
 ];
 
@@ -170,13 +175,14 @@ mod tests {
         }
     }
 
-    /// The API builds `problem-…` ids at run time: problems.ftl holds only ids of that prefix, so
-    /// a reader knows where each one lives.
+    /// The edges build `problem-…` and `notification-…` ids at run time: their files hold only
+    /// ids of their prefix, so a reader knows where each one lives.
     #[test]
-    fn problems_keep_to_their_prefix() {
+    fn problems_and_notifications_keep_to_their_prefix() {
         for (area, english, _) in FILES {
             let prefix = match area {
                 "problems" => "problem-",
+                "notifications" => "notification-",
                 _ => continue,
             };
             for id in entries(area, english).into_keys() {
@@ -204,5 +210,21 @@ mod tests {
         );
         assert_eq!(count(Locale::En, "backups-count", 1), "1 backup");
         assert_eq!(count(Locale::En, "backups-count", 1234), "1,234 backups");
+    }
+
+    #[test]
+    fn arguments_fill_variables_and_a_missing_id_shows_itself() {
+        let args = [("value", "Acme")];
+        assert_eq!(
+            message_with(Locale::En, "notification-line-organization", &args),
+            "Organization: Acme"
+        );
+        assert_eq!(
+            message_with(Locale::Ar, "notification-line-organization", &args),
+            "المؤسسة: Acme",
+            "no isolation marks around the value"
+        );
+        assert_eq!(message(Locale::En, "problem-not-found"), "Not found.");
+        assert_eq!(message(Locale::Ar, "no-such-id"), "no-such-id");
     }
 }
