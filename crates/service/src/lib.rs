@@ -11,12 +11,11 @@ pub mod config;
 pub mod db;
 pub mod errors;
 pub mod housekeeping;
+pub mod i18n;
 pub mod ids;
-
 pub mod job_events;
 pub mod jobs;
 pub mod keys;
-pub mod locale;
 pub mod metrics;
 pub mod notifications;
 pub mod orgs;

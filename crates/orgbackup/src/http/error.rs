@@ -151,7 +151,7 @@ impl IntoResponse for AppError {
             code: code.into(),
             detail: self.to_string(),
             // In English here; `localize` puts the request's language in.
-            message: super::localize::message(code, false).into(),
+            message: super::localize::message(code, orgbackup_service::i18n::Locale::En),
         };
         let mut response = (status, Json(body)).into_response();
         response.headers_mut().insert(

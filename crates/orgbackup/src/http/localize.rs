@@ -1,217 +1,42 @@
 //! Adds a translated, human `message` (English or Arabic, from `Accept-Language`) to every
-//! problem response; `detail` keeps the specifics in English for logs and support.
+//! problem response; `detail` keeps the specifics in English for logs and support. The messages
+//! are the catalog's `problem-<code>` (`crates/service/locales/<lang>/problems.ftl`).
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
+use orgbackup_service::i18n::{self, Locale};
 
-/// The English and Arabic message of every problem code the API answers with.
-const MESSAGES: &[(&str, &str, &str)] = &[
-    (
-        "unauthorized",
-        "Sign-in required: send a valid API token.",
-        "يلزم تسجيل الدخول: أرسل رمز واجهة برمجية صالحًا.",
-    ),
-    (
-        "forbidden",
-        "You do not have permission to do this.",
-        "ليس لديك إذن للقيام بذلك.",
-    ),
-    ("not_found", "Not found.", "غير موجود."),
-    (
-        "conflict",
-        "This cannot be done in the current state.",
-        "لا يمكن تنفيذ ذلك في الحالة الحالية.",
-    ),
-    (
-        "too_large",
-        "The file or request is too large.",
-        "الملف أو الطلب كبير جدًا.",
-    ),
-    (
-        "internal",
-        "Something went wrong on our side. Please try again later.",
-        "حدث خطأ من جانبنا. يرجى المحاولة لاحقًا.",
-    ),
-    (
-        "invalid_body",
-        "The request body is not valid JSON of the expected shape.",
-        "نص الطلب ليس JSON صالحًا بالشكل المتوقع.",
-    ),
-    (
-        "invalid_query",
-        "The query string is not valid: check the parameters and their values.",
-        "سلسلة الاستعلام غير صالحة: تحقق من المعاملات وقيمها.",
-    ),
-    (
-        "invalid_path",
-        "The address is not valid: an identifier in it has the wrong form.",
-        "العنوان غير صالح: أحد المعرّفات فيه بصيغة خاطئة.",
-    ),
-    (
-        "nul_byte",
-        "A text field contains a NUL character, which is not allowed.",
-        "يحتوي أحد الحقول النصية على محرف NUL، وهو غير مسموح.",
-    ),
-    (
-        "string_too_long",
-        "A text field is longer than allowed.",
-        "أحد الحقول النصية أطول من المسموح.",
-    ),
-    (
-        "invalid_name",
-        "The name is not valid: give 1 to 200 characters, without control characters.",
-        "الاسم غير صالح: استخدم من 1 إلى 200 حرف، دون محارف تحكم.",
-    ),
-    (
-        "too_many_sign_in_attempts",
-        "Too many failed sign-ins. Wait a few minutes, then try again.",
-        "محاولات تسجيل دخول فاشلة كثيرة جدًا. انتظر بضع دقائق ثم حاول مرة أخرى.",
-    ),
-    (
-        "plan_backup_limit",
-        "Your plan's monthly backup limit is reached.",
-        "تم بلوغ الحد الشهري للنسخ الاحتياطية في خطتك.",
-    ),
-    (
-        "plan_storage_full",
-        "Your plan's backup storage is full.",
-        "مساحة تخزين النسخ الاحتياطية في خطتك ممتلئة.",
-    ),
-    (
-        "unknown_category",
-        "One of the chosen categories does not exist.",
-        "إحدى الفئات المختارة غير موجودة.",
-    ),
-    (
-        "encryption_unavailable",
-        "Encrypted backups are not available on this service.",
-        "النسخ الاحتياطية المشفرة غير متاحة في هذه الخدمة.",
-    ),
-    (
-        "invalid_idempotency_key",
-        "The Idempotency-Key header is not valid.",
-        "ترويسة Idempotency-Key غير صالحة.",
-    ),
-    (
-        "idempotency_key_reused",
-        "This Idempotency-Key was already used for a different request.",
-        "مفتاح Idempotency-Key هذا استُخدم من قبل لطلب مختلف.",
-    ),
-    (
-        "upload_interrupted",
-        "The upload was interrupted. Please upload the file again.",
-        "انقطع الرفع. يرجى رفع الملف مرة أخرى.",
-    ),
-    (
-        "checksum_mismatch",
-        "The file was damaged on the way: its checksum does not match. Please upload it again.",
-        "تلف الملف أثناء النقل: مجموعه الاختباري غير مطابق. يرجى رفعه مرة أخرى.",
-    ),
-    (
-        "invalid_backup",
-        "The file is not a valid backup, or it is damaged.",
-        "الملف ليس نسخة احتياطية صالحة، أو أنه تالف.",
-    ),
-    (
-        "decompression_bomb",
-        "The file would unpack to far more data than a backup of its size can hold; it was refused.",
-        "سيُفك الملف إلى بيانات أكبر بكثير مما تحمله نسخة احتياطية بحجمه؛ لذلك رُفض.",
-    ),
-    (
-        "manifest_too_large",
-        "The file's table of contents is larger than an upload may have; it was refused.",
-        "فهرس محتويات الملف أكبر مما يُسمح به للرفع؛ لذلك رُفض.",
-    ),
-    (
-        "foreign_backup",
-        "This backup belongs to another organization.",
-        "هذه النسخة الاحتياطية تخص مؤسسة أخرى.",
-    ),
-    (
-        "invalid_notification_settings",
-        "The notification settings are not valid: check the events, email addresses and webhook URL.",
-        "إعدادات الإشعارات غير صالحة: تحقق من الأحداث وعناوين البريد الإلكتروني وعنوان الويب هوك.",
-    ),
-    (
-        "webhook_unavailable",
-        "Webhooks are not available on this service: it has no master key to protect their secrets.",
-        "الويب هوك غير متاح في هذه الخدمة: لا يوجد مفتاح رئيسي لحماية أسراره.",
-    ),
-    (
-        "plan_feature_unavailable",
-        "Your plan does not include this feature.",
-        "خطتك لا تتضمن هذه الميزة.",
-    ),
-    (
-        "confirmation_required",
-        "This cannot be undone: confirm it as the message explains.",
-        "لا يمكن التراجع عن هذا: أكّده كما توضح الرسالة.",
-    ),
-    (
-        "retention_longer_than_plan",
-        "Backups cannot be kept longer than your plan allows.",
-        "لا يمكن الاحتفاظ بالنسخ الاحتياطية مدة أطول مما تسمح به خطتك.",
-    ),
-    (
-        "invalid_retention",
-        "The retention period is not valid.",
-        "مدة الاحتفاظ غير صالحة.",
-    ),
-    (
-        "invalid_schedule",
-        "The schedule is not valid: check its frequency, time, day, time zone or cron expression.",
-        "الجدول الزمني غير صالح: تحقق من التكرار أو الوقت أو اليوم أو المنطقة الزمنية أو تعبير cron.",
-    ),
-    (
-        "plan_schedule_unavailable",
-        "Your plan does not include schedules of this frequency.",
-        "خطتك لا تتضمن جداول زمنية بهذا التكرار.",
-    ),
-    (
-        "storage_unavailable",
-        "The storage destination cannot be used right now (unreachable, full, refusing access, or its connection expired).",
-        "لا يمكن استخدام وجهة التخزين حاليًا (تعذّر الوصول إليها، أو امتلأت، أو رفضت الوصول، أو انتهت صلاحية اتصالها).",
-    ),
-    (
-        "unknown_destination",
-        "This storage destination does not exist for your organization.",
-        "وجهة التخزين هذه غير موجودة لمؤسستك.",
-    ),
-    (
-        "invalid_storage_settings",
-        "The storage settings are not valid: check the bucket, region, endpoint and keys.",
-        "إعدادات التخزين غير صالحة: تحقق من الحاوية والمنطقة ونقطة الاتصال والمفاتيح.",
-    ),
-    (
-        "storage_connections_unavailable",
-        "Storage connections are not available on this service: it has no master key to protect their credentials.",
-        "اتصالات التخزين غير متاحة في هذه الخدمة: لا يوجد مفتاح رئيسي لحماية بيانات اعتمادها.",
-    ),
-];
+/// The catalog id of a problem code's message: `not_found` -> `problem-not-found`.
+fn message_id(code: &str) -> String {
+    format!("problem-{}", code.replace('_', "-"))
+}
 
-pub fn message(code: &str, arabic: bool) -> &'static str {
-    match MESSAGES.iter().find(|(known, _, _)| *known == code) {
-        Some((_, english, _)) if !arabic => english,
-        Some((_, _, arabic)) => arabic,
-        None if arabic => "لا يمكن قبول الطلب بصيغته الحالية.",
-        None => "The request cannot be accepted as it is.",
+/// The human message of a problem `code`, or a general one for a code without its own.
+pub fn message(code: &str, locale: Locale) -> String {
+    let id = message_id(code);
+    if i18n::has_message(locale, &id) {
+        i18n::message(locale, &id)
+    } else {
+        i18n::message(locale, "problem-other")
     }
 }
 
-fn wants_arabic(request: &Request) -> bool {
-    request
+/// The request's language: Arabic when its first `Accept-Language` is Arabic, else English.
+fn requested_locale(request: &Request) -> Locale {
+    let arabic = request
         .headers()
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
-        .is_some_and(|first| first.trim().to_ascii_lowercase().starts_with("ar"))
+        .is_some_and(|first| first.trim().to_ascii_lowercase().starts_with("ar"));
+    if arabic { Locale::Ar } else { Locale::En }
 }
 
 pub async fn localize(request: Request, next: Next) -> Response {
-    let arabic = wants_arabic(&request);
+    let locale = requested_locale(&request);
     let response = next.run(request).await;
     let is_problem = response
         .headers()
@@ -228,8 +53,8 @@ pub async fn localize(request: Request, next: Next) -> Response {
         return Response::from_parts(parts, Body::from(bytes));
     };
     let code = problem["code"].as_str().unwrap_or_default().to_string();
-    problem["message"] = message(&code, arabic).into();
-    if arabic {
+    problem["message"] = message(&code, locale).into();
+    if locale == Locale::Ar {
         parts.headers.insert(
             header::CONTENT_LANGUAGE,
             "ar".parse().expect("valid header"),
@@ -241,7 +66,7 @@ pub async fn localize(request: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::MESSAGES;
+    use super::*;
 
     /// The string literal that `rest` starts with (after whitespace), if it looks like a code.
     fn code_at(rest: &str) -> Option<&str> {
@@ -293,12 +118,20 @@ mod tests {
         let codes = codes_in_source();
         assert!(codes.len() >= 15, "the scan found too few codes: {codes:?}");
         for code in &codes {
-            let entry = MESSAGES.iter().find(|(known, _, _)| known == code);
-            let (_, english, arabic) =
-                entry.unwrap_or_else(|| panic!("problem code `{code}` has no message in MESSAGES"));
-            assert!(!english.is_empty() && !arabic.is_empty(), "{code}");
+            let id = message_id(code);
+            assert_ne!(
+                id, "problem-other",
+                "the general message's id is taken by a code"
+            );
+            for locale in Locale::ALL {
+                assert!(
+                    i18n::has_message(locale, &id),
+                    "problem code `{code}` has no `{id}` in {}/problems.ftl",
+                    locale.as_str()
+                );
+            }
             assert!(
-                arabic
+                message(code, Locale::Ar)
                     .chars()
                     .any(|c| ('\u{0600}'..='\u{06FF}').contains(&c)),
                 "the Arabic message of `{code}` is not in Arabic"

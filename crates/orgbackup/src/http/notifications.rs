@@ -104,7 +104,7 @@ struct SettingsBody {
     #[schema(value_type = Option<String>)]
     webhook_url: Option<Option<String>>,
     in_app: Option<bool>,
-    #[schema(value_type = Option<orgbackup_service::locale::Locale>)]
+    #[schema(value_type = Option<orgbackup_service::i18n::Locale>)]
     locale: Option<String>,
     /// Days before a backup expires that `backup_expiring` is sent (at most 365).
     #[schema(maximum = 365)]

@@ -73,10 +73,10 @@ pub fn router() -> Router<AppState> {
 pub const LANG_COOKIE: &str = "obr_lang";
 
 tokio::task_local! {
-    static PAGE_LOCALE: orgbackup_service::locale::Locale;
+    static PAGE_LOCALE: orgbackup_service::i18n::Locale;
 }
 
-pub fn page_locale() -> orgbackup_service::locale::Locale {
+pub fn page_locale() -> orgbackup_service::i18n::Locale {
     PAGE_LOCALE.try_with(|l| *l).unwrap_or_default()
 }
 
@@ -86,7 +86,7 @@ async fn with_page_locale(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let locale = session::cookie(&parts, LANG_COOKIE)
-        .and_then(|l| orgbackup_service::locale::Locale::parse(&l).ok())
+        .and_then(|l| orgbackup_service::i18n::Locale::parse(&l).ok())
         .unwrap_or_default();
     let request = axum::extract::Request::from_parts(parts, body);
     PAGE_LOCALE.scope(locale, next.run(request)).await

@@ -13,7 +13,7 @@ use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use orgbackup_service::backups::BackupStatus;
 use orgbackup_service::db::org_transaction;
-use orgbackup_service::locale::Locale;
+use orgbackup_service::i18n::Locale;
 use serde::Deserialize;
 use uuid::Uuid;
 

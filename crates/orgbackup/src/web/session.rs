@@ -17,7 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use orgbackup_service::accounts::Principal;
 use orgbackup_service::audit::Requester;
-use orgbackup_service::locale::Locale;
+use orgbackup_service::i18n::Locale;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;

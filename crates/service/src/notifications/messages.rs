@@ -1,13 +1,13 @@
 //! Every text a notification shows (email subject and body, webhook `message`), in English and
-//! Arabic, in one place. Texts are rendered from the event's `data`; a missing key only drops the
-//! line that would show it.
+//! Arabic, from the catalog's `notification-*` messages (`locales/<lang>/notifications.ftl`).
+//! Texts are rendered from the event's `data`; a missing key only drops the line that would show
+//! it. Unlike pages, notifications write numbers with Latin digits in both languages.
 
 use super::event::Event;
+use crate::i18n::{Locale, grouped, message, message_with};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-pub use crate::locale::Locale;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -16,133 +16,10 @@ pub struct Message {
     pub body: String,
 }
 
-/// Title (subject) and lead sentence of each event, per language.
-fn texts(event: Event, locale: Locale) -> (&'static str, &'static str) {
-    use Event::*;
-    match (locale, event) {
-        (Locale::En, BackupCompleted) => (
-            "Backup completed",
-            "The backup finished successfully and is ready to download or restore.",
-        ),
-        (Locale::En, BackupFailed) => (
-            "Backup failed",
-            "The backup could not be completed; no partial file was kept.",
-        ),
-        (Locale::En, RestoreStarted) => (
-            "Restore started",
-            "A restore of your organization's data has started.",
-        ),
-        (Locale::En, RestoreCompleted) => (
-            "Restore completed",
-            "The restore finished successfully. It can be rolled back for a limited time.",
-        ),
-        (Locale::En, RestoreFailed) => (
-            "Restore failed",
-            "The restore failed and no data was changed.",
-        ),
-        (Locale::En, RestoreRolledBack) => (
-            "Restore rolled back",
-            "The restore was rolled back: the data is as it was before the restore.",
-        ),
-        (Locale::En, BackupExpiring) => (
-            "Backup expiring soon",
-            "This backup will be deleted by the retention policy unless it is pinned.",
-        ),
-        (Locale::En, StorageQuotaWarning) => (
-            "Storage quota warning",
-            "Your backups use a large share of your plan's storage. Delete old backups or upgrade the plan.",
-        ),
-        (Locale::Ar, BackupCompleted) => (
-            "اكتمل النسخ الاحتياطي",
-            "اكتملت النسخة الاحتياطية بنجاح وهي جاهزة للتنزيل أو الاستعادة.",
-        ),
-        (Locale::Ar, BackupFailed) => (
-            "فشل النسخ الاحتياطي",
-            "تعذّر إكمال النسخة الاحتياطية، ولم يُحتفظ بأي ملف جزئي.",
-        ),
-        (Locale::Ar, RestoreStarted) => ("بدأت الاستعادة", "بدأت استعادة بيانات مؤسستك."),
-        (Locale::Ar, RestoreCompleted) => (
-            "اكتملت الاستعادة",
-            "اكتملت الاستعادة بنجاح، ويمكن التراجع عنها لفترة محدودة.",
-        ),
-        (Locale::Ar, RestoreFailed) => ("فشلت الاستعادة", "فشلت الاستعادة ولم تتغير أي بيانات."),
-        (Locale::Ar, RestoreRolledBack) => (
-            "تم التراجع عن الاستعادة",
-            "تم التراجع عن الاستعادة: عادت البيانات كما كانت قبلها.",
-        ),
-        (Locale::Ar, BackupExpiring) => (
-            "نسخة احتياطية ستنتهي قريبًا",
-            "ستحذف سياسة الاحتفاظ هذه النسخة الاحتياطية ما لم تُثبَّت.",
-        ),
-        (Locale::En, StorageConnectionExpired) => (
-            "Storage connection needs reconnecting",
-            "The storage provider no longer accepts this connection (access revoked or expired). Backups to it fail until you connect it again.",
-        ),
-        (Locale::Ar, StorageConnectionExpired) => (
-            "اتصال التخزين يحتاج إلى إعادة ربط",
-            "لم يعد مزوّد التخزين يقبل هذا الاتصال (أُلغي الوصول أو انتهت صلاحيته). ستفشل النسخ الاحتياطية إليه حتى تعيد ربطه.",
-        ),
-        (Locale::Ar, StorageQuotaWarning) => (
-            "تحذير من سعة التخزين",
-            "تستخدم نسخك الاحتياطية جزءًا كبيرًا من مساحة التخزين في خطتك. احذف النسخ القديمة أو رقِّ خطتك.",
-        ),
-    }
-}
-
-/// Labels of the detail lines, and the other fixed words.
-struct Words {
-    organization: &'static str,
-    backup: &'static str,
-    backup_id: &'static str,
-    restore_id: &'static str,
-    size: &'static str,
-    rows: &'static str,
-    expires: &'static str,
-    storage_used: &'static str,
-    of: &'static str,
-    error: &'static str,
-    test: &'static str,
-    signature: &'static str,
-    units: [&'static str; 5],
-}
-
-const ENGLISH: Words = Words {
-    organization: "Organization",
-    backup: "Backup",
-    backup_id: "Backup id",
-    restore_id: "Restore id",
-    size: "Size",
-    rows: "Rows",
-    expires: "Expires",
-    storage_used: "Storage used",
-    of: "of",
-    error: "Error",
-    test: "Test",
-    signature: "Sent by orgbackup.",
-    units: ["B", "KB", "MB", "GB", "TB"],
-};
-
-const ARABIC: Words = Words {
-    organization: "المؤسسة",
-    backup: "النسخة الاحتياطية",
-    backup_id: "معرّف النسخة الاحتياطية",
-    restore_id: "معرّف الاستعادة",
-    size: "الحجم",
-    rows: "عدد الصفوف",
-    expires: "تاريخ الانتهاء",
-    storage_used: "المساحة المستخدمة",
-    of: "من",
-    error: "الخطأ",
-    test: "اختبار",
-    signature: "أُرسلت بواسطة خدمة orgbackup.",
-    units: ["بايت", "كيلوبايت", "ميغابايت", "غيغابايت", "تيرابايت"],
-};
-
-fn words(locale: Locale) -> &'static Words {
-    match locale {
-        Locale::En => &ENGLISH,
-        Locale::Ar => &ARABIC,
-    }
+/// The catalog id of an event's `subject` (its title) or `lead` (the body's first sentence):
+/// `notification-backup-completed-subject`.
+fn event_id(event: Event, part: &str) -> String {
+    format!("notification-{}-{part}", event.as_str().replace('_', "-"))
 }
 
 fn text(data: &Value, key: &str) -> Option<String> {
@@ -162,33 +39,27 @@ fn number(data: &Value, key: &str) -> Option<f64> {
     }
 }
 
-/// `1234567` -> `1,234,567`.
-pub fn grouped(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Decimal units, as plan quotas are stated (500 MB = 500,000,000 bytes).
 pub fn size(bytes: u64, locale: Locale) -> String {
-    let units = words(locale).units;
+    const UNITS: [&str; 5] = [
+        "notification-bytes-b",
+        "notification-bytes-kb",
+        "notification-bytes-mb",
+        "notification-bytes-gb",
+        "notification-bytes-tb",
+    ];
     let mut value = bytes as f64;
     let mut unit = 0;
-    while value >= 1000.0 && unit < units.len() - 1 {
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
         value /= 1000.0;
         unit += 1;
     }
-    if unit == 0 {
-        format!("{bytes} {}", units[0])
+    let shown = if unit == 0 {
+        bytes.to_string()
     } else {
-        format!("{value:.1} {}", units[unit])
-    }
+        format!("{value:.1}")
+    };
+    message_with(locale, UNITS[unit], &[("n", &shown)])
 }
 
 fn date(value: &str) -> String {
@@ -201,61 +72,92 @@ fn date(value: &str) -> String {
         .unwrap_or_else(|_| value.to_string())
 }
 
-pub fn render(event: Event, locale: Locale, data: &Value) -> Message {
-    let w = words(locale);
-    let (title, lead) = texts(event, locale);
-    let bytes = |key| number(data, key).map(|n| size(n.max(0.0) as u64, locale));
-    let percent = number(data, "percent").map(|p| format!("{}%", p.round() as i64));
-
-    let mut subject = String::new();
-    if data.get("test").and_then(Value::as_bool) == Some(true) {
-        subject.push_str(&format!("[{}] ", w.test));
-    }
-    if let Some(org) = text(data, "org_name") {
-        subject.push_str(&format!("{org}: "));
-    }
-    subject.push_str(title);
-    let subject_detail = match event {
-        Event::StorageQuotaWarning => percent.clone(),
+/// The event's title, then (inside out) its detail, the org's name and the test mark:
+/// `[Test] Acme: Backup completed (nightly)`.
+fn subject(event: Event, locale: Locale, data: &Value, percent: Option<&str>) -> String {
+    let mut subject = message(locale, &event_id(event, "subject"));
+    let detail = match event {
+        Event::StorageQuotaWarning => percent.map(str::to_string),
         Event::StorageConnectionExpired => text(data, "connection"),
         _ => text(data, "backup_name"),
     };
-    if let Some(detail) = subject_detail {
-        subject.push_str(&format!(" ({detail})"));
+    if let Some(detail) = detail {
+        let args = [("subject", subject.as_str()), ("detail", &detail)];
+        subject = message_with(locale, "notification-subject-detail", &args);
     }
+    if let Some(org) = text(data, "org_name") {
+        let args = [("org", org.as_str()), ("subject", &subject)];
+        subject = message_with(locale, "notification-subject-org", &args);
+    }
+    if data.get("test").and_then(Value::as_bool) == Some(true) {
+        subject = message_with(
+            locale,
+            "notification-subject-test",
+            &[("subject", &subject)],
+        );
+    }
+    subject
+}
 
-    let mut lines = vec![lead.to_string(), String::new()];
-    let mut line = |label: &str, value: Option<String>| {
-        if let Some(value) = value {
-            lines.push(format!("{label}: {value}"));
-        }
-    };
-    line(w.organization, text(data, "org_name"));
-    line(w.backup, text(data, "backup_name"));
-    line(w.backup_id, text(data, "backup_id"));
-    line(w.restore_id, text(data, "restore_id"));
-    line(w.size, bytes("size_bytes"));
-    line(
-        w.rows,
-        number(data, "rows").map(|n| grouped(n.max(0.0) as u64)),
-    );
-    line(w.expires, text(data, "expires_at").map(|d| date(&d)));
+/// `410.0 MB of 500.0 MB (82%)`, or as much of it as the data has.
+fn storage_used(locale: Locale, data: &Value, percent: Option<&str>) -> Option<String> {
+    let bytes = |key| number(data, key).map(|n| size(n.max(0.0) as u64, locale));
     let used = match (bytes("used_bytes"), bytes("quota_bytes")) {
-        (Some(used), Some(quota)) => Some(format!("{used} {} {quota}", w.of)),
+        (Some(used), Some(quota)) => {
+            let args = [("used", used.as_str()), ("quota", &quota)];
+            Some(message_with(locale, "notification-used-of-quota", &args))
+        }
         (Some(used), None) => Some(used),
         _ => None,
     };
-    let used = match (used, &percent) {
-        (Some(used), Some(p)) => Some(format!("{used} ({p})")),
-        (None, Some(p)) => Some(p.clone()),
+    match (used, percent) {
+        (Some(used), Some(percent)) => {
+            let args = [("used", used.as_str()), ("percent", percent)];
+            Some(message_with(locale, "notification-used-percent", &args))
+        }
+        (None, Some(percent)) => Some(percent.to_string()),
         (used, None) => used,
-    };
-    line(w.storage_used, used);
-    line(w.error, text(data, "error"));
+    }
+}
+
+pub fn render(event: Event, locale: Locale, data: &Value) -> Message {
+    let percent = number(data, "percent").map(|p| {
+        let n = (p.round() as i64).to_string();
+        message_with(locale, "notification-percent", &[("n", &n)])
+    });
+    let details = [
+        ("notification-line-organization", text(data, "org_name")),
+        ("notification-line-backup", text(data, "backup_name")),
+        ("notification-line-backup-id", text(data, "backup_id")),
+        ("notification-line-restore-id", text(data, "restore_id")),
+        (
+            "notification-line-size",
+            number(data, "size_bytes").map(|n| size(n.max(0.0) as u64, locale)),
+        ),
+        (
+            "notification-line-rows",
+            number(data, "rows").map(|n| grouped(n.max(0.0) as u64)),
+        ),
+        (
+            "notification-line-expires",
+            text(data, "expires_at").map(|d| date(&d)),
+        ),
+        (
+            "notification-line-storage-used",
+            storage_used(locale, data, percent.as_deref()),
+        ),
+        ("notification-line-error", text(data, "error")),
+    ];
+    let mut lines = vec![message(locale, &event_id(event, "lead")), String::new()];
+    for (id, value) in details {
+        if let Some(value) = value {
+            lines.push(message_with(locale, id, &[("value", &value)]));
+        }
+    }
     lines.push(String::new());
-    lines.push(w.signature.to_string());
+    lines.push(message(locale, "notification-signature"));
     Message {
-        subject,
+        subject: subject(event, locale, data, percent.as_deref()),
         body: lines.join("\n"),
     }
 }
@@ -334,5 +236,21 @@ mod tests {
         assert!(!message.body.contains("Size"));
         let test = render(Event::BackupFailed, Locale::Ar, &json!({"test": true}));
         assert!(test.subject.starts_with("[اختبار] "), "{}", test.subject);
+    }
+
+    #[test]
+    fn every_event_has_a_subject_and_a_lead_in_the_catalog() {
+        for locale in Locale::ALL {
+            for event in ALL {
+                for part in ["subject", "lead"] {
+                    let id = event_id(event, part);
+                    assert!(
+                        crate::i18n::has_message(locale, &id),
+                        "`{id}` is not in {}/notifications.ftl",
+                        locale.as_str()
+                    );
+                }
+            }
+        }
     }
 }

@@ -3,9 +3,9 @@
 
 use super::NotifyError;
 use super::event::{self, Event};
-use super::messages::Locale;
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::i18n::Locale;
 use orgbackup_archive::KeyEncryptionKey;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};

@@ -1,4 +1,4 @@
-# The web UI in English. Keys are the same in ar.ftl (a test checks it).
+# The web pages in English. Their ids are the same in ar/pages.ftl (a test checks it).
 app-name = Org Backup
 skip-to-content = Skip to content
 nav-label = Main

@@ -1,0 +1,41 @@
+# الرسالة المقروءة لكل مشكلة في الواجهة البرمجية (وتعرضها صفحة الخطأ في الويب أيضًا)، بالعربية.
+# المعرّفات نفسها في en/problems.ftl (يتحقق من ذلك اختبار).
+
+problem-unauthorized = يلزم تسجيل الدخول: أرسل رمز واجهة برمجية صالحًا.
+problem-forbidden = ليس لديك إذن للقيام بذلك.
+problem-not-found = غير موجود.
+problem-conflict = لا يمكن تنفيذ ذلك في الحالة الحالية.
+problem-too-large = الملف أو الطلب كبير جدًا.
+problem-internal = حدث خطأ من جانبنا. يرجى المحاولة لاحقًا.
+problem-invalid-body = نص الطلب ليس JSON صالحًا بالشكل المتوقع.
+problem-invalid-query = سلسلة الاستعلام غير صالحة: تحقق من المعاملات وقيمها.
+problem-invalid-path = العنوان غير صالح: أحد المعرّفات فيه بصيغة خاطئة.
+problem-nul-byte = يحتوي أحد الحقول النصية على محرف NUL، وهو غير مسموح.
+problem-string-too-long = أحد الحقول النصية أطول من المسموح.
+problem-invalid-name = الاسم غير صالح: استخدم من 1 إلى 200 حرف، دون محارف تحكم.
+problem-too-many-sign-in-attempts = محاولات تسجيل دخول فاشلة كثيرة جدًا. انتظر بضع دقائق ثم حاول مرة أخرى.
+problem-plan-backup-limit = تم بلوغ الحد الشهري للنسخ الاحتياطية في خطتك.
+problem-plan-storage-full = مساحة تخزين النسخ الاحتياطية في خطتك ممتلئة.
+problem-unknown-category = إحدى الفئات المختارة غير موجودة.
+problem-encryption-unavailable = النسخ الاحتياطية المشفرة غير متاحة في هذه الخدمة.
+problem-invalid-idempotency-key = ترويسة Idempotency-Key غير صالحة.
+problem-idempotency-key-reused = مفتاح Idempotency-Key هذا استُخدم من قبل لطلب مختلف.
+problem-upload-interrupted = انقطع الرفع. يرجى رفع الملف مرة أخرى.
+problem-checksum-mismatch = تلف الملف أثناء النقل: مجموعه الاختباري غير مطابق. يرجى رفعه مرة أخرى.
+problem-invalid-backup = الملف ليس نسخة احتياطية صالحة، أو أنه تالف.
+problem-decompression-bomb = سيُفك الملف إلى بيانات أكبر بكثير مما تحمله نسخة احتياطية بحجمه؛ لذلك رُفض.
+problem-manifest-too-large = فهرس محتويات الملف أكبر مما يُسمح به للرفع؛ لذلك رُفض.
+problem-foreign-backup = هذه النسخة الاحتياطية تخص مؤسسة أخرى.
+problem-invalid-notification-settings = إعدادات الإشعارات غير صالحة: تحقق من الأحداث وعناوين البريد الإلكتروني وعنوان الويب هوك.
+problem-webhook-unavailable = الويب هوك غير متاح في هذه الخدمة: لا يوجد مفتاح رئيسي لحماية أسراره.
+problem-plan-feature-unavailable = خطتك لا تتضمن هذه الميزة.
+problem-confirmation-required = لا يمكن التراجع عن هذا: أكّده كما توضح الرسالة.
+problem-retention-longer-than-plan = لا يمكن الاحتفاظ بالنسخ الاحتياطية مدة أطول مما تسمح به خطتك.
+problem-invalid-retention = مدة الاحتفاظ غير صالحة.
+problem-invalid-schedule = الجدول الزمني غير صالح: تحقق من التكرار أو الوقت أو اليوم أو المنطقة الزمنية أو تعبير cron.
+problem-plan-schedule-unavailable = خطتك لا تتضمن جداول زمنية بهذا التكرار.
+problem-storage-unavailable = لا يمكن استخدام وجهة التخزين حاليًا (تعذّر الوصول إليها، أو امتلأت، أو رفضت الوصول، أو انتهت صلاحية اتصالها).
+problem-unknown-destination = وجهة التخزين هذه غير موجودة لمؤسستك.
+problem-invalid-storage-settings = إعدادات التخزين غير صالحة: تحقق من الحاوية والمنطقة ونقطة الاتصال والمفاتيح.
+problem-storage-connections-unavailable = اتصالات التخزين غير متاحة في هذه الخدمة: لا يوجد مفتاح رئيسي لحماية بيانات اعتمادها.
+problem-other = لا يمكن قبول الطلب بصيغته الحالية.
