@@ -1,16 +1,7 @@
 //! `orgbackup`: backups and restores of one organization in a shared-schema PostgreSQL database.
 
-mod cli;
-mod demo;
-mod http;
-mod logging;
-mod metrics_listener;
-mod server;
-mod shutdown;
-mod terminal;
-mod web;
-
 use clap::Parser;
+use orgbackup::{cli, error_chain};
 use std::process::ExitCode;
 
 #[tokio::main]
@@ -19,7 +10,7 @@ async fn main() -> ExitCode {
     match cli::run(args).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {}", terminal::error_chain(&error));
+            eprintln!("error: {}", error_chain(&error));
             ExitCode::FAILURE
         }
     }

@@ -1,6 +1,7 @@
 //! A fresh database and directories per test, and the `orgbackup` binary run against them.
 #![allow(dead_code)]
 
+pub mod app;
 pub mod oauth_fakes;
 
 use std::io::{BufRead, BufReader};
