@@ -146,3 +146,66 @@ pub async fn record(pool: &PgPool, entry: &Entry<'_>) {
         tracing::error!(%error, action = %entry.action, "could not record an audit entry");
     }
 }
+
+/// One entry of the audit log: who did what, to what, with what outcome.
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEntry {
+    pub log_id: i64,
+    pub actor_user_id: Option<uuid::Uuid>,
+    pub actor_token_id: Option<uuid::Uuid>,
+    pub actor_label: String,
+    pub action: String,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub outcome: String,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub details: Value,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Which entries to read: only an action, only an outcome (`None`: all).
+#[derive(Debug, Default)]
+pub struct AuditFilter<'a> {
+    pub action: Option<&'a str>,
+    pub outcome: Option<&'a str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// `limit` entries of the requester's org from `offset`, newest first (needs `backup.view_logs`).
+pub async fn entries(
+    pool: &PgPool,
+    requester: &Requester,
+    filter: &AuditFilter<'_>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<AuditEntry>, ReadError> {
+    require(pool, requester, Permission::ViewLogs, "audit.view").await?;
+    let org_id = requester.principal.org_id;
+    let mut tx = org_transaction(pool, org_id).await?;
+    let entries = sqlx::query_as(
+        "SELECT log_id, actor_user_id, actor_token_id, actor_label, action, entity_type, entity_id, outcome,
+                host(ip_address) AS ip_address, user_agent, details, created_at
+           FROM backup_audit_logs
+          WHERE org_id = $1 AND ($2::text IS NULL OR action = $2) AND ($3::text IS NULL OR outcome = $3)
+          ORDER BY log_id DESC LIMIT $4 OFFSET $5",
+    )
+    .bind(org_id)
+    .bind(filter.action)
+    .bind(filter.outcome)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(entries)
+}

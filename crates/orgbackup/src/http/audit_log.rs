@@ -2,19 +2,16 @@
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::Result;
 use super::error::problems;
+use super::error::{AppError, Result};
 use super::extract::AppQuery;
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
-use orgbackup_service::db::org_transaction;
-use orgbackup_service::permissions::Permission;
+pub(crate) use orgbackup_service::audit::AuditEntry;
+use orgbackup_service::audit::{self, AuditFilter, ReadError};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))
@@ -31,24 +28,6 @@ pub(crate) struct Filter {
     pub page: Option<u32>,
     /// 1 to 200 (default 50).
     pub per_page: Option<u32>,
-}
-
-/// One entry of the audit log: who did what, to what, with what outcome.
-#[derive(Serialize, ToSchema, sqlx::FromRow)]
-pub(crate) struct AuditEntry {
-    pub log_id: i64,
-    pub actor_user_id: Option<Uuid>,
-    pub actor_token_id: Option<Uuid>,
-    pub actor_label: String,
-    pub action: String,
-    pub entity_type: Option<String>,
-    pub entity_id: Option<String>,
-    pub outcome: String,
-    pub ip_address: Option<String>,
-    pub user_agent: Option<String>,
-    #[schema(value_type = Object)]
-    pub details: Value,
-    pub created_at: DateTime<Utc>,
 }
 
 /// One page of the audit log, newest first.
@@ -81,29 +60,22 @@ pub(crate) async fn entries(
     caller: &Caller,
     filter: &Filter,
 ) -> Result<(Vec<AuditEntry>, u32, u32)> {
-    caller
-        .require(state, Permission::ViewLogs, "audit.view")
-        .await?;
     let per_page = filter.per_page.unwrap_or(50).clamp(1, 200);
     let page = filter.page.unwrap_or(1).max(1);
-    let org = caller.principal.org_id;
-    let blank = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
-    let mut tx = org_transaction(&state.pool, org).await?;
-    let entries: Vec<AuditEntry> = sqlx::query_as(
-        "SELECT log_id, actor_user_id, actor_token_id, actor_label, action, entity_type, entity_id, outcome,
-                host(ip_address) AS ip_address, user_agent, details, created_at
-           FROM backup_audit_logs
-          WHERE org_id = $1 AND ($2::text IS NULL OR action = $2) AND ($3::text IS NULL OR outcome = $3)
-          ORDER BY log_id DESC LIMIT $4 OFFSET $5",
-    )
-    .bind(org)
-    .bind(blank(&filter.action))
-    .bind(blank(&filter.outcome))
-    .bind(i64::from(per_page))
+    fn blank(v: &Option<String>) -> Option<&str> {
+        v.as_deref().filter(|v| !v.trim().is_empty())
+    }
+    let only = AuditFilter {
+        action: blank(&filter.action),
+        outcome: blank(&filter.outcome),
+    };
     // In i64: `page` can be any u32, and (page - 1) * per_page overflows u32.
-    .bind(i64::from(page - 1) * i64::from(per_page))
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let offset = i64::from(page - 1) * i64::from(per_page);
+    let entries = audit::entries(&state.pool, caller, &only, i64::from(per_page), offset)
+        .await
+        .map_err(|error| match error {
+            ReadError::Denied(denied) => AppError::from(denied),
+            ReadError::Sql(error) => error.into(),
+        })?;
     Ok((entries, page, per_page))
 }

@@ -4,6 +4,7 @@ use super::session::{self, LOGIN_CSRF_COOKIE, SESSION_COOKIE, WebUser};
 use super::throttle::{self, Attempt};
 use super::{LANG_COOKIE, Layout, Tr, WebError, WebResult, page_locale, render};
 use crate::http::AppState;
+use crate::http::error::AppError;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
@@ -11,8 +12,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
-use orgbackup_service::backups::BackupStatus;
-use orgbackup_service::db::org_transaction;
+use orgbackup_service::backups::{self, Backup};
 use orgbackup_service::i18n::Locale;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -191,25 +191,13 @@ pub async fn switch_locale(
         .into_response())
 }
 
-/// One backup as the lists show it.
-#[derive(sqlx::FromRow)]
-pub struct BackupRow {
-    pub backup_id: Uuid,
-    pub name: String,
-    pub status: BackupStatus,
-    pub file_size: Option<i64>,
-    pub total_rows: Option<i64>,
-    pub created_at: DateTime<Utc>,
-    pub error_message: Option<String>,
-}
-
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct Dashboard {
     t: Tr,
     l: Layout,
-    recent: Vec<BackupRow>,
-    failures: Vec<BackupRow>,
+    recent: Vec<Backup>,
+    failures: Vec<Backup>,
     plan: String,
     used: i64,
     quota: i64,
@@ -222,34 +210,11 @@ pub async fn dashboard(State(state): State<AppState>, user: WebUser) -> WebResul
     let usage = orgbackup_service::plans::usage(&state.pool, &state.settings.plans, org)
         .await
         .map_err(|e| WebError::Internal(e.into()))?;
-    let mut tx = org_transaction(&state.pool, org).await?;
-    let recent: Vec<BackupRow> = sqlx::query_as(
-        "SELECT backup_id, name, status, file_size, total_rows, created_at, error_message
-           FROM organization_backups WHERE org_id = $1 AND status <> $2
-          ORDER BY created_at DESC LIMIT 5",
-    )
-    .bind(org)
-    .bind(BackupStatus::Deleted)
-    .fetch_all(&mut *tx)
-    .await?;
-    let failures: Vec<BackupRow> = sqlx::query_as(
-        "SELECT backup_id, name, status, file_size, total_rows, created_at, error_message
-           FROM organization_backups WHERE org_id = $1 AND status = $2
-            AND created_at > now() - interval '30 days'
-          ORDER BY created_at DESC LIMIT 5",
-    )
-    .bind(org)
-    .bind(BackupStatus::Failed)
-    .fetch_all(&mut *tx)
-    .await?;
-    let next_run: Option<(String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT name, next_run_at FROM backup_schedules
-          WHERE org_id = $1 AND is_active AND next_run_at IS NOT NULL ORDER BY next_run_at LIMIT 1",
-    )
-    .bind(org)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let (recent, _) = backups::records::page(&state.pool, org, 5, 0).await?;
+    let failures = backups::records::recent_failures(&state.pool, org, 5).await?;
+    let next_run = orgbackup_service::schedules::next_run(&state.pool, org)
+        .await
+        .map_err(AppError::from)?;
     let quota = usage.limits.storage_bytes as i64;
     let used = usage.storage_used as i64;
     let page = Dashboard {

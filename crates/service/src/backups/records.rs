@@ -177,3 +177,44 @@ pub(super) async fn mark_deleted(
     tx.commit().await?;
     Ok(())
 }
+
+/// The org's `limit` newest backups that failed in the last 30 days.
+pub async fn recent_failures(
+    pool: &PgPool,
+    org_id: Uuid,
+    limit: i64,
+) -> Result<Vec<Backup>, sqlx::Error> {
+    let mut tx = org_transaction(pool, org_id).await?;
+    let backups = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM organization_backups
+          WHERE org_id = $1 AND status = $2 AND created_at > now() - interval '30 days'
+          ORDER BY created_at DESC LIMIT $3"
+    )))
+    .bind(org_id)
+    .bind(BackupStatus::Failed)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(backups)
+}
+
+/// The org's `limit` newest completed backups (the ones a restore can start from).
+pub async fn completed(
+    pool: &PgPool,
+    org_id: Uuid,
+    limit: i64,
+) -> Result<Vec<Backup>, sqlx::Error> {
+    let mut tx = org_transaction(pool, org_id).await?;
+    let backups = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM organization_backups WHERE org_id = $1 AND status = $2
+          ORDER BY completed_at DESC LIMIT $3"
+    )))
+    .bind(org_id)
+    .bind(BackupStatus::Completed)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(backups)
+}

@@ -330,6 +330,23 @@ pub async fn list(pool: &PgPool, org_id: Uuid) -> Result<Vec<Schedule>, Schedule
     Ok(schedules)
 }
 
+/// The org's next scheduled run: the schedule's name and when.
+pub async fn next_run(
+    pool: &PgPool,
+    org_id: Uuid,
+) -> Result<Option<(String, chrono::DateTime<chrono::Utc>)>, SchedulesError> {
+    let mut tx = org_transaction(pool, org_id).await?;
+    let next = sqlx::query_as(
+        "SELECT name, next_run_at FROM backup_schedules
+          WHERE org_id = $1 AND is_active AND next_run_at IS NOT NULL ORDER BY next_run_at LIMIT 1",
+    )
+    .bind(org_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(next)
+}
+
 #[tracing::instrument(skip(pool))]
 pub async fn get(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<Schedule, SchedulesError> {
     let mut tx = org_transaction(pool, org_id).await?;

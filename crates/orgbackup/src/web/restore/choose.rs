@@ -7,28 +7,15 @@ use crate::web::{Layout, Tr, WebError, WebResult, render};
 use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::{DateTime, Utc};
-use orgbackup_service::backups::BackupStatus;
-use orgbackup_service::db::org_transaction;
+use orgbackup_service::backups::{self, Backup};
 use orgbackup_service::permissions::Permission;
-use uuid::Uuid;
-
-#[derive(sqlx::FromRow)]
-pub struct BackupChoice {
-    pub backup_id: Uuid,
-    pub name: String,
-    pub backup_type: String,
-    pub file_size: Option<i64>,
-    pub total_rows: Option<i64>,
-    pub completed_at: Option<DateTime<Utc>>,
-}
 
 #[derive(Template)]
 #[template(path = "restore_choose.html")]
 struct ChoosePage {
     t: Tr,
     l: Layout,
-    backups: Vec<BackupChoice>,
+    backups: Vec<Backup>,
     can_upload: bool,
 }
 
@@ -37,16 +24,7 @@ pub async fn choose(State(state): State<AppState>, user: WebUser) -> WebResult<R
         return Err(WebError::App(AppError::Forbidden(Permission::Restore)));
     }
     let org = user.org_id();
-    let mut tx = org_transaction(&state.pool, org).await?;
-    let backups = sqlx::query_as(
-        "SELECT backup_id, name, backup_type, file_size, total_rows, completed_at FROM organization_backups
-          WHERE org_id = $1 AND status = $2 ORDER BY completed_at DESC LIMIT 100",
-    )
-    .bind(org)
-    .bind(BackupStatus::Completed)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let backups = backups::records::completed(&state.pool, org, 100).await?;
     let page = ChoosePage {
         t: Tr::new(user.locale),
         l: Layout::of(&state, &user, "restore").await?,
