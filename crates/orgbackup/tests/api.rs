@@ -295,8 +295,10 @@ async fn two_workers_drain_one_queue_exactly_once() {
     for (secret, id) in &queued {
         assert_eq!(api.wait_for(secret, id).await["status"], "completed");
     }
-    drop(workers);
+    // Settled before the workers are killed: a worker killed between a backup's row and its
+    // job's row would leave the job running until its lease expires.
     jobs_settled(&env).await;
+    drop(workers);
     assert_eq!(
         env.psql("SELECT count(*) FROM orgbackup.jobs WHERE status = 'succeeded' AND attempts = 1"),
         "9"

@@ -141,17 +141,9 @@ async fn source_path(
         bail!("{source} is neither a backup file nor a backup id");
     };
     // The operator names a backup by id alone: found in whichever org holds it.
-    let mut tx = db::system_transaction(pool).await?;
-    let stored: Option<(Uuid, Option<Uuid>, Option<String>)> = sqlx::query_as(
-        "SELECT org_id, storage_connection_id, storage_path FROM organization_backups
-          WHERE backup_id = $1 AND status = $2",
-    )
-    .bind(backup_id)
-    .bind(orgbackup_service::backups::BackupStatus::Completed)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    let Some((org_id, connection_id, Some(relative))) = stored else {
+    let stored =
+        orgbackup_service::backups::records::find_completed_anywhere(pool, backup_id).await?;
+    let Some((org_id, connection_id, relative)) = stored else {
         bail!("backup {backup_id} does not exist or has no file (is it completed?)");
     };
     let destination =

@@ -15,9 +15,8 @@ use futures::StreamExt;
 use orgbackup_archive::{ArchiveReader, Envelope, ReadLimits};
 use orgbackup_engine::BackupMetadata;
 use orgbackup_service::audit::{self, Entry, Outcome};
-use orgbackup_service::backups::{BackupOrigin, BackupStatus};
+use orgbackup_service::backups::records;
 use orgbackup_service::config::Settings;
-use orgbackup_service::db::org_transaction;
 use orgbackup_service::keys::KeyRing;
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::storage::LocalStorage;
@@ -278,31 +277,17 @@ where
     partial
         .commit(writer, &sha256)
         .map_err(|e| AppError::Internal(e.into()))?;
-    let mut tx = org_transaction(&state.pool, org).await?;
-    sqlx::query(
-        "INSERT INTO organization_backups
-            (backup_id, org_id, name, backup_type, status, whole, categories, storage_disk, storage_path, is_encrypted,
-             file_size, checksum_sha256, total_rows, table_count, file_count, created_by, started_at, completed_at)
-         VALUES ($1, $2, $3, $14, $15, $4, $5, 'local', $6, $7, $8, $9, $10, $11, $12, $13, now(), now())",
-    )
-    .bind(backup_id)
-    .bind(org)
-    .bind(format!("Uploaded backup of {}", metadata.started_at.format("%Y-%m-%d %H:%M UTC")))
-    .bind(metadata.whole)
-    .bind(&metadata.categories)
-    .bind(&relative)
-    .bind(encrypted)
-    .bind(size as i64)
-    .bind(&sha256)
-    .bind(metadata.total_rows() as i64)
-    .bind(metadata.tables.len() as i32)
-    .bind(metadata.files.len() as i32)
-    .bind(caller.principal.user_id)
-    .bind(BackupOrigin::Uploaded)
-    .bind(BackupStatus::Completed)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let upload = records::UploadedBackup {
+        backup_id,
+        org_id: org,
+        storage_path: &relative,
+        metadata: &metadata,
+        encrypted,
+        size,
+        sha256: &sha256,
+        uploaded_by: caller.principal.user_id,
+    };
+    records::insert_uploaded(&state.pool, &upload).await?;
     audit::record(
         &state.pool,
         &Entry::new(caller, "backup.upload", Outcome::Success).entity("backup", backup_id),

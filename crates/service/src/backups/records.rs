@@ -218,3 +218,70 @@ pub async fn completed(
     tx.commit().await?;
     Ok(backups)
 }
+
+/// A verified uploaded archive, kept on the local disk at `storage_path`.
+pub struct UploadedBackup<'a> {
+    pub backup_id: Uuid,
+    pub org_id: Uuid,
+    pub storage_path: &'a str,
+    pub metadata: &'a orgbackup_engine::BackupMetadata,
+    pub encrypted: bool,
+    pub size: u64,
+    pub sha256: &'a str,
+    pub uploaded_by: Option<Uuid>,
+}
+
+/// Records an uploaded archive as a completed backup of the org (`uploaded`).
+pub async fn insert_uploaded(
+    pool: &PgPool,
+    upload: &UploadedBackup<'_>,
+) -> Result<(), sqlx::Error> {
+    let metadata = upload.metadata;
+    let mut tx = org_transaction(pool, upload.org_id).await?;
+    sqlx::query(
+        "INSERT INTO organization_backups
+            (backup_id, org_id, name, backup_type, status, whole, categories, storage_disk, storage_path, is_encrypted,
+             file_size, checksum_sha256, total_rows, table_count, file_count, created_by, started_at, completed_at)
+         VALUES ($1, $2, $3, $14, $15, $4, $5, 'local', $6, $7, $8, $9, $10, $11, $12, $13, now(), now())",
+    )
+    .bind(upload.backup_id)
+    .bind(upload.org_id)
+    .bind(format!(
+        "Uploaded backup of {}",
+        metadata.started_at.format("%Y-%m-%d %H:%M UTC")
+    ))
+    .bind(metadata.whole)
+    .bind(&metadata.categories)
+    .bind(upload.storage_path)
+    .bind(upload.encrypted)
+    .bind(upload.size as i64)
+    .bind(upload.sha256)
+    .bind(metadata.total_rows() as i64)
+    .bind(metadata.tables.len() as i32)
+    .bind(metadata.files.len() as i32)
+    .bind(upload.uploaded_by)
+    .bind(super::BackupOrigin::Uploaded)
+    .bind(BackupStatus::Completed)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Where a completed backup is, in whichever org holds it: the org, its storage connection
+/// (`None`: the local disk) and its path there. For the operator, who names a backup by id alone.
+pub async fn find_completed_anywhere(
+    pool: &PgPool,
+    backup_id: Uuid,
+) -> Result<Option<(Uuid, Option<Uuid>, String)>, sqlx::Error> {
+    let mut tx = crate::db::system_transaction(pool).await?;
+    let stored: Option<(Uuid, Option<Uuid>, Option<String>)> = sqlx::query_as(
+        "SELECT org_id, storage_connection_id, storage_path FROM organization_backups
+          WHERE backup_id = $1 AND status = $2",
+    )
+    .bind(backup_id)
+    .bind(BackupStatus::Completed)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(stored.and_then(|(org, connection, path)| Some((org, connection, path?))))
+}
