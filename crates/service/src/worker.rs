@@ -207,7 +207,7 @@ async fn execute_restore(
         crate::progress_store::ProgressRow::Restore(restore_id),
     ));
     let request = orgbackup_engine::RestoreRequest {
-        target_org_id: Some(org_id.to_string()),
+        target_org_id: Some(org_id.to_string().into()),
         categories: options.categories,
         mode: options.mode,
         confirm_full: true,

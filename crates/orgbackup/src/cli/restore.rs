@@ -195,7 +195,7 @@ async fn plan_or_apply(
     let (path, mut archive, metadata) = open_source(pool, settings, &args.source).await?;
     let target = match &args.org {
         Some(org) => orgs::resolve(pool, &settings.tenancy, org).await?,
-        None => orgs::resolve(pool, &settings.tenancy, &metadata.org.id).await?,
+        None => orgs::resolve(pool, &settings.tenancy, metadata.org.id.as_str()).await?,
     };
     let decisions: Vec<RecordDecision> = match &args.decisions {
         Some(file) => serde_json::from_str(&std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?)
@@ -203,7 +203,7 @@ async fn plan_or_apply(
         None => Vec::new(),
     };
     let request = RestoreRequest {
-        target_org_id: Some(target.org_id.to_string()),
+        target_org_id: Some(target.org_id.to_string().into()),
         allow_other_org: args.into_other_org,
         categories: args.categories.clone(),
         mode: if args.mode == "full" {

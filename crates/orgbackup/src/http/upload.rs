@@ -266,7 +266,7 @@ where
             return Err(error);
         }
     };
-    if metadata.org.id != org.to_string() {
+    if metadata.org.id != *org.to_string() {
         return Err(rejected(
             "foreign_backup",
             format!(

@@ -137,7 +137,7 @@ pub async fn apply_restore_as(
     );
     let outcome = async {
         let mut request = request.clone();
-        request.target_org_id = Some(org_id.to_string());
+        request.target_org_id = Some(org_id.to_string().into());
         request.rollback_encryption = encryption;
         // A new rollback file for each attempt (a restore that lost a race is tried again);
         // the half-written one of a failed attempt is removed before the next is created.
@@ -239,7 +239,7 @@ async fn mark_completed(
     .bind(rollback_path)
     .bind(rollback_expires_at)
     .bind(xid)
-    .bind(&plan.source_org_id)
+    .bind(plan.source_org_id.as_str())
     .bind(warnings)
     .bind(RestoreStatus::Completed)
     .execute(&mut *tx)
@@ -389,7 +389,7 @@ async fn prepare_rollback(
             changes_since(
                 pool,
                 &settings.tenancy,
-                &org_id.to_string(),
+                org_id.to_string(),
                 &plan.categories,
                 xid,
             )
@@ -522,7 +522,7 @@ pub async fn rollback(
             ))
         })?;
     let request = RestoreRequest {
-        target_org_id: Some(org_id.to_string()),
+        target_org_id: Some(org_id.to_string().into()),
         categories: plan.categories.clone(),
         mode: RestoreMode::Exact,
         confirm_full: true,

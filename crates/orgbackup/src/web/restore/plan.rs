@@ -104,7 +104,7 @@ pub(super) async fn compute_plan(
 ) -> WebResult<RestorePlan> {
     let (_copy, mut archive) = open_backup(state, org, backup_id).await?;
     let request = RestoreRequest {
-        target_org_id: Some(org.to_string()),
+        target_org_id: Some(org.to_string().into()),
         categories: choices.categories.clone(),
         mode: choices.mode(),
         confirm_full: true,
