@@ -5,6 +5,7 @@
 use crate::audit::{self, Entry, Outcome};
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::OrgId;
 use crate::jobs::JobPayload;
 use crate::notifications::{self, Event};
 use serde_json::{Value, json};
@@ -19,7 +20,7 @@ pub enum JobEnd<'a> {
 }
 
 /// The org's display name for notification texts; a texts-only nicety, so failures give `None`.
-pub async fn org_name(pool: &PgPool, settings: &Settings, org_id: Uuid) -> Option<String> {
+pub async fn org_name(pool: &PgPool, settings: &Settings, org_id: OrgId) -> Option<String> {
     crate::orgs::resolve(pool, &settings.tenancy, &org_id.to_string())
         .await
         .ok()
@@ -27,7 +28,7 @@ pub async fn org_name(pool: &PgPool, settings: &Settings, org_id: Uuid) -> Optio
 }
 
 /// What the notification texts say about a backup (name, size, rows, error).
-async fn backup_facts(pool: &PgPool, org_id: Uuid, backup_id: Uuid) -> Value {
+async fn backup_facts(pool: &PgPool, org_id: OrgId, backup_id: Uuid) -> Value {
     let row = async {
         let mut tx = org_transaction(pool, org_id).await?;
         let row: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
@@ -53,7 +54,7 @@ async fn backup_facts(pool: &PgPool, org_id: Uuid, backup_id: Uuid) -> Value {
 pub async fn notify(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     event: Event,
     mut data: Value,
 ) {
@@ -69,7 +70,7 @@ pub async fn notify(
 pub async fn announce(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     payload: &JobPayload,
     end: JobEnd<'_>,
 ) {

@@ -3,6 +3,7 @@
 //! taken over once its lease expires. At most one job runs per organization (a unique index).
 //! Transient failures are retried with exponential backoff; others fail the job at once.
 
+use crate::ids::OrgId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -67,7 +68,7 @@ impl JobPayload {
 /// Queues a job in the caller's transaction (so the job exists exactly when the row it works on).
 pub async fn enqueue(
     tx: &mut sqlx::PgConnection,
-    org_id: Uuid,
+    org_id: OrgId,
     payload: &JobPayload,
 ) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
@@ -83,7 +84,7 @@ pub async fn enqueue(
 #[derive(Debug, sqlx::FromRow)]
 pub struct Job {
     pub job_id: Uuid,
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     pub payload: Value,
     pub attempts: i32,
     pub max_attempts: i32,

@@ -9,6 +9,7 @@
 //!
 //! Every name and label is documented in docs/DEPLOY.md, "Metrics".
 
+use crate::ids::OrgId;
 use crate::jobs::{Job, JobPayload};
 use crate::states::{BackupStatus, DeliveryStatus, JobStatus, KeyStatus};
 use ::metrics::{
@@ -164,7 +165,7 @@ pub async fn record_job_end(
 /// The org's plan (`free` without a row) and the size of one of its backups.
 async fn plan_and_archive_size(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     backup_id: Uuid,
 ) -> Result<(String, Option<i64>), sqlx::Error> {
     let mut tx = crate::db::org_transaction(pool, org_id).await?;
@@ -203,19 +204,19 @@ pub struct JobCount {
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct BackupAge {
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     pub age_seconds: f64,
 }
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct OrgCount {
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     pub count: i64,
 }
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct StorageUsed {
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     /// `local`, `s3`, `google_drive`, `onedrive` or `dropbox`.
     pub destination: String,
     pub bytes: i64,

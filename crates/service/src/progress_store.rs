@@ -2,6 +2,7 @@
 //! the API can show it: percent of tables, phase, current table, rows and bytes.
 
 use crate::db::org_transaction;
+use crate::ids::OrgId;
 use crate::states::{BackupStatus, RestoreStatus};
 use orgbackup_engine::{BackupProgress, Progress, RestoreProgress};
 use serde_json::{Value, json};
@@ -22,7 +23,7 @@ pub enum ProgressRow {
 }
 
 impl ProgressStore {
-    pub fn start(pool: PgPool, org_id: Uuid, row: ProgressRow) -> Self {
+    pub fn start(pool: PgPool, org_id: OrgId, row: ProgressRow) -> Self {
         let (latest, mut changes) = watch::channel(None::<Value>);
         let writer = tokio::spawn(async move {
             while changes.changed().await.is_ok() {

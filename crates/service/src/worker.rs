@@ -4,6 +4,7 @@
 
 use crate::backups::{self, CreateBackup};
 use crate::config::Settings;
+use crate::ids::OrgId;
 use crate::job_events::JobEnd;
 use crate::jobs::{
     ABANDONED, Job, JobError, JobPayload, JobStatus, RestoreOptions, Retry, Settle, claim,
@@ -180,7 +181,7 @@ async fn execute(pool: &PgPool, settings: &Settings, job: &Job) -> Result<(), Jo
 async fn execute_restore(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     restore_id: Uuid,
     backup_id: Uuid,
     options: RestoreOptions,
@@ -207,7 +208,7 @@ async fn execute_restore(
         crate::progress_store::ProgressRow::Restore(restore_id),
     ));
     let request = orgbackup_engine::RestoreRequest {
-        target_org_id: Some(org_id.to_string().into()),
+        target_org_id: Some(org_id.into()),
         categories: options.categories,
         mode: options.mode,
         confirm_full: true,
@@ -238,7 +239,7 @@ async fn execute_restore(
 async fn execute_rollback(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     restore_id: Uuid,
     force: bool,
 ) -> Result<(), JobError> {

@@ -8,6 +8,7 @@ use orgbackup_engine::{
 };
 use orgbackup_service::archives::{self, FileArchive};
 use orgbackup_service::config::Settings;
+use orgbackup_service::ids::OrgId;
 use orgbackup_service::{db, orgs, restores};
 use sqlx::PgPool;
 use std::path::PathBuf;
@@ -142,7 +143,7 @@ async fn source_path(
     };
     // The operator names a backup by id alone: found in whichever org holds it.
     let mut tx = db::system_transaction(pool).await?;
-    let stored: Option<(Uuid, Option<Uuid>, Option<String>)> = sqlx::query_as(
+    let stored: Option<(OrgId, Option<Uuid>, Option<String>)> = sqlx::query_as(
         "SELECT org_id, storage_connection_id, storage_path FROM organization_backups
           WHERE backup_id = $1 AND status = $2",
     )
@@ -203,7 +204,7 @@ async fn plan_or_apply(
         None => Vec::new(),
     };
     let request = RestoreRequest {
-        target_org_id: Some(target.org_id.to_string().into()),
+        target_org_id: Some(target.org_id.into()),
         allow_other_org: args.into_other_org,
         categories: args.categories.clone(),
         mode: if args.mode == "full" {

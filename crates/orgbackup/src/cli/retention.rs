@@ -3,6 +3,7 @@
 use crate::terminal::human_bytes;
 use clap::Subcommand;
 use orgbackup_service::config::Settings;
+use orgbackup_service::ids::OrgId;
 use orgbackup_service::retention::{self, RetentionPlan};
 use orgbackup_service::{db, orgs};
 use sqlx::PgPool;
@@ -44,7 +45,7 @@ async fn target_orgs(
     pool: &PgPool,
     settings: &Settings,
     org: Option<&str>,
-) -> anyhow::Result<Vec<Uuid>> {
+) -> anyhow::Result<Vec<OrgId>> {
     Ok(match org {
         Some(org) => vec![orgs::resolve(pool, &settings.tenancy, org).await?.org_id],
         None => retention::orgs_with_backups(pool).await?,

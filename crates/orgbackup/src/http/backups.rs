@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use orgbackup_service::ids::OrgId;
 
 use orgbackup_service::backups::{
     self, Backup, BackupAsked, BackupStatus, FileError, RequestError, request,
@@ -79,7 +80,7 @@ async fn list(
 }
 
 /// One of the org's backups (not deleted), or 404.
-pub(crate) async fn find(state: &AppState, org: Uuid, id: Uuid) -> Result<Backup> {
+pub(crate) async fn find(state: &AppState, org: OrgId, id: Uuid) -> Result<Backup> {
     backups::records::find(&state.pool, org, id)
         .await?
         .ok_or(AppError::NotFound("backup"))

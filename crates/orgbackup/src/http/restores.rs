@@ -14,6 +14,7 @@ use orgbackup_engine::{BackupMetadata, CompatibilityReport};
 use orgbackup_service::audit::{self, Entry, Outcome};
 use orgbackup_service::backups;
 use orgbackup_service::db::org_transaction;
+use orgbackup_service::ids::OrgId;
 use orgbackup_service::jobs::RestoreOptions;
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::restores::queue::{self, QueueError, RestoreAsked};
@@ -43,7 +44,7 @@ struct AnalyzeBody {
 /// Where one of the caller's org's completed backups is: its destination and path there.
 pub(crate) async fn stored_backup(
     state: &AppState,
-    org: Uuid,
+    org: OrgId,
     backup_id: Uuid,
 ) -> Result<(orgbackup_service::storage::Destination, String)> {
     backups::locate_completed(&state.pool, &state.settings, org, backup_id)

@@ -18,6 +18,7 @@ use orgbackup_service::audit::{self, Entry, Outcome};
 use orgbackup_service::backups::{BackupOrigin, BackupStatus};
 use orgbackup_service::config::Settings;
 use orgbackup_service::db::org_transaction;
+use orgbackup_service::ids::OrgId;
 use orgbackup_service::keys::KeyRing;
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::storage::LocalStorage;
@@ -80,7 +81,7 @@ async fn upload(
 /// The keys an upload may be sealed with: the master key, and the caller's own org's custom key
 /// (an org re-uploading its own Enterprise-key backup). A file naming another org's key is that
 /// org's backup: refused without loading the key.
-async fn key_ring(state: &AppState, org: Uuid, path: &std::path::Path) -> Result<KeyRing> {
+async fn key_ring(state: &AppState, org: OrgId, path: &std::path::Path) -> Result<KeyRing> {
     let internal = |e: anyhow::Error| AppError::Internal(e);
     let mut ring = KeyRing::new(&state.settings, None).map_err(|e| internal(e.into()))?;
     let envelope = std::fs::File::open(path)
@@ -266,7 +267,7 @@ where
             return Err(error);
         }
     };
-    if metadata.org.id != *org.to_string() {
+    if metadata.org.id != orgbackup_engine::OrgId::from(org) {
         return Err(rejected(
             "foreign_backup",
             format!(

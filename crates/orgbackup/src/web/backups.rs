@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use orgbackup_service::backups::records::LastWholeBackup;
 use orgbackup_service::backups::{self, Backup, BackupAsked, BackupStatus};
+use orgbackup_service::ids::OrgId;
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::states::ConnectionStatus;
 use std::collections::BTreeMap;
@@ -38,7 +39,7 @@ struct BackupsPage {
     destinations: Vec<orgbackup_service::storage::connections::Connection>,
 }
 
-async fn category_choices(state: &AppState, org: Uuid) -> WebResult<Vec<CategoryChoice>> {
+async fn category_choices(state: &AppState, org: OrgId) -> WebResult<Vec<CategoryChoice>> {
     let schema = {
         let mut conn = state.pool.acquire().await?;
         orgbackup_engine::discover(&mut conn, &state.settings.tenancy)

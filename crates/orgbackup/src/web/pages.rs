@@ -13,6 +13,7 @@ use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use orgbackup_service::backups::BackupStatus;
 use orgbackup_service::db::org_transaction;
+use orgbackup_service::ids::OrgId;
 use orgbackup_service::locale::Locale;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -146,7 +147,7 @@ pub async fn logout(
 pub struct OrgForm {
     #[serde(rename = "_csrf")]
     csrf: Option<String>,
-    org_id: Uuid,
+    org_id: OrgId,
 }
 
 pub async fn switch_org(

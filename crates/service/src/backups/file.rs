@@ -6,6 +6,7 @@ use super::BackupStatus;
 use super::records::{self, Backup};
 use crate::audit::{self, Denied, Entry, Outcome, Requester};
 use crate::config::Settings;
+use crate::ids::OrgId;
 use crate::permissions::Permission;
 use crate::storage::{self, ByteStream, StorageError};
 use sqlx::PgPool;
@@ -119,7 +120,7 @@ pub async fn delete(
 pub async fn locate_completed(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     backup_id: Uuid,
 ) -> Result<Option<(storage::Destination, String)>, StorageError> {
     if !records::is_completed(pool, org_id, backup_id).await? {

@@ -4,6 +4,7 @@
 
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::OrgId;
 use crate::jobs::Retry;
 use crate::keys::{self, KeyError};
 use crate::storage::{self, Destination, StorageError};
@@ -56,9 +57,9 @@ impl BackupError {
 }
 
 /// What the user asked for.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CreateBackup {
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     pub name: Option<String>,
     pub categories: Vec<String>,
     pub encrypt: bool,
@@ -73,6 +74,24 @@ pub struct CreateBackup {
     /// The job queue runs this backup again after a transient failure: the row then waits as
     /// `pending` (with the reason) instead of `failed`.
     pub retry_on_transient: bool,
+}
+
+impl CreateBackup {
+    /// A whole, unencrypted backup of the org to its default destination, with no limit: the
+    /// base the callers set their fields over.
+    pub fn new(org_id: OrgId) -> Self {
+        Self {
+            org_id,
+            name: None,
+            categories: Vec::new(),
+            encrypt: false,
+            created_by: None,
+            max_archive_bytes: None,
+            destination: None,
+            schedule_id: None,
+            retry_on_transient: false,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -99,7 +118,10 @@ pub struct BackupListItem {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn list_backups(pool: &PgPool, org_id: Uuid) -> Result<Vec<BackupListItem>, sqlx::Error> {
+pub async fn list_backups(
+    pool: &PgPool,
+    org_id: OrgId,
+) -> Result<Vec<BackupListItem>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let backups = sqlx::query_as(
         "SELECT backup_id, name, status, file_size, total_rows, created_at
@@ -265,7 +287,7 @@ fn engine_request(
     backup_id: Uuid,
     encryption: Option<orgbackup_archive::EncryptionSetup>,
 ) -> BackupRequest {
-    let mut engine_request = BackupRequest::new(backup_id.to_string(), request.org_id.to_string());
+    let mut engine_request = BackupRequest::new(backup_id.to_string(), request.org_id);
     engine_request.categories = request.categories.clone();
     engine_request.files_root = settings.backup.files_root.clone();
     engine_request.chunk_size = settings.backup.chunk_size_mib.max(1) << 20;
@@ -278,7 +300,7 @@ fn engine_request(
 /// Records a finished backup on its row: size, checksum, counts per table, and `completed`.
 async fn mark_completed(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     backup_id: Uuid,
     summary: &ArchiveSummary,
     metadata: &BackupMetadata,

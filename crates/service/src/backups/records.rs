@@ -4,6 +4,7 @@
 
 use super::BackupStatus;
 use crate::db::org_transaction;
+use crate::ids::OrgId;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -36,7 +37,7 @@ const COLUMNS: &str = "backup_id, name, backup_type, status, whole, categories, 
 /// `limit` backups from `offset`, newest first, and how many there are in all.
 pub async fn page(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Backup>, i64), sqlx::Error> {
@@ -64,7 +65,7 @@ pub async fn page(
 
 pub async fn find(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     backup_id: Uuid,
 ) -> Result<Option<Backup>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -90,7 +91,7 @@ pub struct BackupProgress {
 
 pub async fn progress(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     backup_id: Uuid,
 ) -> Result<Option<BackupProgress>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -120,7 +121,7 @@ pub struct LastWholeBackup {
 
 pub async fn last_whole(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
 ) -> Result<Option<LastWholeBackup>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let row: Option<(serde_json::Value, Option<i64>, Option<i64>)> = sqlx::query_as(
@@ -143,7 +144,7 @@ pub async fn last_whole(
 
 pub(super) async fn is_completed(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     backup_id: Uuid,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -162,7 +163,7 @@ pub(super) async fn is_completed(
 /// Marks the backup deleted and forgets where its file was.
 pub(super) async fn mark_deleted(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     backup_id: Uuid,
 ) -> Result<(), sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;

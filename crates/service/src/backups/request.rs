@@ -117,13 +117,12 @@ pub async fn queue(
     usage.check_new_backup().map_err(RequestError::Limit)?;
     let CheckedBackup { asked, destination } = checked;
     let request = CreateBackup {
-        org_id,
         name: asked.name,
         categories: asked.categories,
         encrypt: asked.encrypt,
         created_by: requester.principal.user_id,
         destination,
-        ..CreateBackup::default()
+        ..CreateBackup::new(org_id)
     };
     Ok(enqueue(tx, &request).await?)
 }

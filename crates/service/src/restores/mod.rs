@@ -4,6 +4,7 @@
 use crate::archives::FileArchive;
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::OrgId;
 use crate::jobs::Retry;
 use crate::keys::{self, KeyError};
 use crate::storage::{LocalStorage, StorageError};
@@ -76,7 +77,7 @@ pub async fn apply_restore(
     settings: &Settings,
     archive: &mut FileArchive,
     source: &Path,
-    org_id: Uuid,
+    org_id: OrgId,
     request: &RestoreRequest,
     progress: Arc<dyn Progress>,
 ) -> Result<AppliedRestore, RestoreError> {
@@ -100,7 +101,7 @@ pub async fn apply_restore_as(
     settings: &Settings,
     archive: &mut FileArchive,
     source: &Path,
-    org_id: Uuid,
+    org_id: OrgId,
     request: &RestoreRequest,
     restore_id: Uuid,
     progress: Arc<dyn Progress>,
@@ -137,7 +138,7 @@ pub async fn apply_restore_as(
     );
     let outcome = async {
         let mut request = request.clone();
-        request.target_org_id = Some(org_id.to_string().into());
+        request.target_org_id = Some(org_id.into());
         request.rollback_encryption = encryption;
         // A new rollback file for each attempt (a restore that lost a race is tried again);
         // the half-written one of a failed attempt is removed before the next is created.
@@ -187,7 +188,7 @@ pub async fn apply_restore_as(
 /// Records the restore as running (a new row, or the queued one).
 async fn mark_running(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     restore_id: Uuid,
     request: &RestoreRequest,
     source: &Path,
@@ -217,7 +218,7 @@ async fn mark_running(
 /// later tells which rows changed since).
 async fn mark_completed(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     restore_id: Uuid,
     plan: &RestorePlan,
     rollback_path: &str,
@@ -249,7 +250,7 @@ async fn mark_completed(
 
 async fn mark_failed(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     restore_id: Uuid,
     error: &RestoreError,
 ) -> Result<(), sqlx::Error> {
@@ -279,7 +280,7 @@ pub struct RestoreListItem {
 
 pub async fn list_restores(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
 ) -> Result<Vec<RestoreListItem>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let rows = sqlx::query_as(
@@ -316,7 +317,7 @@ impl RestoreState {
 /// One of the org's restores, `None` when the org has no such restore.
 pub async fn state(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     restore_id: Uuid,
 ) -> Result<Option<RestoreState>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -353,7 +354,7 @@ struct RollbackReady {
 async fn prepare_rollback(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     restore_id: Uuid,
     force: bool,
     statuses: &[RestoreStatus],
@@ -385,16 +386,7 @@ async fn prepare_rollback(
     let plan: RestorePlan = serde_json::from_value(row.plan.unwrap_or_default())
         .map_err(|e| refuse(format!("its plan cannot be read ({e})")))?;
     let changes = match &row.transaction_xid {
-        Some(xid) => {
-            changes_since(
-                pool,
-                &settings.tenancy,
-                org_id.to_string(),
-                &plan.categories,
-                xid,
-            )
-            .await?
-        }
+        Some(xid) => changes_since(pool, &settings.tenancy, org_id, &plan.categories, xid).await?,
         None => 0,
     };
     if changes > 0 && !force {
@@ -412,7 +404,7 @@ async fn prepare_rollback(
 pub async fn check_rollback(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     restore_id: Uuid,
     force: bool,
 ) -> Result<(), RestoreError> {
@@ -432,7 +424,7 @@ pub async fn check_rollback(
 /// another request got there first.
 pub async fn queue_rollback(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     restore_id: Uuid,
     force: bool,
 ) -> Result<Uuid, RestoreError> {
@@ -467,7 +459,7 @@ pub async fn queue_rollback(
 /// A queued rollback that failed: the restore stands (completed), with the reason.
 pub async fn rollback_failed(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     restore_id: Uuid,
     reason: &str,
 ) -> Result<(), RestoreError> {
@@ -492,7 +484,7 @@ pub async fn rollback_failed(
 pub async fn rollback(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     restore_id: Uuid,
     force: bool,
     progress: Arc<dyn Progress>,
@@ -522,7 +514,7 @@ pub async fn rollback(
             ))
         })?;
     let request = RestoreRequest {
-        target_org_id: Some(org_id.to_string().into()),
+        target_org_id: Some(org_id.into()),
         categories: plan.categories.clone(),
         mode: RestoreMode::Exact,
         confirm_full: true,

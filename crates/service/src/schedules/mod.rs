@@ -14,6 +14,7 @@ pub use timing::{Frequency, ScheduleError, ScheduleSpec};
 
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::OrgId;
 use crate::plans::LimitError;
 use crate::storage::StorageError;
 use chrono::{DateTime, NaiveTime, Utc};
@@ -60,7 +61,7 @@ pub enum SchedulesError {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Schedule {
     pub schedule_id: Uuid,
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     pub name: String,
     #[cfg_attr(feature = "openapi", schema(value_type = crate::config::plans::Frequency))]
     pub frequency: String,
@@ -150,7 +151,7 @@ fn small(value: i64, out_of_range: fn(i64) -> ScheduleError) -> Result<i16, Sche
 async fn check(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     current: Option<&Schedule>,
     input: ScheduleInput,
 ) -> Result<Checked, SchedulesError> {
@@ -282,7 +283,7 @@ fn duplicate_name(error: sqlx::Error, name: &str) -> SchedulesError {
 pub async fn create(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     input: ScheduleInput,
     created_by: Option<Uuid>,
 ) -> Result<Schedule, SchedulesError> {
@@ -318,7 +319,7 @@ pub async fn create(
 }
 
 #[tracing::instrument(skip(pool))]
-pub async fn list(pool: &PgPool, org_id: Uuid) -> Result<Vec<Schedule>, SchedulesError> {
+pub async fn list(pool: &PgPool, org_id: OrgId) -> Result<Vec<Schedule>, SchedulesError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let schedules = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM backup_schedules WHERE org_id = $1 ORDER BY name"
@@ -331,7 +332,7 @@ pub async fn list(pool: &PgPool, org_id: Uuid) -> Result<Vec<Schedule>, Schedule
 }
 
 #[tracing::instrument(skip(pool))]
-pub async fn get(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<Schedule, SchedulesError> {
+pub async fn get(pool: &PgPool, org_id: OrgId, id: Uuid) -> Result<Schedule, SchedulesError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let schedule: Option<Schedule> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM backup_schedules WHERE org_id = $1 AND schedule_id = $2"
@@ -349,7 +350,7 @@ pub async fn get(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<Schedule, Sche
 pub async fn update(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     id: Uuid,
     input: ScheduleInput,
 ) -> Result<Schedule, SchedulesError> {
@@ -388,7 +389,7 @@ pub async fn update(
 
 /// Deletes a schedule; its backups stay (their `schedule_id` becomes NULL).
 #[tracing::instrument(skip(pool))]
-pub async fn delete(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<(), SchedulesError> {
+pub async fn delete(pool: &PgPool, org_id: OrgId, id: Uuid) -> Result<(), SchedulesError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let deleted =
         sqlx::query("DELETE FROM backup_schedules WHERE org_id = $1 AND schedule_id = $2")

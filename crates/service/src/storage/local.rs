@@ -3,6 +3,7 @@
 //! like a finished backup. Next to each archive, `<name>.sha256` is written in `sha256sum` format.
 
 use super::StorageError;
+use crate::ids::OrgId;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -40,7 +41,7 @@ impl LocalStorage {
     }
 
     /// The storage path (relative to the root) of a backup's archive.
-    pub fn backup_path(org_id: Uuid, backup_id: Uuid, encrypted: bool) -> String {
+    pub fn backup_path(org_id: OrgId, backup_id: Uuid, encrypted: bool) -> String {
         let extension = if encrypted { "tar.zst.enc" } else { "tar.zst" };
         format!("{org_id}/{backup_id}.{extension}")
     }

@@ -30,6 +30,7 @@ pub use local::{LocalStorage, PartialFile};
 pub use s3::{S3Credentials, S3Settings};
 pub use writer::{ArchiveSink, Upload};
 
+use crate::ids::OrgId;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -285,7 +286,7 @@ impl Destination {
 pub async fn open(
     pool: &sqlx::PgPool,
     settings: &crate::config::Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     connection_id: Option<Uuid>,
 ) -> Result<Destination, StorageError> {
     match connection_id {
@@ -298,7 +299,7 @@ pub async fn open(
 pub async fn locate(
     pool: &sqlx::PgPool,
     settings: &crate::config::Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     backup_id: Uuid,
 ) -> Result<Option<(Destination, String)>, StorageError> {
     let mut tx = crate::db::org_transaction(pool, org_id).await?;

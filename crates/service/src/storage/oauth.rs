@@ -14,6 +14,7 @@
 //! for offline access, token lifetimes, how a rate limit is told.
 
 use super::StorageError;
+use crate::ids::OrgId;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -45,7 +46,7 @@ impl std::fmt::Debug for OAuthTokens {
 #[derive(Clone)]
 pub(super) struct TokenStore {
     pub pool: PgPool,
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     pub connection_id: Uuid,
     pub key: orgbackup_archive::KeyEncryptionKey,
 }

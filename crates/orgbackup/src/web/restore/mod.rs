@@ -22,6 +22,7 @@ use super::{WebError, WebResult};
 use crate::http::AppState;
 use crate::http::error::AppError;
 use orgbackup_engine::{ConflictAction, ConflictRecord, RecordDecision, RestoreMode};
+use orgbackup_service::ids::OrgId;
 use orgbackup_service::permissions::Permission;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -155,7 +156,7 @@ async fn require_full(state: &AppState, user: &WebUser, choices: &Choices) -> We
 /// Opens one of the org's backups (fetched to a local copy when it lives remotely).
 async fn open_backup(
     state: &AppState,
-    org: Uuid,
+    org: OrgId,
     backup_id: Uuid,
 ) -> WebResult<(
     orgbackup_service::storage::LocalCopy,

@@ -12,6 +12,7 @@ use axum::response::Response;
 use orgbackup_engine::{
     BackupMetadata, CompatibilityReport, ConflictRecord, RestorePlan, RestoreRequest,
 };
+use orgbackup_service::ids::OrgId;
 use orgbackup_service::permissions::Permission;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -97,14 +98,14 @@ impl PlanPage {
 
 pub(super) async fn compute_plan(
     state: &AppState,
-    org: Uuid,
+    org: OrgId,
     backup_id: Uuid,
     choices: &Choices,
     samples: usize,
 ) -> WebResult<RestorePlan> {
     let (_copy, mut archive) = open_backup(state, org, backup_id).await?;
     let request = RestoreRequest {
-        target_org_id: Some(org.to_string().into()),
+        target_org_id: Some(org.into()),
         categories: choices.categories.clone(),
         mode: choices.mode(),
         confirm_full: true,

@@ -4,6 +4,7 @@
 
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::OrgId;
 use crate::states::ConnectionStatus;
 use crate::storage::dropbox::DropboxStorage;
 use crate::storage::gdrive::DriveStorage;
@@ -53,7 +54,7 @@ impl SealedRow {
 pub async fn open(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     connection_id: Uuid,
 ) -> Result<Destination, StorageError> {
     let mut tx = org_transaction(pool, org_id).await?;

@@ -16,6 +16,7 @@ use super::s3::{S3Credentials, S3Settings, S3Storage};
 use super::{Destination, StorageError};
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::OrgId;
 use crate::states::{BackupStatus, ConnectionStatus};
 use chrono::{DateTime, Utc};
 use credentials::{master_key, seal_context};
@@ -84,7 +85,7 @@ const FROM: &str = "storage_connections c LEFT JOIN backup_settings s ON s.org_i
 pub async fn add_s3(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     name: &str,
     s3: S3Settings,
     credentials: &S3Credentials,
@@ -141,7 +142,7 @@ pub async fn add_s3(
     find(pool, org_id, &connection_id.to_string()).await
 }
 
-pub async fn list(pool: &PgPool, org_id: Uuid) -> Result<Vec<Connection>, StorageError> {
+pub async fn list(pool: &PgPool, org_id: OrgId) -> Result<Vec<Connection>, StorageError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let connections = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM {FROM} WHERE c.org_id = $1 ORDER BY c.name"
@@ -156,7 +157,7 @@ pub async fn list(pool: &PgPool, org_id: Uuid) -> Result<Vec<Connection>, Storag
 /// One of the org's connections, by id or by name.
 pub async fn find(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     id_or_name: &str,
 ) -> Result<Connection, StorageError> {
     let id = Uuid::parse_str(id_or_name).ok();
@@ -177,7 +178,7 @@ pub async fn find(
 #[tracing::instrument(skip(pool), fields(%org_id))]
 pub async fn remove(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     id_or_name: &str,
 ) -> Result<Connection, StorageError> {
     let connection = find(pool, org_id, id_or_name).await?;
@@ -215,7 +216,7 @@ pub async fn remove(
 /// Makes a connection the org's default destination; `None` (or `local`) makes it the local disk.
 pub async fn set_default(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     id_or_name: Option<&str>,
 ) -> Result<Option<Connection>, StorageError> {
     let connection = match id_or_name.filter(|n| *n != "local") {
@@ -240,7 +241,7 @@ pub async fn set_default(
 /// org's default, else the local disk (`None`).
 pub async fn resolve(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     requested: Option<&str>,
 ) -> Result<Option<Uuid>, StorageError> {
     match requested.map(str::trim) {
