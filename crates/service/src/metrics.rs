@@ -9,7 +9,7 @@
 //!
 //! Every name and label is documented in docs/DEPLOY.md, "Metrics".
 
-use crate::ids::OrgId;
+use crate::ids::{BackupId, OrgId};
 use crate::jobs::{Job, JobPayload};
 use crate::states::{BackupStatus, DeliveryStatus, JobStatus, KeyStatus};
 use ::metrics::{
@@ -17,7 +17,6 @@ use ::metrics::{
 };
 use sqlx::{PgExecutor, PgPool};
 use std::time::Duration;
-use uuid::Uuid;
 
 pub const BACKUPS_TOTAL: &str = "orgbackup_backups_total";
 pub const RESTORES_TOTAL: &str = "orgbackup_restores_total";
@@ -166,7 +165,7 @@ pub async fn record_job_end(
 async fn plan_and_archive_size(
     pool: &PgPool,
     org_id: OrgId,
-    backup_id: Uuid,
+    backup_id: BackupId,
 ) -> Result<(String, Option<i64>), sqlx::Error> {
     let mut tx = crate::db::org_transaction(pool, org_id).await?;
     let found = sqlx::query_as(

@@ -2,13 +2,12 @@
 //! the API can show it: percent of tables, phase, current table, rows and bytes.
 
 use crate::db::org_transaction;
-use crate::ids::OrgId;
+use crate::ids::{BackupId, OrgId, RestoreId};
 use crate::states::{BackupStatus, RestoreStatus};
 use orgbackup_engine::{BackupProgress, Progress, RestoreProgress};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::watch;
-use uuid::Uuid;
 
 pub struct ProgressStore {
     latest: watch::Sender<Option<Value>>,
@@ -18,8 +17,8 @@ pub struct ProgressStore {
 /// The row progress is stored on.
 #[derive(Clone, Copy)]
 pub enum ProgressRow {
-    Backup(Uuid),
-    Restore(Uuid),
+    Backup(BackupId),
+    Restore(RestoreId),
 }
 
 impl ProgressStore {

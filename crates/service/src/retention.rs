@@ -10,7 +10,7 @@
 use crate::audit::{self, Entry, Outcome};
 use crate::config::Settings;
 use crate::db::org_transaction;
-use crate::ids::OrgId;
+use crate::ids::{BackupId, OrgId};
 use crate::states::BackupStatus;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -32,7 +32,7 @@ pub enum RetentionError {
     #[error("the retention must be at least 1 day")]
     Zero,
     #[error("backup {0} not found, or not completed")]
-    BackupNotFound(Uuid),
+    BackupNotFound(BackupId),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
 }
@@ -41,7 +41,7 @@ pub enum RetentionError {
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetainedBackup {
-    pub backup_id: Uuid,
+    pub backup_id: BackupId,
     pub name: String,
     pub completed_at: DateTime<Utc>,
     pub file_size: Option<i64>,
@@ -82,7 +82,7 @@ pub struct RetentionPlan {
 #[derive(Debug, Serialize)]
 pub struct RetentionOutcome {
     pub org_id: OrgId,
-    pub expired: Vec<Uuid>,
+    pub expired: Vec<BackupId>,
     pub bytes_freed: u64,
     /// Backups whose expiring notice this run claimed (sent by the caller's notifier).
     pub notices_due: Vec<RetainedBackup>,
@@ -327,7 +327,7 @@ pub async fn set_org_retention(
 pub async fn set_pinned(
     pool: &PgPool,
     org_id: OrgId,
-    backup_id: Uuid,
+    backup_id: BackupId,
     pinned: bool,
 ) -> Result<(), RetentionError> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -355,7 +355,7 @@ mod tests {
 
     fn backup(days_ago: i64, pinned: bool, now: DateTime<Utc>) -> RetainedBackup {
         RetainedBackup {
-            backup_id: Uuid::new_v4(),
+            backup_id: BackupId::random(),
             name: format!("{days_ago} days ago"),
             completed_at: now - Duration::days(days_ago),
             file_size: Some(100),

@@ -4,7 +4,7 @@
 
 use crate::backups::{self, CreateBackup};
 use crate::config::Settings;
-use crate::ids::OrgId;
+use crate::ids::{BackupId, OrgId, RestoreId};
 use crate::job_events::JobEnd;
 use crate::jobs::{
     ABANDONED, Job, JobError, JobPayload, JobStatus, RestoreOptions, Retry, Settle, claim,
@@ -182,8 +182,8 @@ async fn execute_restore(
     pool: &PgPool,
     settings: &Settings,
     org_id: OrgId,
-    restore_id: Uuid,
-    backup_id: Uuid,
+    restore_id: RestoreId,
+    backup_id: BackupId,
     options: RestoreOptions,
 ) -> Result<(), JobError> {
     let fail = |reason: String| JobError::never(reason);
@@ -240,7 +240,7 @@ async fn execute_rollback(
     pool: &PgPool,
     settings: &Settings,
     org_id: OrgId,
-    restore_id: Uuid,
+    restore_id: RestoreId,
     force: bool,
 ) -> Result<(), JobError> {
     let progress = Arc::new(crate::progress_store::ProgressStore::start(

@@ -8,7 +8,7 @@ use orgbackup_engine::{
 };
 use orgbackup_service::archives::{self, FileArchive};
 use orgbackup_service::config::Settings;
-use orgbackup_service::ids::OrgId;
+use orgbackup_service::ids::{BackupId, OrgId, RestoreId};
 use orgbackup_service::{db, orgs, restores};
 use sqlx::PgPool;
 use std::path::PathBuf;
@@ -26,7 +26,7 @@ pub enum RestoreCommand {
     Apply(RestoreArgs),
     /// Undo a restore, within its rollback window.
     Rollback {
-        restore_id: Uuid,
+        restore_id: RestoreId,
         #[arg(long)]
         org: String,
         /// Roll back even though rows changed after the restore (those changes are lost).
@@ -138,7 +138,7 @@ async fn source_path(
             orgbackup_service::storage::LocalCopy::InPlace(path),
         ));
     }
-    let Ok(backup_id) = Uuid::parse_str(source) else {
+    let Ok(backup_id) = source.parse::<BackupId>() else {
         bail!("{source} is neither a backup file nor a backup id");
     };
     // The operator names a backup by id alone: found in whichever org holds it.

@@ -18,7 +18,7 @@ use orgbackup_service::audit::{self, Entry, Outcome};
 use orgbackup_service::backups::{BackupOrigin, BackupStatus};
 use orgbackup_service::config::Settings;
 use orgbackup_service::db::org_transaction;
-use orgbackup_service::ids::OrgId;
+use orgbackup_service::ids::{BackupId, OrgId};
 use orgbackup_service::keys::KeyRing;
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::storage::LocalStorage;
@@ -27,7 +27,6 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(upload))
@@ -36,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// An uploaded backup, checked and recorded.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct UploadedBackup {
-    pub backup_id: Uuid,
+    pub backup_id: BackupId,
     /// Bytes.
     pub size: u64,
     /// The file's SHA-256, hex.
@@ -201,7 +200,7 @@ where
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
     let limit = usage.storage_left().min(state.settings.upload.max_bytes);
-    let backup_id = Uuid::new_v4();
+    let backup_id = BackupId::random();
     let storage = LocalStorage::new(&state.settings.storage.local_root);
     let relative = format!("{org}/{backup_id}.uploaded");
     let (partial, mut writer) = storage

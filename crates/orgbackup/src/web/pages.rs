@@ -13,10 +13,9 @@ use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use orgbackup_service::backups::BackupStatus;
 use orgbackup_service::db::org_transaction;
-use orgbackup_service::ids::OrgId;
+use orgbackup_service::ids::{BackupId, OrgId};
 use orgbackup_service::locale::Locale;
 use serde::Deserialize;
-use uuid::Uuid;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -195,7 +194,7 @@ pub async fn switch_locale(
 /// One backup as the lists show it.
 #[derive(sqlx::FromRow)]
 pub struct BackupRow {
-    pub backup_id: Uuid,
+    pub backup_id: BackupId,
     pub name: String,
     pub status: BackupStatus,
     pub file_size: Option<i64>,

@@ -4,7 +4,7 @@
 
 use crate::config::Settings;
 use crate::db::org_transaction;
-use crate::ids::OrgId;
+use crate::ids::{BackupId, OrgId};
 use crate::jobs::Retry;
 use crate::keys::{self, KeyError};
 use crate::storage::{self, Destination, StorageError};
@@ -96,7 +96,7 @@ impl CreateBackup {
 
 #[derive(Debug)]
 pub struct CreatedBackup {
-    pub backup_id: Uuid,
+    pub backup_id: BackupId,
     /// Where the archive is: a local path, or a URL such as `s3://bucket/key`.
     pub path: PathBuf,
     pub size: u64,
@@ -110,7 +110,7 @@ pub struct CreatedBackup {
 /// One line of an org's backup list.
 #[derive(Debug, sqlx::FromRow)]
 pub struct BackupListItem {
-    pub backup_id: Uuid,
+    pub backup_id: BackupId,
     pub name: String,
     pub status: BackupStatus,
     pub file_size: Option<i64>,
@@ -141,14 +141,14 @@ pub async fn create_backup(
     request: &CreateBackup,
     progress: Arc<dyn Progress>,
 ) -> Result<CreatedBackup, BackupError> {
-    run_backup_row(pool, settings, request, Uuid::new_v4(), progress).await
+    run_backup_row(pool, settings, request, BackupId::random(), progress).await
 }
 
 /// Records a backup to be made by a worker (`pending`), in the caller's transaction.
 pub async fn queue_backup(
     tx: &mut sqlx::PgConnection,
     request: &CreateBackup,
-    backup_id: Uuid,
+    backup_id: BackupId,
 ) -> Result<(), sqlx::Error> {
     let name = request
         .name
@@ -186,7 +186,7 @@ pub async fn run_backup_row(
     pool: &PgPool,
     settings: &Settings,
     request: &CreateBackup,
-    backup_id: Uuid,
+    backup_id: BackupId,
     progress: Arc<dyn Progress>,
 ) -> Result<CreatedBackup, BackupError> {
     let encryption = if request.encrypt {
@@ -284,7 +284,7 @@ pub async fn run_backup_row(
 fn engine_request(
     settings: &Settings,
     request: &CreateBackup,
-    backup_id: Uuid,
+    backup_id: BackupId,
     encryption: Option<orgbackup_archive::EncryptionSetup>,
 ) -> BackupRequest {
     let mut engine_request = BackupRequest::new(backup_id.to_string(), request.org_id);
@@ -301,7 +301,7 @@ fn engine_request(
 async fn mark_completed(
     pool: &PgPool,
     org_id: OrgId,
-    backup_id: Uuid,
+    backup_id: BackupId,
     summary: &ArchiveSummary,
     metadata: &BackupMetadata,
     finished_at: DateTime<Utc>,
@@ -339,7 +339,7 @@ async fn open_destination(
     pool: &PgPool,
     settings: &Settings,
     request: &CreateBackup,
-    backup_id: Uuid,
+    backup_id: BackupId,
 ) -> Result<Destination, BackupError> {
     let connection_id = match request.destination {
         Some(id) => Some(id),
@@ -363,7 +363,7 @@ async fn open_destination(
 async fn mark_failed(
     pool: &PgPool,
     request: &CreateBackup,
-    backup_id: Uuid,
+    backup_id: BackupId,
     error: &BackupError,
 ) -> Result<(), sqlx::Error> {
     let (status, message) = if request.retry_on_transient && error.is_retryable() {

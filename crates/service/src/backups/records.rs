@@ -4,16 +4,15 @@
 
 use super::BackupStatus;
 use crate::db::org_transaction;
-use crate::ids::OrgId;
+use crate::ids::{BackupId, OrgId};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 /// A backup of the token's organization.
 #[derive(Debug, serde::Serialize, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Backup {
-    pub backup_id: Uuid,
+    pub backup_id: BackupId,
     pub name: String,
     pub backup_type: super::BackupOrigin,
     pub status: BackupStatus,
@@ -66,7 +65,7 @@ pub async fn page(
 pub async fn find(
     pool: &PgPool,
     org_id: OrgId,
-    backup_id: Uuid,
+    backup_id: BackupId,
 ) -> Result<Option<Backup>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let backup = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -92,7 +91,7 @@ pub struct BackupProgress {
 pub async fn progress(
     pool: &PgPool,
     org_id: OrgId,
-    backup_id: Uuid,
+    backup_id: BackupId,
 ) -> Result<Option<BackupProgress>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let row: Option<(BackupStatus, Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
@@ -145,7 +144,7 @@ pub async fn last_whole(
 pub(super) async fn is_completed(
     pool: &PgPool,
     org_id: OrgId,
-    backup_id: Uuid,
+    backup_id: BackupId,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let completed = sqlx::query_scalar(
@@ -164,7 +163,7 @@ pub(super) async fn is_completed(
 pub(super) async fn mark_deleted(
     pool: &PgPool,
     org_id: OrgId,
-    backup_id: Uuid,
+    backup_id: BackupId,
 ) -> Result<(), sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     sqlx::query(

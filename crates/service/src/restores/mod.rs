@@ -4,7 +4,7 @@
 use crate::archives::FileArchive;
 use crate::config::Settings;
 use crate::db::org_transaction;
-use crate::ids::OrgId;
+use crate::ids::{OrgId, RestoreId};
 use crate::jobs::Retry;
 use crate::keys::{self, KeyError};
 use crate::storage::{LocalStorage, StorageError};
@@ -33,9 +33,12 @@ pub enum RestoreError {
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("restore {0} does not exist for this organization")]
-    NotFound(Uuid),
+    NotFound(RestoreId),
     #[error("restore {restore_id} cannot be rolled back: {reason}")]
-    NotRollbackable { restore_id: Uuid, reason: String },
+    NotRollbackable {
+        restore_id: RestoreId,
+        reason: String,
+    },
     #[error(
         "{changes} rows of the restored tables were inserted or changed after the restore; rolling back discards them. Pass --force to roll back anyway"
     )]
@@ -55,7 +58,7 @@ impl RestoreError {
 }
 
 pub struct AppliedRestore {
-    pub restore_id: Uuid,
+    pub restore_id: RestoreId,
     pub plan: RestorePlan,
     pub committed: bool,
     pub rollback_expires_at: Option<DateTime<Utc>>,
@@ -88,7 +91,7 @@ pub async fn apply_restore(
         source,
         org_id,
         request,
-        Uuid::new_v4(),
+        RestoreId::random(),
         progress,
     )
     .await
@@ -103,7 +106,7 @@ pub async fn apply_restore_as(
     source: &Path,
     org_id: OrgId,
     request: &RestoreRequest,
-    restore_id: Uuid,
+    restore_id: RestoreId,
     progress: Arc<dyn Progress>,
 ) -> Result<AppliedRestore, RestoreError> {
     cleanup_expired_rollbacks(pool, settings).await?;
@@ -118,7 +121,7 @@ pub async fn apply_restore_as(
         )
         .await?;
         return Ok(AppliedRestore {
-            restore_id: Uuid::nil(),
+            restore_id: RestoreId::from(Uuid::nil()),
             plan: outcome.plan,
             committed: false,
             rollback_expires_at: None,
@@ -189,7 +192,7 @@ pub async fn apply_restore_as(
 async fn mark_running(
     pool: &PgPool,
     org_id: OrgId,
-    restore_id: Uuid,
+    restore_id: RestoreId,
     request: &RestoreRequest,
     source: &Path,
 ) -> Result<(), sqlx::Error> {
@@ -219,7 +222,7 @@ async fn mark_running(
 async fn mark_completed(
     pool: &PgPool,
     org_id: OrgId,
-    restore_id: Uuid,
+    restore_id: RestoreId,
     plan: &RestorePlan,
     rollback_path: &str,
     rollback_expires_at: DateTime<Utc>,
@@ -251,7 +254,7 @@ async fn mark_completed(
 async fn mark_failed(
     pool: &PgPool,
     org_id: OrgId,
-    restore_id: Uuid,
+    restore_id: RestoreId,
     error: &RestoreError,
 ) -> Result<(), sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -270,7 +273,7 @@ async fn mark_failed(
 /// One line of an org's restore list.
 #[derive(Debug, sqlx::FromRow)]
 pub struct RestoreListItem {
-    pub restore_id: Uuid,
+    pub restore_id: RestoreId,
     pub restore_type: String,
     pub status: RestoreStatus,
     pub created_at: DateTime<Utc>,
@@ -318,7 +321,7 @@ impl RestoreState {
 pub async fn state(
     pool: &PgPool,
     org_id: OrgId,
-    restore_id: Uuid,
+    restore_id: RestoreId,
 ) -> Result<Option<RestoreState>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let row = sqlx::query_as(
@@ -355,7 +358,7 @@ async fn prepare_rollback(
     pool: &PgPool,
     settings: &Settings,
     org_id: OrgId,
-    restore_id: Uuid,
+    restore_id: RestoreId,
     force: bool,
     statuses: &[RestoreStatus],
 ) -> Result<RollbackReady, RestoreError> {
@@ -405,7 +408,7 @@ pub async fn check_rollback(
     pool: &PgPool,
     settings: &Settings,
     org_id: OrgId,
-    restore_id: Uuid,
+    restore_id: RestoreId,
     force: bool,
 ) -> Result<(), RestoreError> {
     prepare_rollback(
@@ -425,7 +428,7 @@ pub async fn check_rollback(
 pub async fn queue_rollback(
     pool: &PgPool,
     org_id: OrgId,
-    restore_id: Uuid,
+    restore_id: RestoreId,
     force: bool,
 ) -> Result<Uuid, RestoreError> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -460,7 +463,7 @@ pub async fn queue_rollback(
 pub async fn rollback_failed(
     pool: &PgPool,
     org_id: OrgId,
-    restore_id: Uuid,
+    restore_id: RestoreId,
     reason: &str,
 ) -> Result<(), RestoreError> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -485,7 +488,7 @@ pub async fn rollback(
     pool: &PgPool,
     settings: &Settings,
     org_id: OrgId,
-    restore_id: Uuid,
+    restore_id: RestoreId,
     force: bool,
     progress: Arc<dyn Progress>,
 ) -> Result<(u64, RestorePlan), RestoreError> {
@@ -560,7 +563,7 @@ pub async fn cleanup_expired_rollbacks(
     settings: &Settings,
 ) -> Result<u64, RestoreError> {
     let mut tx = crate::db::system_transaction(pool).await?;
-    let expired: Vec<(Uuid, String)> = sqlx::query_as(
+    let expired: Vec<(RestoreId, String)> = sqlx::query_as(
         "WITH expired AS (
              SELECT restore_id, rollback_path FROM backup_restores
               WHERE rollback_path IS NOT NULL AND rollback_expires_at < now() FOR UPDATE)

@@ -14,7 +14,7 @@ pub use timing::{Frequency, ScheduleError, ScheduleSpec};
 
 use crate::config::Settings;
 use crate::db::org_transaction;
-use crate::ids::OrgId;
+use crate::ids::{BackupId, OrgId};
 use crate::plans::LimitError;
 use crate::storage::StorageError;
 use chrono::{DateTime, NaiveTime, Utc};
@@ -78,7 +78,7 @@ pub struct Schedule {
     pub is_active: bool,
     pub last_run_at: Option<DateTime<Utc>>,
     pub next_run_at: Option<DateTime<Utc>>,
-    pub last_backup_id: Option<Uuid>,
+    pub last_backup_id: Option<BackupId>,
     pub last_error: Option<String>,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,

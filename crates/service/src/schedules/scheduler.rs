@@ -12,7 +12,7 @@ use super::{COLUMNS, Schedule, timing};
 use crate::audit::{self, Entry, Outcome};
 use crate::backups::{self, CreateBackup, QueuedBackup};
 use crate::config::Settings;
-use crate::ids::OrgId;
+use crate::ids::{BackupId, OrgId};
 use crate::plans::LimitError;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -37,7 +37,7 @@ pub struct ScheduleRun {
 #[derive(Debug)]
 pub enum RunOutcome {
     Queued {
-        backup_id: Uuid,
+        backup_id: BackupId,
         job_id: Uuid,
     },
     /// The plan refused this run; the schedule runs again at its next time.

@@ -30,7 +30,7 @@ pub use local::{LocalStorage, PartialFile};
 pub use s3::{S3Credentials, S3Settings};
 pub use writer::{ArchiveSink, Upload};
 
-use crate::ids::OrgId;
+use crate::ids::{BackupId, OrgId};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -300,7 +300,7 @@ pub async fn locate(
     pool: &sqlx::PgPool,
     settings: &crate::config::Settings,
     org_id: OrgId,
-    backup_id: Uuid,
+    backup_id: BackupId,
 ) -> Result<Option<(Destination, String)>, StorageError> {
     let mut tx = crate::db::org_transaction(pool, org_id).await?;
     let row: Option<(Option<Uuid>, Option<String>)> = sqlx::query_as(

@@ -10,12 +10,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use orgbackup_service::backups::BackupStatus;
 use orgbackup_service::db::org_transaction;
+use orgbackup_service::ids::BackupId;
 use orgbackup_service::permissions::Permission;
-use uuid::Uuid;
 
 #[derive(sqlx::FromRow)]
 pub struct BackupChoice {
-    pub backup_id: Uuid,
+    pub backup_id: BackupId,
     pub name: String,
     pub backup_type: String,
     pub file_size: Option<i64>,

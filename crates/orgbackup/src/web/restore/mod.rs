@@ -22,10 +22,9 @@ use super::{WebError, WebResult};
 use crate::http::AppState;
 use crate::http::error::AppError;
 use orgbackup_engine::{ConflictAction, ConflictRecord, RecordDecision, RestoreMode};
-use orgbackup_service::ids::OrgId;
+use orgbackup_service::ids::{BackupId, OrgId};
 use orgbackup_service::permissions::Permission;
 use std::collections::BTreeMap;
-use uuid::Uuid;
 
 /// Conflicting rows shown per table on the plan page.
 const CONFLICTS_SHOWN: usize = 50;
@@ -157,7 +156,7 @@ async fn require_full(state: &AppState, user: &WebUser, choices: &Choices) -> We
 async fn open_backup(
     state: &AppState,
     org: OrgId,
-    backup_id: Uuid,
+    backup_id: BackupId,
 ) -> WebResult<(
     orgbackup_service::storage::LocalCopy,
     orgbackup_service::archives::FileArchive,
