@@ -10,12 +10,11 @@
 use crate::audit::{self, Entry, Outcome};
 use crate::config::Settings;
 use crate::db::org_transaction;
-use crate::ids::{BackupId, OrgId};
+use crate::ids::{BackupId, ConnectionId, OrgId};
 use crate::states::BackupStatus;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetentionError {
@@ -208,7 +207,7 @@ pub async fn apply(
     };
     for backup in &plan.expire {
         let mut tx = org_transaction(pool, org_id).await?;
-        let claimed: Option<(Option<String>, Option<Uuid>)> = sqlx::query_as(
+        let claimed: Option<(Option<String>, Option<ConnectionId>)> = sqlx::query_as(
             "UPDATE organization_backups o SET status = $3, expired_at = now(), storage_path = NULL, updated_at = now()
                FROM (SELECT backup_id, storage_path FROM organization_backups WHERE backup_id = $2 FOR UPDATE) old
               WHERE o.org_id = $1 AND o.backup_id = old.backup_id AND o.status = $4 AND NOT o.pinned
@@ -269,7 +268,7 @@ async fn remove_file(
     pool: &PgPool,
     settings: &Settings,
     org_id: OrgId,
-    connection_id: Option<Uuid>,
+    connection_id: Option<ConnectionId>,
     path: &str,
 ) -> Result<(), crate::storage::StorageError> {
     crate::storage::open(pool, settings, org_id, connection_id)
@@ -388,7 +387,12 @@ mod tests {
             backup(5, false, now),
             backup(1, false, now),
         ];
-        let plan = classify(OrgId::from(Uuid::nil()), &retention(7, None), backups, now);
+        let plan = classify(
+            OrgId::from(uuid::Uuid::nil()),
+            &retention(7, None),
+            backups,
+            now,
+        );
         assert_eq!(names(&plan.expire), ["10 days ago", "30 days ago"]);
         assert_eq!(plan.kept.len(), 1);
         assert_eq!(plan.kept[0].reason, "pinned");
@@ -400,7 +404,12 @@ mod tests {
     fn the_newest_backup_survives_even_when_everything_is_past_retention() {
         let now = Utc::now();
         let backups = vec![backup(40, false, now), backup(20, false, now)];
-        let plan = classify(OrgId::from(Uuid::nil()), &retention(7, None), backups, now);
+        let plan = classify(
+            OrgId::from(uuid::Uuid::nil()),
+            &retention(7, None),
+            backups,
+            now,
+        );
         assert_eq!(names(&plan.expire), ["40 days ago"]);
         assert_eq!(plan.kept[0].reason, "newest completed backup");
         assert_eq!(plan.kept[0].backup.name, "20 days ago");
@@ -417,7 +426,7 @@ mod tests {
             ]
         };
         let shorter = classify(
-            OrgId::from(Uuid::nil()),
+            OrgId::from(uuid::Uuid::nil()),
             &retention(30, Some(3)),
             backups(),
             now,
@@ -425,7 +434,7 @@ mod tests {
         assert_eq!(shorter.retention_days, 3);
         assert_eq!(names(&shorter.expire), ["4 days ago", "20 days ago"]);
         let longer = classify(
-            OrgId::from(Uuid::nil()),
+            OrgId::from(uuid::Uuid::nil()),
             &retention(7, Some(90)),
             backups(),
             now,

@@ -8,13 +8,12 @@ use orgbackup_engine::{
 };
 use orgbackup_service::archives::{self, FileArchive};
 use orgbackup_service::config::Settings;
-use orgbackup_service::ids::{BackupId, OrgId, RestoreId};
+use orgbackup_service::ids::{BackupId, ConnectionId, OrgId, RestoreId};
 use orgbackup_service::{db, orgs, restores};
 use sqlx::PgPool;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use uuid::Uuid;
 
 #[derive(Subcommand)]
 pub enum RestoreCommand {
@@ -143,7 +142,7 @@ async fn source_path(
     };
     // The operator names a backup by id alone: found in whichever org holds it.
     let mut tx = db::system_transaction(pool).await?;
-    let stored: Option<(OrgId, Option<Uuid>, Option<String>)> = sqlx::query_as(
+    let stored: Option<(OrgId, Option<ConnectionId>, Option<String>)> = sqlx::query_as(
         "SELECT org_id, storage_connection_id, storage_path FROM organization_backups
           WHERE backup_id = $1 AND status = $2",
     )

@@ -4,7 +4,7 @@
 
 use crate::config::Settings;
 use crate::db::org_transaction;
-use crate::ids::{BackupId, OrgId};
+use crate::ids::{BackupId, ConnectionId, OrgId, ScheduleId};
 use crate::jobs::Retry;
 use crate::keys::{self, KeyError};
 use crate::storage::{self, Destination, StorageError};
@@ -68,9 +68,9 @@ pub struct CreateBackup {
     pub max_archive_bytes: Option<u64>,
     /// The storage connection to write to ([`storage::connections::resolve`]); `None`: the
     /// connection recorded on a queued row, else the local disk.
-    pub destination: Option<Uuid>,
+    pub destination: Option<ConnectionId>,
     /// The schedule that made this backup: queued as `scheduled` instead of `manual`.
-    pub schedule_id: Option<Uuid>,
+    pub schedule_id: Option<ScheduleId>,
     /// The job queue runs this backup again after a transient failure: the row then waits as
     /// `pending` (with the reason) instead of `failed`.
     pub retry_on_transient: bool,
@@ -345,7 +345,7 @@ async fn open_destination(
         Some(id) => Some(id),
         None => {
             let mut tx = org_transaction(pool, request.org_id).await?;
-            let queued: Option<Option<Uuid>> = sqlx::query_scalar(
+            let queued: Option<Option<ConnectionId>> = sqlx::query_scalar(
                 "SELECT storage_connection_id FROM organization_backups WHERE backup_id = $1",
             )
             .bind(backup_id)

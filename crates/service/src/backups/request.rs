@@ -10,7 +10,7 @@ use super::CreateBackup;
 use crate::audit::{self, Denied, Entry, Outcome, Requester};
 use crate::config::Settings;
 use crate::db::org_transaction;
-use crate::ids::BackupId;
+use crate::ids::{BackupId, ConnectionId};
 use crate::jobs::{self, JobPayload};
 use crate::permissions::Permission;
 use crate::plans::{self, LimitError};
@@ -64,7 +64,7 @@ pub enum RequestError {
 #[derive(Debug)]
 pub struct CheckedBackup {
     asked: BackupAsked,
-    destination: Option<Uuid>,
+    destination: Option<ConnectionId>,
 }
 
 /// Refuses, before anything is recorded, a requester without `backup.create`, a category the

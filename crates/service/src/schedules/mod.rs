@@ -14,7 +14,7 @@ pub use timing::{Frequency, ScheduleError, ScheduleSpec};
 
 use crate::config::Settings;
 use crate::db::org_transaction;
-use crate::ids::{BackupId, OrgId};
+use crate::ids::{BackupId, ConnectionId, OrgId, ScheduleId};
 use crate::plans::LimitError;
 use crate::storage::StorageError;
 use chrono::{DateTime, NaiveTime, Utc};
@@ -45,7 +45,7 @@ pub enum SchedulesError {
     #[error("a schedule named `{0}` already exists in this organization; choose another name")]
     DuplicateName(String),
     #[error("schedule {0} not found")]
-    NotFound(Uuid),
+    NotFound(ScheduleId),
     #[error(transparent)]
     Plan(#[from] LimitError),
     #[error(transparent)]
@@ -60,7 +60,7 @@ pub enum SchedulesError {
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Schedule {
-    pub schedule_id: Uuid,
+    pub schedule_id: ScheduleId,
     pub org_id: OrgId,
     pub name: String,
     #[cfg_attr(feature = "openapi", schema(value_type = crate::config::plans::Frequency))]
@@ -73,7 +73,7 @@ pub struct Schedule {
     pub day_of_month: Option<i16>,
     pub timezone: String,
     pub categories: Vec<String>,
-    pub storage_connection_id: Option<Uuid>,
+    pub storage_connection_id: Option<ConnectionId>,
     pub encrypt: bool,
     pub is_active: bool,
     pub last_run_at: Option<DateTime<Utc>>,
@@ -137,7 +137,7 @@ struct Checked {
     name: String,
     spec: ScheduleSpec,
     categories: Vec<String>,
-    storage_connection_id: Option<Uuid>,
+    storage_connection_id: Option<ConnectionId>,
     encrypt: bool,
     is_active: bool,
     next_run_at: DateTime<Utc>,
@@ -332,7 +332,7 @@ pub async fn list(pool: &PgPool, org_id: OrgId) -> Result<Vec<Schedule>, Schedul
 }
 
 #[tracing::instrument(skip(pool))]
-pub async fn get(pool: &PgPool, org_id: OrgId, id: Uuid) -> Result<Schedule, SchedulesError> {
+pub async fn get(pool: &PgPool, org_id: OrgId, id: ScheduleId) -> Result<Schedule, SchedulesError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let schedule: Option<Schedule> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM backup_schedules WHERE org_id = $1 AND schedule_id = $2"
@@ -351,7 +351,7 @@ pub async fn update(
     pool: &PgPool,
     settings: &Settings,
     org_id: OrgId,
-    id: Uuid,
+    id: ScheduleId,
     input: ScheduleInput,
 ) -> Result<Schedule, SchedulesError> {
     let current = get(pool, org_id, id).await?;
@@ -389,7 +389,7 @@ pub async fn update(
 
 /// Deletes a schedule; its backups stay (their `schedule_id` becomes NULL).
 #[tracing::instrument(skip(pool))]
-pub async fn delete(pool: &PgPool, org_id: OrgId, id: Uuid) -> Result<(), SchedulesError> {
+pub async fn delete(pool: &PgPool, org_id: OrgId, id: ScheduleId) -> Result<(), SchedulesError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let deleted =
         sqlx::query("DELETE FROM backup_schedules WHERE org_id = $1 AND schedule_id = $2")

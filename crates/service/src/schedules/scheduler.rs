@@ -12,7 +12,7 @@ use super::{COLUMNS, Schedule, timing};
 use crate::audit::{self, Entry, Outcome};
 use crate::backups::{self, CreateBackup, QueuedBackup};
 use crate::config::Settings;
-use crate::ids::{BackupId, OrgId};
+use crate::ids::{BackupId, OrgId, ScheduleId};
 use crate::plans::LimitError;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -26,7 +26,7 @@ pub const BATCH: i64 = 100;
 /// What one due schedule did in a pass.
 #[derive(Debug)]
 pub struct ScheduleRun {
-    pub schedule_id: Uuid,
+    pub schedule_id: ScheduleId,
     pub org_id: OrgId,
     pub name: String,
     pub outcome: RunOutcome,

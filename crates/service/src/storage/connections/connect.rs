@@ -6,7 +6,7 @@ use super::credentials::{master_key, seal_context};
 use super::{Connection, Provider, find};
 use crate::config::Settings;
 use crate::db::org_transaction;
-use crate::ids::OrgId;
+use crate::ids::{ConnectionId, OrgId};
 use crate::storage::StorageError;
 use crate::storage::dropbox::{self, DropboxFolder};
 use crate::storage::gdrive::{self, DriveFolder};
@@ -204,7 +204,7 @@ pub async fn complete_oauth(
     let tokens = oauth_app(settings, state.provider)?
         .exchange_code(code.trim())
         .await?;
-    let connection_id = Uuid::new_v4();
+    let connection_id = ConnectionId::random();
     let sealed = master_key(settings)?.seal(
         &serde_json::to_vec(&tokens).expect("tokens serialize"),
         &seal_context(connection_id),

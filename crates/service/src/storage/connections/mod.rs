@@ -16,13 +16,12 @@ use super::s3::{S3Credentials, S3Settings, S3Storage};
 use super::{Destination, StorageError};
 use crate::config::Settings;
 use crate::db::org_transaction;
-use crate::ids::OrgId;
+use crate::ids::{ConnectionId, OrgId};
 use crate::states::{BackupStatus, ConnectionStatus};
 use chrono::{DateTime, Utc};
 use credentials::{master_key, seal_context};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 /// Where a connection's archives go (the `provider` column).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +59,7 @@ impl std::fmt::Display for Provider {
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Connection {
-    pub connection_id: Uuid,
+    pub connection_id: ConnectionId,
     /// A [`Provider`]'s word.
     #[cfg_attr(feature = "openapi", schema(value_type = Provider))]
     pub provider: String,
@@ -104,7 +103,7 @@ pub async fn add_s3(
     }
     let s3 = s3.checked(&settings.network).await?;
     let key = master_key(settings)?;
-    let connection_id = Uuid::new_v4();
+    let connection_id = ConnectionId::random();
     if test {
         Destination::from(S3Storage::new(
             connection_id,
@@ -160,7 +159,7 @@ pub async fn find(
     org_id: OrgId,
     id_or_name: &str,
 ) -> Result<Connection, StorageError> {
-    let id = Uuid::parse_str(id_or_name).ok();
+    let id = id_or_name.parse::<ConnectionId>().ok();
     let mut tx = org_transaction(pool, org_id).await?;
     let connection = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM {FROM} WHERE c.org_id = $1 AND (c.connection_id = $2 OR c.name = $3)"
@@ -243,13 +242,13 @@ pub async fn resolve(
     pool: &PgPool,
     org_id: OrgId,
     requested: Option<&str>,
-) -> Result<Option<Uuid>, StorageError> {
+) -> Result<Option<ConnectionId>, StorageError> {
     match requested.map(str::trim) {
         Some("local") => Ok(None),
         Some(name) => Ok(Some(find(pool, org_id, name).await?.connection_id)),
         None => {
             let mut tx = org_transaction(pool, org_id).await?;
-            let default: Option<Option<Uuid>> = sqlx::query_scalar(
+            let default: Option<Option<ConnectionId>> = sqlx::query_scalar(
                 "SELECT default_storage_connection_id FROM backup_settings WHERE org_id = $1",
             )
             .bind(org_id)
