@@ -4,6 +4,7 @@
 //!   (a lost connection can, a corrupt archive or a bad configuration cannot).
 
 use crate::ident::QualifiedName;
+use crate::org_id::OrgId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -15,7 +16,7 @@ pub enum Error {
         "organization {org_id} does not exist in {org_table}; check the id (`orgbackup orgs` lists them)"
     )]
     OrgNotFound {
-        org_id: String,
+        org_id: OrgId,
         org_table: QualifiedName,
     },
     #[error("database error: {0}")]

@@ -11,6 +11,7 @@ use crate::discovery::{self, Selection, TenantSchema};
 use crate::error::Error;
 use crate::ident::{QualifiedName, quote_ident};
 use crate::metadata::{BackupMetadata, DATA_FORMAT, OrgInfo, SourceInfo, TableRecord};
+use crate::org_id::OrgId;
 use crate::progress::{BackupProgress, Progress};
 use crate::tenancy::TenancyConfig;
 use chrono::Utc;
@@ -31,7 +32,7 @@ const CHANNEL_DEPTH: usize = 3;
 pub struct BackupRequest {
     pub backup_id: String,
     /// The organization's key, as text (a uuid for CMIS).
-    pub org_id: String,
+    pub org_id: OrgId,
     /// Categories to include; empty means everything.
     pub categories: Vec<String>,
     /// Where file references resolve; `None` skips files.
@@ -45,7 +46,7 @@ pub struct BackupRequest {
 }
 
 impl BackupRequest {
-    pub fn new(backup_id: impl Into<String>, org_id: impl Into<String>) -> Self {
+    pub fn new(backup_id: impl Into<String>, org_id: impl Into<OrgId>) -> Self {
         Self {
             backup_id: backup_id.into(),
             org_id: org_id.into(),
@@ -102,7 +103,7 @@ pub(crate) async fn backup_in_snapshot<W: Write + Send + 'static>(
 ) -> Result<BackupOutcome<W>, Error> {
     sqlx::query("SELECT set_config($1, $2, true)")
         .bind(&config.org_setting)
-        .bind(&request.org_id)
+        .bind(request.org_id.as_str())
         .execute(&mut *conn)
         .await?;
     let schema = discovery::discover(conn, config).await?;
@@ -268,7 +269,7 @@ async fn find_org(
     conn: &mut PgConnection,
     schema: &TenantSchema,
     config: &TenancyConfig,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> Result<OrgInfo, Error> {
     let sql = format!(
         "SELECT {name}::text FROM {table} WHERE {key}::text = $1",
@@ -277,16 +278,16 @@ async fn find_org(
         key = quote_ident(&schema.org_table_key),
     );
     let name: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(org_id)
+        .bind(org_id.as_str())
         .fetch_optional(&mut *conn)
         .await?;
     match name {
         Some(name) => Ok(OrgInfo {
-            id: org_id.to_string(),
+            id: org_id.clone(),
             name,
         }),
         None => Err(Error::OrgNotFound {
-            org_id: org_id.to_string(),
+            org_id: org_id.clone(),
             org_table: schema.org_table.clone(),
         }),
     }
@@ -470,12 +471,12 @@ fn decode_copy_text(field: &[u8]) -> String {
 /// layout has one.
 pub(crate) fn org_files_prefix(
     config: &TenancyConfig,
-    org_id: &str,
+    org_id: &OrgId,
 ) -> Result<Option<RelativePath>, Error> {
     if config.files_prefix.is_empty() {
         return Ok(None);
     }
-    RelativePath::org_prefix(&config.files_prefix, org_id)
+    RelativePath::org_prefix(&config.files_prefix, org_id.as_str())
         .map(Some)
         .map_err(|problem| {
             Error::Config(format!(

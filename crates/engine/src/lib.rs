@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod ident;
 mod metadata;
+mod org_id;
 mod ownership;
 mod progress;
 pub mod restore;
@@ -26,6 +27,7 @@ pub use ident::{QualifiedName, quote_ident};
 pub use metadata::{
     BackupMetadata, DATA_FORMAT, FileRecord, OrgInfo, SkippedFile, SourceInfo, TableRecord,
 };
+pub use org_id::OrgId;
 pub use ownership::{OwnershipScan, scan as scan_ownership};
 pub use progress::{BackupProgress, NoProgress, Progress};
 pub use restore::{

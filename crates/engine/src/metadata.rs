@@ -3,6 +3,7 @@
 
 use crate::discovery::TenantTable;
 use crate::ident::QualifiedName;
+use crate::org_id::OrgId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -54,7 +55,7 @@ impl BackupMetadata {
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OrgInfo {
-    pub id: String,
+    pub id: OrgId,
     pub name: String,
 }
 

@@ -4,6 +4,7 @@
 //! rows and files, byte for byte.
 
 use anyhow::{Context, bail, ensure};
+use orgbackup_service::ids::OrgId;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -36,7 +37,7 @@ pub struct DemoSummary {
 
 #[derive(Debug)]
 pub struct DemoOrg {
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     pub name: String,
     /// Every tenant row of the org (the org's own row in the org table not counted).
     pub rows: u64,
@@ -126,7 +127,7 @@ pub async fn create_demo(
         sqlx::query(sql(
             "INSERT INTO {schema}.orgs (org_id, name, created_at) VALUES ($1, $2, $3)",
         ))
-        .bind(Uuid::parse_str(id)?)
+        .bind(id.parse::<OrgId>()?)
         .bind(name)
         .bind(chrono::DateTime::from_timestamp(
             1_735_689_600 + i as i64 * 86_400,
@@ -139,7 +140,7 @@ pub async fn create_demo(
 
     let mut files = 0;
     for (id, name, share) in ORGS {
-        let org_id = Uuid::parse_str(id)?;
+        let org_id: OrgId = id.parse()?;
         let size = OrgSize::for_share(options.large_org_rows, share);
         progress(&format!(
             "{name}: {} analytics rows and related tables",
@@ -204,7 +205,7 @@ pub async fn create_demo(
 
     let mut orgs = Vec::new();
     for (id, name, _) in ORGS {
-        let org_id = Uuid::parse_str(id)?;
+        let org_id: OrgId = id.parse()?;
         let rows: i64 = sqlx::query_scalar(statement("org_rows"))
             .bind(org_id)
             .fetch_one(pool)
@@ -226,7 +227,7 @@ pub async fn create_demo(
 async fn write_media_files(
     tx: &mut sqlx::PgConnection,
     schema: &str,
-    org_id: Uuid,
+    org_id: OrgId,
     files_root: &Path,
 ) -> anyhow::Result<u64> {
     let select = format!(
@@ -454,7 +455,7 @@ mod tests {
         }
     }
 
-    fn direct_sql(org_id: Uuid) -> String {
+    fn direct_sql(org_id: OrgId) -> String {
         TABLES_WITH_ORG_COLUMN
             .iter()
             .map(|t| format!("(SELECT count(*) FROM cmis.{t} WHERE org_id = '{org_id}')"))

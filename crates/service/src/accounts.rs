@@ -2,6 +2,7 @@
 //! 256-bit random secret, scoped to one org and a set of permissions, revocable).
 
 use crate::db::org_transaction;
+use crate::ids::OrgId;
 use crate::permissions::{self, Permission, Role};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, SaltString};
@@ -29,7 +30,7 @@ pub enum AccountError {
 /// Who is acting, in which org, allowed to do what.
 #[derive(Clone, Debug)]
 pub struct Principal {
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     pub user_id: Option<Uuid>,
     pub token_id: Option<Uuid>,
     /// How the audit log names the actor.
@@ -84,7 +85,7 @@ pub async fn user_id_by_email(pool: &PgPool, email: &str) -> Result<Uuid, Accoun
 /// Adds the user to the org with `role`, or changes their role.
 pub async fn set_membership(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     user_id: Uuid,
     role: Role,
 ) -> Result<(), AccountError> {
@@ -105,7 +106,7 @@ pub async fn set_membership(
 /// A user's permissions in an org: none when not a member.
 pub async fn member_permissions(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     user_id: Uuid,
 ) -> Result<Vec<Permission>, AccountError> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -137,7 +138,7 @@ fn token_hash(secret: &str) -> String {
 
 pub async fn create_token(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     user_id: Option<Uuid>,
     name: &str,
     permissions: &[Permission],
@@ -167,7 +168,7 @@ pub async fn create_token(
 
 pub async fn revoke_token(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     token_id: Uuid,
 ) -> Result<bool, AccountError> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -184,7 +185,7 @@ pub async fn revoke_token(
 #[derive(sqlx::FromRow)]
 struct TokenRow {
     token_id: Uuid,
-    org_id: Uuid,
+    org_id: OrgId,
     user_id: Option<Uuid>,
     name: String,
     permissions: Vec<String>,

@@ -3,6 +3,7 @@
 
 use crate::accounts::Principal;
 use crate::db::org_transaction;
+use crate::ids::OrgId;
 use crate::permissions::Permission;
 use serde_json::{Map, Value};
 use sqlx::PgPool;
@@ -36,7 +37,7 @@ pub struct Requester {
 /// Who did it: a requester, or the service itself (scheduler, retention, CLI) under a label.
 enum Actor<'a> {
     Caller(&'a Requester),
-    System { org_id: uuid::Uuid, label: String },
+    System { org_id: OrgId, label: String },
 }
 
 pub struct Entry<'a> {
@@ -59,7 +60,7 @@ impl<'a> Entry<'a> {
     }
 
     /// An operation of the service itself, e.g. `label` = "scheduler" or "retention".
-    pub fn system(org_id: uuid::Uuid, label: &str, action: &str, outcome: Outcome) -> Self {
+    pub fn system(org_id: OrgId, label: &str, action: &str, outcome: Outcome) -> Self {
         Self {
             actor: Actor::System {
                 org_id,

@@ -1,6 +1,7 @@
 //! The connection pool and the service's migrations.
 
 use crate::config::{Settings, redact_url};
+use crate::ids::OrgId;
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
@@ -119,7 +120,7 @@ pub async fn migrate(pool: &PgPool, settings: &Settings) -> Result<(), DbError> 
 /// Begins a transaction in which the service's tables show only `org_id`'s rows.
 pub async fn org_transaction(
     pool: &PgPool,
-    org_id: uuid::Uuid,
+    org_id: OrgId,
 ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT set_config('app.current_org_id', $1, true)")

@@ -4,18 +4,18 @@
 //! Several processes may run it at once: every deletion and notice is claimed by one of them.
 
 use crate::config::Settings;
+use crate::ids::OrgId;
 use crate::notifications::Event;
 use crate::retention::{self, RetentionError, RetentionOutcome};
 use serde_json::json;
 use sqlx::PgPool;
 use std::sync::Arc;
-use uuid::Uuid;
 
 /// Applies retention to one org and sends the expiring notices it claimed.
 pub async fn retain_org(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
 ) -> Result<RetentionOutcome, RetentionError> {
     let outcome = retention::apply(pool, settings, org_id).await?;
     for backup in &outcome.notices_due {

@@ -116,6 +116,14 @@ typed_id! {
     ConnectionId => "A storage connection",
 }
 
+/// The engine names an org by its value of the tenant column, as text (the column may be of any
+/// type; the engine casts in SQL): the service's org is its UUID's text.
+impl From<OrgId> for orgbackup_engine::OrgId {
+    fn from(id: OrgId) -> Self {
+        id.to_string().into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +138,10 @@ mod tests {
         let back: BackupId = serde_json::from_value(serde_json::json!(uuid)).unwrap();
         assert_eq!(back, id);
         assert!("not-a-uuid".parse::<OrgId>().is_err());
+        let org = OrgId::from(uuid);
+        assert_eq!(
+            orgbackup_engine::OrgId::from(org).as_str(),
+            uuid.to_string()
+        );
     }
 }

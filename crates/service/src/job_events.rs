@@ -5,11 +5,11 @@
 use crate::audit::{self, Entry, Outcome};
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::{BackupId, OrgId};
 use crate::jobs::JobPayload;
 use crate::notifications::{self, Event};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 /// How a job attempt ended, as far as the org is concerned (a retry is not an end).
 pub enum JobEnd<'a> {
@@ -19,7 +19,7 @@ pub enum JobEnd<'a> {
 }
 
 /// The org's display name for notification texts; a texts-only nicety, so failures give `None`.
-pub async fn org_name(pool: &PgPool, settings: &Settings, org_id: Uuid) -> Option<String> {
+pub async fn org_name(pool: &PgPool, settings: &Settings, org_id: OrgId) -> Option<String> {
     crate::orgs::resolve(pool, &settings.tenancy, &org_id.to_string())
         .await
         .ok()
@@ -27,7 +27,7 @@ pub async fn org_name(pool: &PgPool, settings: &Settings, org_id: Uuid) -> Optio
 }
 
 /// What the notification texts say about a backup (name, size, rows, error).
-async fn backup_facts(pool: &PgPool, org_id: Uuid, backup_id: Uuid) -> Value {
+async fn backup_facts(pool: &PgPool, org_id: OrgId, backup_id: BackupId) -> Value {
     let row = async {
         let mut tx = org_transaction(pool, org_id).await?;
         let row: Option<(String, Option<i64>, Option<i64>)> = sqlx::query_as(
@@ -53,7 +53,7 @@ async fn backup_facts(pool: &PgPool, org_id: Uuid, backup_id: Uuid) -> Value {
 pub async fn notify(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     event: Event,
     mut data: Value,
 ) {
@@ -69,14 +69,18 @@ pub async fn notify(
 pub async fn announce(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     payload: &JobPayload,
     end: JobEnd<'_>,
 ) {
     let (action, entity, id) = match payload {
-        JobPayload::ProcessBackup { backup_id, .. } => ("backup", "backup", *backup_id),
-        JobPayload::ProcessRestore { restore_id, .. } => ("restore", "restore", *restore_id),
-        JobPayload::RollbackRestore { restore_id, .. } => ("rollback", "restore", *restore_id),
+        JobPayload::ProcessBackup { backup_id, .. } => ("backup", "backup", backup_id.to_string()),
+        JobPayload::ProcessRestore { restore_id, .. } => {
+            ("restore", "restore", restore_id.to_string())
+        }
+        JobPayload::RollbackRestore { restore_id, .. } => {
+            ("rollback", "restore", restore_id.to_string())
+        }
     };
     let (outcome, moment) = match end {
         JobEnd::Started => (Outcome::Success, "started"),

@@ -3,6 +3,7 @@
 //! taken over once its lease expires. At most one job runs per organization (a unique index).
 //! Transient failures are retried with exponential backoff; others fail the job at once.
 
+use crate::ids::{BackupId, OrgId, RestoreId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -17,18 +18,18 @@ pub use crate::states::JobStatus;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JobPayload {
     ProcessBackup {
-        backup_id: Uuid,
+        backup_id: BackupId,
         categories: Vec<String>,
         encrypt: bool,
         created_by: Option<Uuid>,
     },
     ProcessRestore {
-        restore_id: Uuid,
-        backup_id: Uuid,
+        restore_id: RestoreId,
+        backup_id: BackupId,
         options: RestoreOptions,
     },
     /// Undoes a restore from its rollback archive (checked and marked `rolling_back` when queued).
-    RollbackRestore { restore_id: Uuid, force: bool },
+    RollbackRestore { restore_id: RestoreId, force: bool },
 }
 
 /// What a restore job does (the API's request body, validated and permission-checked).
@@ -67,7 +68,7 @@ impl JobPayload {
 /// Queues a job in the caller's transaction (so the job exists exactly when the row it works on).
 pub async fn enqueue(
     tx: &mut sqlx::PgConnection,
-    org_id: Uuid,
+    org_id: OrgId,
     payload: &JobPayload,
 ) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar(
@@ -83,7 +84,7 @@ pub async fn enqueue(
 #[derive(Debug, sqlx::FromRow)]
 pub struct Job {
     pub job_id: Uuid,
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     pub payload: Value,
     pub attempts: i32,
     pub max_attempts: i32,

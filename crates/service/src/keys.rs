@@ -7,6 +7,7 @@
 
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::OrgId;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use orgbackup_archive::{EncryptionSetup, KeyEncryptionKey};
@@ -64,7 +65,7 @@ pub fn master_key_id(key: &KeyEncryptionKey) -> String {
     format!("master:{}", key.fingerprint())
 }
 
-fn org_key_id(org_id: Uuid, key_uuid: Uuid) -> String {
+fn org_key_id(org_id: OrgId, key_uuid: Uuid) -> String {
     format!("org:{org_id}:{key_uuid}")
 }
 
@@ -82,7 +83,7 @@ pub struct OrgKeyInfo {
 }
 
 impl OrgKeyInfo {
-    pub fn archive_key_id(&self, org_id: Uuid) -> String {
+    pub fn archive_key_id(&self, org_id: OrgId) -> String {
         org_key_id(org_id, self.key_id)
     }
 
@@ -97,7 +98,7 @@ impl OrgKeyInfo {
 pub async fn create_org_key(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     name: &str,
 ) -> Result<OrgKeyInfo, KeyError> {
     let usage = crate::plans::usage(pool, &settings.plans, org_id).await?;
@@ -152,7 +153,7 @@ pub struct RevokedKey {
 /// created. Irreversible.
 pub async fn revoke_org_key(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     key_uuid: Uuid,
 ) -> Result<RevokedKey, KeyError> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -193,7 +194,7 @@ pub async fn revoke_org_key(
     })
 }
 
-pub async fn list_org_keys(pool: &PgPool, org_id: Uuid) -> Result<Vec<OrgKeyInfo>, KeyError> {
+pub async fn list_org_keys(pool: &PgPool, org_id: OrgId) -> Result<Vec<OrgKeyInfo>, KeyError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let keys = sqlx::query_as(
         "SELECT k.key_id, k.name, k.version, k.fingerprint, k.status, k.created_at,
@@ -214,7 +215,7 @@ pub async fn list_org_keys(pool: &PgPool, org_id: Uuid) -> Result<Vec<OrgKeyInfo
 async fn load_org_key(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     key_uuid: Uuid,
 ) -> Result<Option<KeyEncryptionKey>, KeyError> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -243,7 +244,7 @@ async fn load_org_key(
 pub async fn encryption_setup(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
 ) -> Result<EncryptionSetup, KeyError> {
     let master = required_master_key(settings)?;
     let mut tx = org_transaction(pool, org_id).await?;
@@ -299,7 +300,7 @@ impl KeyRing {
         let (Some("org"), Some(org), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
             return Ok(());
         };
-        let (Ok(org_id), Ok(key_uuid)) = (Uuid::parse_str(org), Uuid::parse_str(key)) else {
+        let (Ok(org_id), Ok(key_uuid)) = (org.parse::<OrgId>(), Uuid::parse_str(key)) else {
             return Ok(());
         };
         if let Some(key) = load_org_key(pool, settings, org_id, key_uuid).await? {

@@ -9,6 +9,7 @@
 //!
 //! Every name and label is documented in docs/DEPLOY.md, "Metrics".
 
+use crate::ids::{BackupId, OrgId};
 use crate::jobs::{Job, JobPayload};
 use crate::states::{BackupStatus, DeliveryStatus, JobStatus, KeyStatus};
 use ::metrics::{
@@ -16,7 +17,6 @@ use ::metrics::{
 };
 use sqlx::{PgExecutor, PgPool};
 use std::time::Duration;
-use uuid::Uuid;
 
 pub const BACKUPS_TOTAL: &str = "orgbackup_backups_total";
 pub const RESTORES_TOTAL: &str = "orgbackup_restores_total";
@@ -164,8 +164,8 @@ pub async fn record_job_end(
 /// The org's plan (`free` without a row) and the size of one of its backups.
 async fn plan_and_archive_size(
     pool: &PgPool,
-    org_id: Uuid,
-    backup_id: Uuid,
+    org_id: OrgId,
+    backup_id: BackupId,
 ) -> Result<(String, Option<i64>), sqlx::Error> {
     let mut tx = crate::db::org_transaction(pool, org_id).await?;
     let found = sqlx::query_as(
@@ -203,19 +203,19 @@ pub struct JobCount {
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct BackupAge {
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     pub age_seconds: f64,
 }
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct OrgCount {
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     pub count: i64,
 }
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct StorageUsed {
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     /// `local`, `s3`, `google_drive`, `onedrive` or `dropbox`.
     pub destination: String,
     pub bytes: i64,

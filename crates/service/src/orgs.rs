@@ -1,12 +1,12 @@
 //! Organizations as the tenant database knows them (the configured org table).
 
+use crate::ids::OrgId;
 use orgbackup_engine::{QualifiedName, TenancyConfig, quote_ident};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Org {
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     pub name: String,
 }
 

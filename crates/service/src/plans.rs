@@ -3,10 +3,10 @@
 
 pub use crate::config::plans::{PlanLimits, default_plans};
 use crate::db::org_transaction;
+use crate::ids::OrgId;
 use crate::states::BackupStatus;
 use sqlx::{PgConnection, PgPool};
 use std::collections::BTreeMap;
-use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LimitError {
@@ -75,7 +75,7 @@ impl Usage {
 pub async fn usage(
     pool: &PgPool,
     plans: &BTreeMap<String, PlanLimits>,
-    org_id: Uuid,
+    org_id: OrgId,
 ) -> Result<Usage, LimitError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let usage = usage_in(&mut tx, plans, org_id).await?;
@@ -87,7 +87,7 @@ pub async fn usage(
 /// caller's transaction ends. Without it, concurrent requests each count the same backups and
 /// all queue one (30 requests with 5 left queued 14). A transaction-scoped advisory lock rather
 /// than a row lock: the org may have no row to lock (`org_plans` is optional).
-pub async fn lock_backup_quota(conn: &mut PgConnection, org_id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn lock_backup_quota(conn: &mut PgConnection, org_id: OrgId) -> Result<(), sqlx::Error> {
     sqlx::query(
         "SELECT pg_advisory_xact_lock(hashtextextended('orgbackup backup quota ' || $1, 0))",
     )
@@ -102,7 +102,7 @@ pub async fn lock_backup_quota(conn: &mut PgConnection, org_id: Uuid) -> Result<
 pub async fn usage_in(
     conn: &mut PgConnection,
     plans: &BTreeMap<String, PlanLimits>,
-    org_id: Uuid,
+    org_id: OrgId,
 ) -> Result<Usage, LimitError> {
     let plan: Option<String> = sqlx::query_scalar("SELECT plan FROM org_plans WHERE org_id = $1")
         .bind(org_id)
@@ -135,7 +135,7 @@ pub async fn usage_in(
     })
 }
 
-pub async fn set_plan(pool: &PgPool, org_id: Uuid, plan: &str) -> Result<(), LimitError> {
+pub async fn set_plan(pool: &PgPool, org_id: OrgId, plan: &str) -> Result<(), LimitError> {
     if !default_plans().contains_key(plan) {
         return Err(LimitError::UnknownPlan(plan.to_string()));
     }

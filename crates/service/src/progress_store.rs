@@ -2,12 +2,12 @@
 //! the API can show it: percent of tables, phase, current table, rows and bytes.
 
 use crate::db::org_transaction;
+use crate::ids::{BackupId, OrgId, RestoreId};
 use crate::states::{BackupStatus, RestoreStatus};
 use orgbackup_engine::{BackupProgress, Progress, RestoreProgress};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::watch;
-use uuid::Uuid;
 
 pub struct ProgressStore {
     latest: watch::Sender<Option<Value>>,
@@ -17,12 +17,12 @@ pub struct ProgressStore {
 /// The row progress is stored on.
 #[derive(Clone, Copy)]
 pub enum ProgressRow {
-    Backup(Uuid),
-    Restore(Uuid),
+    Backup(BackupId),
+    Restore(RestoreId),
 }
 
 impl ProgressStore {
-    pub fn start(pool: PgPool, org_id: Uuid, row: ProgressRow) -> Self {
+    pub fn start(pool: PgPool, org_id: OrgId, row: ProgressRow) -> Self {
         let (latest, mut changes) = watch::channel(None::<Value>);
         let writer = tokio::spawn(async move {
             while changes.changed().await.is_ok() {

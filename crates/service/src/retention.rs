@@ -10,11 +10,11 @@
 use crate::audit::{self, Entry, Outcome};
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::{BackupId, ConnectionId, OrgId};
 use crate::states::BackupStatus;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RetentionError {
@@ -31,7 +31,7 @@ pub enum RetentionError {
     #[error("the retention must be at least 1 day")]
     Zero,
     #[error("backup {0} not found, or not completed")]
-    BackupNotFound(Uuid),
+    BackupNotFound(BackupId),
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
 }
@@ -40,7 +40,7 @@ pub enum RetentionError {
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetainedBackup {
-    pub backup_id: Uuid,
+    pub backup_id: BackupId,
     pub name: String,
     pub completed_at: DateTime<Utc>,
     pub file_size: Option<i64>,
@@ -64,7 +64,7 @@ pub struct KeptBackup {
 #[derive(Debug, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetentionPlan {
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     pub plan: String,
     /// Days a backup is kept: the plan's, or the org's shorter setting.
     pub retention_days: u32,
@@ -80,8 +80,8 @@ pub struct RetentionPlan {
 /// What one applied run did.
 #[derive(Debug, Serialize)]
 pub struct RetentionOutcome {
-    pub org_id: Uuid,
-    pub expired: Vec<Uuid>,
+    pub org_id: OrgId,
+    pub expired: Vec<BackupId>,
     pub bytes_freed: u64,
     /// Backups whose expiring notice this run claimed (sent by the caller's notifier).
     pub notices_due: Vec<RetainedBackup>,
@@ -97,7 +97,7 @@ struct OrgRetention {
 async fn org_retention(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
 ) -> Result<OrgRetention, RetentionError> {
     let usage = crate::plans::usage(pool, &settings.plans, org_id).await?;
     let mut tx = org_transaction(pool, org_id).await?;
@@ -126,7 +126,7 @@ impl OrgRetention {
 
 /// Splits completed backups (any order) into expire / kept / expiring soon, as of `now`.
 fn classify(
-    org_id: Uuid,
+    org_id: OrgId,
     retention: &OrgRetention,
     mut backups: Vec<RetainedBackup>,
     now: DateTime<Utc>,
@@ -174,7 +174,7 @@ fn classify(
 pub async fn plan(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
 ) -> Result<RetentionPlan, RetentionError> {
     let retention = org_retention(pool, settings, org_id).await?;
     let mut tx = org_transaction(pool, org_id).await?;
@@ -196,7 +196,7 @@ pub async fn plan(
 pub async fn apply(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
 ) -> Result<RetentionOutcome, RetentionError> {
     let plan = plan(pool, settings, org_id).await?;
     let mut outcome = RetentionOutcome {
@@ -207,7 +207,7 @@ pub async fn apply(
     };
     for backup in &plan.expire {
         let mut tx = org_transaction(pool, org_id).await?;
-        let claimed: Option<(Option<String>, Option<Uuid>)> = sqlx::query_as(
+        let claimed: Option<(Option<String>, Option<ConnectionId>)> = sqlx::query_as(
             "UPDATE organization_backups o SET status = $3, expired_at = now(), storage_path = NULL, updated_at = now()
                FROM (SELECT backup_id, storage_path FROM organization_backups WHERE backup_id = $2 FOR UPDATE) old
               WHERE o.org_id = $1 AND o.backup_id = old.backup_id AND o.status = $4 AND NOT o.pinned
@@ -267,8 +267,8 @@ pub async fn apply(
 async fn remove_file(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
-    connection_id: Option<Uuid>,
+    org_id: OrgId,
+    connection_id: Option<ConnectionId>,
     path: &str,
 ) -> Result<(), crate::storage::StorageError> {
     crate::storage::open(pool, settings, org_id, connection_id)
@@ -278,7 +278,7 @@ async fn remove_file(
 }
 
 /// Every org that has completed backups (read with the RLS bypass: retention runs for all orgs).
-pub async fn orgs_with_backups(pool: &PgPool) -> Result<Vec<Uuid>, RetentionError> {
+pub async fn orgs_with_backups(pool: &PgPool) -> Result<Vec<OrgId>, RetentionError> {
     let mut tx = crate::db::system_transaction(pool).await?;
     let orgs = sqlx::query_scalar(
         "SELECT DISTINCT org_id FROM organization_backups WHERE status = $1 ORDER BY org_id",
@@ -294,7 +294,7 @@ pub async fn orgs_with_backups(pool: &PgPool) -> Result<Vec<Uuid>, RetentionErro
 pub async fn set_org_retention(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     days: Option<u32>,
 ) -> Result<(), RetentionError> {
     let retention = org_retention(pool, settings, org_id).await?;
@@ -325,8 +325,8 @@ pub async fn set_org_retention(
 /// Pins (kept whatever its age) or unpins one of the org's completed backups.
 pub async fn set_pinned(
     pool: &PgPool,
-    org_id: Uuid,
-    backup_id: Uuid,
+    org_id: OrgId,
+    backup_id: BackupId,
     pinned: bool,
 ) -> Result<(), RetentionError> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -354,7 +354,7 @@ mod tests {
 
     fn backup(days_ago: i64, pinned: bool, now: DateTime<Utc>) -> RetainedBackup {
         RetainedBackup {
-            backup_id: Uuid::new_v4(),
+            backup_id: BackupId::random(),
             name: format!("{days_ago} days ago"),
             completed_at: now - Duration::days(days_ago),
             file_size: Some(100),
@@ -387,7 +387,12 @@ mod tests {
             backup(5, false, now),
             backup(1, false, now),
         ];
-        let plan = classify(Uuid::nil(), &retention(7, None), backups, now);
+        let plan = classify(
+            OrgId::from(uuid::Uuid::nil()),
+            &retention(7, None),
+            backups,
+            now,
+        );
         assert_eq!(names(&plan.expire), ["10 days ago", "30 days ago"]);
         assert_eq!(plan.kept.len(), 1);
         assert_eq!(plan.kept[0].reason, "pinned");
@@ -399,7 +404,12 @@ mod tests {
     fn the_newest_backup_survives_even_when_everything_is_past_retention() {
         let now = Utc::now();
         let backups = vec![backup(40, false, now), backup(20, false, now)];
-        let plan = classify(Uuid::nil(), &retention(7, None), backups, now);
+        let plan = classify(
+            OrgId::from(uuid::Uuid::nil()),
+            &retention(7, None),
+            backups,
+            now,
+        );
         assert_eq!(names(&plan.expire), ["40 days ago"]);
         assert_eq!(plan.kept[0].reason, "newest completed backup");
         assert_eq!(plan.kept[0].backup.name, "20 days ago");
@@ -415,10 +425,20 @@ mod tests {
                 backup(0, false, now),
             ]
         };
-        let shorter = classify(Uuid::nil(), &retention(30, Some(3)), backups(), now);
+        let shorter = classify(
+            OrgId::from(uuid::Uuid::nil()),
+            &retention(30, Some(3)),
+            backups(),
+            now,
+        );
         assert_eq!(shorter.retention_days, 3);
         assert_eq!(names(&shorter.expire), ["4 days ago", "20 days ago"]);
-        let longer = classify(Uuid::nil(), &retention(7, Some(90)), backups(), now);
+        let longer = classify(
+            OrgId::from(uuid::Uuid::nil()),
+            &retention(7, Some(90)),
+            backups(),
+            now,
+        );
         assert_eq!(longer.retention_days, 7);
         assert_eq!(names(&longer.expire), ["20 days ago"]);
     }

@@ -4,6 +4,7 @@
 
 use crate::backups::{self, CreateBackup};
 use crate::config::Settings;
+use crate::ids::{BackupId, OrgId, RestoreId};
 use crate::job_events::JobEnd;
 use crate::jobs::{
     ABANDONED, Job, JobError, JobPayload, JobStatus, RestoreOptions, Retry, Settle, claim,
@@ -180,9 +181,9 @@ async fn execute(pool: &PgPool, settings: &Settings, job: &Job) -> Result<(), Jo
 async fn execute_restore(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
-    restore_id: Uuid,
-    backup_id: Uuid,
+    org_id: OrgId,
+    restore_id: RestoreId,
+    backup_id: BackupId,
     options: RestoreOptions,
 ) -> Result<(), JobError> {
     let fail = |reason: String| JobError::never(reason);
@@ -207,7 +208,7 @@ async fn execute_restore(
         crate::progress_store::ProgressRow::Restore(restore_id),
     ));
     let request = orgbackup_engine::RestoreRequest {
-        target_org_id: Some(org_id.to_string()),
+        target_org_id: Some(org_id.into()),
         categories: options.categories,
         mode: options.mode,
         confirm_full: true,
@@ -238,8 +239,8 @@ async fn execute_restore(
 async fn execute_rollback(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
-    restore_id: Uuid,
+    org_id: OrgId,
+    restore_id: RestoreId,
     force: bool,
 ) -> Result<(), JobError> {
     let progress = Arc::new(crate::progress_store::ProgressStore::start(

@@ -18,6 +18,7 @@ use crate::discovery::{Ownership, TenantSchema};
 use crate::error::Error;
 use crate::ident::quote_ident;
 use crate::metadata::BackupMetadata;
+use crate::org_id::OrgId;
 use parents::mark_missing_parents;
 use sqlx::PgConnection;
 use unique::mark_unique_clashes;
@@ -28,8 +29,8 @@ pub(super) async fn check_org_ids(
     conn: &mut PgConnection,
     current: &TenantSchema,
     targets: &[Target],
-    source: &str,
-    target_org: &str,
+    source: &OrgId,
+    target_org: &OrgId,
 ) -> Result<(), Error> {
     for target in targets {
         let Ownership::Direct {
@@ -46,7 +47,7 @@ pub(super) async fn check_org_ids(
             col = quote_ident(column)
         );
         let foreign: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(check))
-            .bind(source)
+            .bind(source.as_str())
             .fetch_one(&mut *conn)
             .await?;
         if foreign > 0 {
@@ -62,7 +63,7 @@ pub(super) async fn check_org_ids(
                 quote_ident(column)
             );
             sqlx::query(sqlx::AssertSqlSafe(relabel))
-                .bind(target_org)
+                .bind(target_org.as_str())
                 .execute(&mut *conn)
                 .await?;
         }
@@ -221,7 +222,7 @@ pub(super) async fn count(
     targets: &[Target],
     backup: &BackupMetadata,
     request: &RestoreRequest,
-    target_org: &str,
+    target_org: &OrgId,
 ) -> Result<RestorePlan, Error> {
     let mut tables = Vec::new();
     for target in targets {
@@ -292,7 +293,7 @@ pub(super) async fn count(
     let restored: Vec<_> = targets.iter().map(|t| &t.record.table.name).collect();
     Ok(RestorePlan {
         source_org_id: backup.org.id.clone(),
-        target_org_id: target_org.to_string(),
+        target_org_id: target_org.clone(),
         mode: request.mode,
         categories: if request.categories.is_empty() {
             let mut all: Vec<String> = tables.iter().map(|t| t.category.clone()).collect();

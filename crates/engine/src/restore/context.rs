@@ -8,11 +8,12 @@
 //! writing nothing, if it changed.
 
 use crate::error::Error;
+use crate::org_id::OrgId;
 use sqlx::PgConnection;
 
 pub(super) struct OrgContext<'a> {
     pub setting: &'a str,
-    pub org_id: &'a str,
+    pub org_id: &'a OrgId,
 }
 
 impl OrgContext<'_> {
@@ -20,7 +21,7 @@ impl OrgContext<'_> {
     pub async fn assert(&self, conn: &mut PgConnection) -> Result<(), Error> {
         sqlx::query("SELECT set_config($1, $2, true)")
             .bind(self.setting)
-            .bind(self.org_id)
+            .bind(self.org_id.as_str())
             .execute(&mut *conn)
             .await?;
         Ok(())
@@ -32,7 +33,7 @@ impl OrgContext<'_> {
             .bind(self.setting)
             .fetch_one(&mut *conn)
             .await?;
-        if now.as_deref() == Some(self.org_id) {
+        if now.as_deref() == Some(self.org_id.as_str()) {
             Ok(())
         } else {
             Err(Error::Restore(format!(

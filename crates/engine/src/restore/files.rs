@@ -18,6 +18,7 @@ use crate::error::Error;
 use crate::extract::org_files_prefix;
 use crate::ident::{QualifiedName, quote_ident};
 use crate::metadata::{BackupMetadata, FileRecord, SkippedFile};
+use crate::org_id::OrgId;
 use crate::tenancy::TenancyConfig;
 use orgbackup_archive::ArchiveReader;
 use sha2::{Digest, Sha256};
@@ -74,7 +75,7 @@ pub(super) async fn stage<R: Read + Seek>(
     request: &RestoreRequest,
     archive: &mut ArchiveReader<R>,
     backup: &BackupMetadata,
-    target_org: &str,
+    target_org: &OrgId,
     plan: &mut RestorePlan,
 ) -> Result<StagedFiles, Error> {
     let Some(root) = &request.files_root else {

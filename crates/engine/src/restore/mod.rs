@@ -29,6 +29,7 @@ use crate::error::Error;
 use crate::extract::BackupOutcome;
 use crate::ident::QualifiedName;
 use crate::metadata::SkippedFile;
+use crate::org_id::OrgId;
 use crate::progress::Progress;
 use crate::tenancy::TenancyConfig;
 use orgbackup_archive::{ArchiveReader, EncryptionSetup};
@@ -83,7 +84,7 @@ pub struct RecordDecision {
 #[derive(Clone, Debug, Default)]
 pub struct RestoreRequest {
     /// The org whose rows are written. `None` = the backup's own org.
-    pub target_org_id: Option<String>,
+    pub target_org_id: Option<OrgId>,
     /// Restoring another org's backup must be asked for explicitly.
     pub allow_other_org: bool,
     /// Categories to restore (closed over dependencies); empty = every category in the backup.
@@ -138,8 +139,8 @@ pub struct TablePlan {
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RestorePlan {
-    pub source_org_id: String,
-    pub target_org_id: String,
+    pub source_org_id: OrgId,
+    pub target_org_id: OrgId,
     pub mode: RestoreMode,
     pub categories: Vec<String>,
     pub tables: Vec<TablePlan>,
@@ -311,14 +312,15 @@ where
 pub async fn changes_since(
     pool: &PgPool,
     config: &TenancyConfig,
-    org_id: &str,
+    org_id: impl Into<OrgId>,
     categories: &[String],
     xid: &str,
 ) -> Result<u64, Error> {
+    let org_id = org_id.into();
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT set_config($1, $2, true)")
         .bind(&config.org_setting)
-        .bind(org_id)
+        .bind(org_id.as_str())
         .execute(&mut *tx)
         .await?;
     let schema: TenantSchema = discovery::discover(&mut tx, config).await?;

@@ -10,6 +10,7 @@ use crate::discovery::{self, TenantSchema};
 use crate::error::Error;
 use crate::extract::{BackupOutcome, BackupRequest, backup_in_snapshot};
 use crate::metadata::BackupMetadata;
+use crate::org_id::OrgId;
 use crate::progress::{NoProgress, Progress};
 use crate::tenancy::TenancyConfig;
 use orgbackup_archive::ArchiveReader;
@@ -91,7 +92,7 @@ async fn in_transaction<R: Read + Seek + Send, W: Write + Send + 'static>(
     archive: &mut ArchiveReader<R>,
     backup: &BackupMetadata,
     request: &RestoreRequest,
-    target: &str,
+    target: &OrgId,
     rollback_output: Option<W>,
     progress: Arc<dyn Progress>,
     apply_changes: bool,
@@ -176,12 +177,12 @@ async fn classify_and_count(
     targets: &[staging::Target],
     backup: &BackupMetadata,
     request: &RestoreRequest,
-    target: &str,
+    target: &OrgId,
 ) -> Result<RestorePlan, Error> {
     classify::check_org_ids(conn, current, targets, &backup.org.id, target).await?;
     classify::classify(conn, current, targets, request).await?;
     let mut plan = classify::count(conn, current, targets, backup, request, target).await?;
-    if target != backup.org.id {
+    if *target != backup.org.id {
         let clashes = plan.total(|t| t.other_org);
         if clashes > 0 {
             return Err(Error::Restore(format!(
@@ -213,10 +214,11 @@ async fn save_rollback<W: Write + Send + 'static>(
     config: &TenancyConfig,
     request: &RestoreRequest,
     plan: &RestorePlan,
-    target: &str,
+    target: &OrgId,
     output: W,
 ) -> Result<BackupOutcome<W>, Error> {
-    let mut snapshot = BackupRequest::new(format!("rollback-{}", uuid::Uuid::new_v4()), target);
+    let mut snapshot =
+        BackupRequest::new(format!("rollback-{}", uuid::Uuid::new_v4()), target.clone());
     snapshot.categories = plan.categories.clone();
     snapshot.files_root = request.files_root.clone();
     snapshot.encryption = request.rollback_encryption.clone();

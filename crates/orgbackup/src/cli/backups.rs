@@ -4,6 +4,7 @@ use crate::terminal::{TableBar, human_bytes};
 use clap::{Args, Subcommand};
 use orgbackup_service::backups::{self, CreateBackup};
 use orgbackup_service::config::Settings;
+use orgbackup_service::ids::BackupId;
 use orgbackup_service::{db, orgs};
 use std::sync::Arc;
 
@@ -18,13 +19,13 @@ pub(super) enum BackupCommand {
     },
     /// Keep a backup whatever its age: retention never deletes a pinned backup.
     Pin {
-        backup_id: uuid::Uuid,
+        backup_id: BackupId,
         #[arg(long)]
         org: String,
     },
     /// Let retention apply to a pinned backup again.
     Unpin {
-        backup_id: uuid::Uuid,
+        backup_id: BackupId,
         #[arg(long)]
         org: String,
     },

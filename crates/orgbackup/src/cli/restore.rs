@@ -8,12 +8,12 @@ use orgbackup_engine::{
 };
 use orgbackup_service::archives::{self, FileArchive};
 use orgbackup_service::config::Settings;
+use orgbackup_service::ids::{BackupId, RestoreId};
 use orgbackup_service::{db, orgs, restores};
 use sqlx::PgPool;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use uuid::Uuid;
 
 #[derive(Subcommand)]
 pub enum RestoreCommand {
@@ -25,7 +25,7 @@ pub enum RestoreCommand {
     Apply(RestoreArgs),
     /// Undo a restore, within its rollback window.
     Rollback {
-        restore_id: Uuid,
+        restore_id: RestoreId,
         #[arg(long)]
         org: String,
         /// Roll back even though rows changed after the restore (those changes are lost).
@@ -137,7 +137,7 @@ async fn source_path(
             orgbackup_service::storage::LocalCopy::InPlace(path),
         ));
     }
-    let Ok(backup_id) = Uuid::parse_str(source) else {
+    let Ok(backup_id) = source.parse::<BackupId>() else {
         bail!("{source} is neither a backup file nor a backup id");
     };
     // The operator names a backup by id alone: found in whichever org holds it.
@@ -187,7 +187,7 @@ async fn plan_or_apply(
     let (path, mut archive, metadata) = open_source(pool, settings, &args.source).await?;
     let target = match &args.org {
         Some(org) => orgs::resolve(pool, &settings.tenancy, org).await?,
-        None => orgs::resolve(pool, &settings.tenancy, &metadata.org.id).await?,
+        None => orgs::resolve(pool, &settings.tenancy, metadata.org.id.as_str()).await?,
     };
     let decisions: Vec<RecordDecision> = match &args.decisions {
         Some(file) => serde_json::from_str(&std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?)
@@ -195,7 +195,7 @@ async fn plan_or_apply(
         None => Vec::new(),
     };
     let request = RestoreRequest {
-        target_org_id: Some(target.org_id.to_string()),
+        target_org_id: Some(target.org_id.into()),
         allow_other_org: args.into_other_org,
         categories: args.categories.clone(),
         mode: if args.mode == "full" {

@@ -3,10 +3,10 @@
 use crate::terminal::human_bytes;
 use clap::Subcommand;
 use orgbackup_service::config::Settings;
+use orgbackup_service::ids::{BackupId, OrgId};
 use orgbackup_service::retention::{self, RetentionPlan};
 use orgbackup_service::{db, orgs};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 #[derive(Subcommand)]
 pub enum RetentionCommand {
@@ -44,7 +44,7 @@ async fn target_orgs(
     pool: &PgPool,
     settings: &Settings,
     org: Option<&str>,
-) -> anyhow::Result<Vec<Uuid>> {
+) -> anyhow::Result<Vec<OrgId>> {
     Ok(match org {
         Some(org) => vec![orgs::resolve(pool, &settings.tenancy, org).await?.org_id],
         None => retention::orgs_with_backups(pool).await?,
@@ -142,7 +142,7 @@ pub async fn run(settings: &Settings, command: RetentionCommand) -> anyhow::Resu
 pub async fn pin(
     settings: &Settings,
     org: &str,
-    backup_id: Uuid,
+    backup_id: BackupId,
     pinned: bool,
 ) -> anyhow::Result<()> {
     let pool = db::connect_migrated(settings).await?;

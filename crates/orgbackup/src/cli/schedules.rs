@@ -5,12 +5,12 @@ use chrono::NaiveTime;
 use clap::{Args, Subcommand};
 use orgbackup_service::audit::{self, Entry, Outcome};
 use orgbackup_service::config::Settings;
+use orgbackup_service::ids::{OrgId, ScheduleId};
 use orgbackup_service::schedules::scheduler::{self, RunOutcome};
 use orgbackup_service::schedules::timing::parse_time_of_day;
 use orgbackup_service::schedules::{self, Frequency, Schedule, ScheduleInput, ScheduleView};
 use orgbackup_service::{db, orgs};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 #[derive(Subcommand)]
 pub enum ScheduleCommand {
@@ -237,8 +237,8 @@ pub async fn run(settings: &Settings, command: ScheduleCommand) -> anyhow::Resul
 }
 
 /// A schedule of the org by id or exact name.
-async fn find(pool: &PgPool, org_id: Uuid, id_or_name: &str) -> anyhow::Result<Schedule> {
-    if let Ok(id) = Uuid::parse_str(id_or_name) {
+async fn find(pool: &PgPool, org_id: OrgId, id_or_name: &str) -> anyhow::Result<Schedule> {
+    if let Ok(id) = id_or_name.parse::<ScheduleId>() {
         return Ok(schedules::get(pool, org_id, id).await?);
     }
     let all = schedules::list(pool, org_id).await?;

@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use orgbackup_service::ids::{BackupId, OrgId};
 
 use orgbackup_service::backups::{
     self, Backup, BackupAsked, BackupStatus, FileError, RequestError, request,
@@ -79,25 +80,25 @@ async fn list(
 }
 
 /// One of the org's backups (not deleted), or 404.
-pub(crate) async fn find(state: &AppState, org: Uuid, id: Uuid) -> Result<Backup> {
+pub(crate) async fn find(state: &AppState, org: OrgId, id: BackupId) -> Result<Backup> {
     backups::records::find(&state.pool, org, id)
         .await?
         .ok_or(AppError::NotFound("backup"))
 }
 
 /// Show a backup.
-#[utoipa::path(get, path = "/backup/{id}", tag = "backups", params(("id" = Uuid, Path, description = "The backup's id")),
+#[utoipa::path(get, path = "/backup/{id}", tag = "backups", params(("id" = BackupId, Path, description = "The backup's id")),
     responses((status = 200, body = Backup), (status = 404, response = problems::NotFound)))]
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<BackupId>,
 ) -> Result<Json<Backup>> {
     Ok(Json(find(&state, caller.principal.org_id, id).await?))
 }
 
 /// Download a completed backup's file. Needs `backup.download`.
-#[utoipa::path(get, path = "/backup/{id}/download", tag = "backups", params(("id" = Uuid, Path, description = "The backup's id")),
+#[utoipa::path(get, path = "/backup/{id}/download", tag = "backups", params(("id" = BackupId, Path, description = "The backup's id")),
     responses(
         (status = 200, description = "The backup file, streamed", content_type = "application/octet-stream", body = inline(super::openapi::Binary),
             headers(
@@ -112,7 +113,7 @@ async fn show(
 pub(crate) async fn download(
     State(state): State<AppState>,
     caller: Caller,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<BackupId>,
 ) -> Result<Response> {
     let download = backups::download(&state.pool, &state.settings, &caller, id).await?;
     Ok(file_response(download))
@@ -146,13 +147,13 @@ pub(crate) fn file_response(download: backups::Download) -> Response {
 /// A backup, deleted.
 #[derive(Serialize, ToSchema)]
 struct BackupDeleted {
-    backup_id: Uuid,
+    backup_id: BackupId,
     /// `deleted`.
     status: BackupStatus,
 }
 
 /// Delete a backup (its file too). Needs `backup.create`; refused while it is being made.
-#[utoipa::path(delete, path = "/backup/{id}", tag = "backups", params(("id" = Uuid, Path, description = "The backup's id")),
+#[utoipa::path(delete, path = "/backup/{id}", tag = "backups", params(("id" = BackupId, Path, description = "The backup's id")),
     responses(
         (status = 200, body = BackupDeleted),
         (status = 403, response = problems::Forbidden),
@@ -163,7 +164,7 @@ struct BackupDeleted {
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<BackupId>,
 ) -> Result<Json<BackupDeleted>> {
     backups::delete(&state.pool, &state.settings, &caller, id).await?;
     Ok(Json(BackupDeleted {
@@ -194,7 +195,7 @@ pub(crate) struct CreateBody {
 /// A backup or a restore, queued: a worker runs it.
 #[derive(Serialize, ToSchema)]
 struct BackupQueued {
-    backup_id: Uuid,
+    backup_id: BackupId,
     job_id: Uuid,
     /// `pending`.
     status: BackupStatus,
@@ -311,7 +312,7 @@ impl From<FileError> for AppError {
 /// A backup's state and progress.
 #[derive(Serialize, ToSchema)]
 struct BackupProgress {
-    backup_id: Uuid,
+    backup_id: BackupId,
     status: BackupStatus,
     /// While it runs: phase, table, rows, percent.
     #[schema(value_type = Option<Object>)]
@@ -321,12 +322,12 @@ struct BackupProgress {
 }
 
 /// The backup's status and, while it runs, its progress.
-#[utoipa::path(get, path = "/backup/{id}/progress", tag = "backups", params(("id" = Uuid, Path, description = "The backup's id")),
+#[utoipa::path(get, path = "/backup/{id}/progress", tag = "backups", params(("id" = BackupId, Path, description = "The backup's id")),
     responses((status = 200, body = BackupProgress), (status = 404, response = problems::NotFound)))]
 async fn progress(
     State(state): State<AppState>,
     caller: Caller,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<BackupId>,
 ) -> Result<Json<BackupProgress>> {
     let backups::records::BackupProgress {
         status,

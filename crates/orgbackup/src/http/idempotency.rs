@@ -7,9 +7,9 @@
 use super::error::{AppError, Result};
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
+use orgbackup_service::ids::OrgId;
 use serde_json::Value;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 const MAX_KEY_LEN: usize = 255;
 
@@ -52,7 +52,7 @@ impl IdempotencyKey {
     pub async fn replay(
         &self,
         tx: &mut PgConnection,
-        org: Uuid,
+        org: OrgId,
     ) -> Result<Option<(StatusCode, Json<Value>)>> {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2, 0))")
             .bind(org.to_string())
@@ -83,7 +83,7 @@ impl IdempotencyKey {
     pub async fn save(
         &self,
         tx: &mut PgConnection,
-        org: Uuid,
+        org: OrgId,
         status: StatusCode,
         response: &Value,
     ) -> Result<()> {

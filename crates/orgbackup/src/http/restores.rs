@@ -14,6 +14,7 @@ use orgbackup_engine::{BackupMetadata, CompatibilityReport};
 use orgbackup_service::audit::{self, Entry, Outcome};
 use orgbackup_service::backups;
 use orgbackup_service::db::org_transaction;
+use orgbackup_service::ids::{BackupId, OrgId, RestoreId};
 use orgbackup_service::jobs::RestoreOptions;
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::restores::queue::{self, QueueError, RestoreAsked};
@@ -37,14 +38,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[schema(as = RestoreAnalyze)]
 struct AnalyzeBody {
-    backup_id: Uuid,
+    backup_id: BackupId,
 }
 
 /// Where one of the caller's org's completed backups is: its destination and path there.
 pub(crate) async fn stored_backup(
     state: &AppState,
-    org: Uuid,
-    backup_id: Uuid,
+    org: OrgId,
+    backup_id: BackupId,
 ) -> Result<(orgbackup_service::storage::Destination, String)> {
     backups::locate_completed(&state.pool, &state.settings, org, backup_id)
         .await?
@@ -101,7 +102,7 @@ async fn analyze(
 #[serde(deny_unknown_fields)]
 #[schema(as = RestoreStart)]
 pub(crate) struct StartBody {
-    pub backup_id: Uuid,
+    pub backup_id: BackupId,
     #[serde(default)]
     pub options: RestoreOptions,
 }
@@ -109,7 +110,7 @@ pub(crate) struct StartBody {
 /// A restore, queued (or its rollback): a worker runs it.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct RestoreQueued {
-    restore_id: Uuid,
+    restore_id: RestoreId,
     job_id: Uuid,
     /// `pending` (a restore) or `rolling_back` (a rollback).
     status: RestoreStatus,
@@ -196,7 +197,7 @@ impl From<RollbackRefused> for AppError {
 /// A restore's state, plan and progress.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct RestoreView {
-    restore_id: Uuid,
+    restore_id: RestoreId,
     status: RestoreStatus,
     /// The plan it ran (or runs): per table, the rows it inserts, replaces, merges and skips.
     #[schema(value_type = Option<Object>)]
@@ -211,7 +212,7 @@ pub(crate) struct RestoreView {
 }
 
 /// A restore's status, plan and progress. Needs `backup.restore`.
-#[utoipa::path(get, path = "/restore/{id}/status", tag = "restores", params(("id" = Uuid, Path, description = "The restore's id")),
+#[utoipa::path(get, path = "/restore/{id}/status", tag = "restores", params(("id" = RestoreId, Path, description = "The restore's id")),
     responses(
         (status = 200, body = RestoreView),
         (status = 403, response = problems::Forbidden),
@@ -220,7 +221,7 @@ pub(crate) struct RestoreView {
 pub(crate) async fn status(
     State(state): State<AppState>,
     caller: Caller,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<RestoreId>,
 ) -> Result<Json<RestoreView>> {
     caller
         .require(&state, Permission::Restore, "restore.status")
@@ -253,7 +254,7 @@ pub(crate) struct RollbackBody {
 /// unless `force`), then queues it as a job: 202; `GET /restore/{id}/status` follows it
 /// (`rolling_back`, with progress, then `rolled_back`; a failure puts it back to `completed` with
 /// the reason in `error`). Needs `backup.restore`.
-#[utoipa::path(post, path = "/restore/{id}/rollback", tag = "restores", params(("id" = Uuid, Path, description = "The restore's id")),
+#[utoipa::path(post, path = "/restore/{id}/rollback", tag = "restores", params(("id" = RestoreId, Path, description = "The restore's id")),
     request_body(content = Option<RollbackBody>, description = "Optional: without a body (or with one that is not this JSON), `force` is false"),
     responses(
         (status = 202, body = RestoreQueued),
@@ -265,7 +266,7 @@ pub(crate) struct RollbackBody {
 pub(crate) async fn rollback(
     State(state): State<AppState>,
     caller: Caller,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<RestoreId>,
     body: Body<RollbackBody>,
 ) -> Result<(StatusCode, Json<RestoreQueued>)> {
     let force = body.map(|AppJson(b)| b.force).unwrap_or(false);

@@ -9,12 +9,12 @@ use super::extract::{AppJson, AppPath, Body};
 use axum::Json;
 use axum::extract::State;
 use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::ids::BackupId;
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::retention::{self, RetentionError, RetentionPlan};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -101,12 +101,17 @@ async fn update(
 /// A backup, pinned or unpinned.
 #[derive(Serialize, ToSchema)]
 struct Pinned {
-    backup_id: Uuid,
+    backup_id: BackupId,
     /// A pinned backup is kept past retention.
     pinned: bool,
 }
 
-async fn set_pin(state: AppState, caller: Caller, id: Uuid, pinned: bool) -> Result<Json<Pinned>> {
+async fn set_pin(
+    state: AppState,
+    caller: Caller,
+    id: BackupId,
+    pinned: bool,
+) -> Result<Json<Pinned>> {
     let action = if pinned { "backup.pin" } else { "backup.unpin" };
     caller.require(&state, Permission::Create, action).await?;
     retention::set_pinned(&state.pool, caller.principal.org_id, id, pinned).await?;
@@ -122,7 +127,7 @@ async fn set_pin(state: AppState, caller: Caller, id: Uuid, pinned: bool) -> Res
 }
 
 /// Pin a completed backup: retention keeps it. Needs `backup.create`.
-#[utoipa::path(post, path = "/backup/{id}/pin", tag = "backups", params(("id" = Uuid, Path, description = "The backup's id")),
+#[utoipa::path(post, path = "/backup/{id}/pin", tag = "backups", params(("id" = BackupId, Path, description = "The backup's id")),
     responses(
         (status = 200, body = Pinned),
         (status = 403, response = problems::Forbidden),
@@ -131,13 +136,13 @@ async fn set_pin(state: AppState, caller: Caller, id: Uuid, pinned: bool) -> Res
 async fn pin(
     State(state): State<AppState>,
     caller: Caller,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<BackupId>,
 ) -> Result<Json<Pinned>> {
     set_pin(state, caller, id, true).await
 }
 
 /// Unpin a backup: retention treats it as any other. Needs `backup.create`.
-#[utoipa::path(delete, path = "/backup/{id}/pin", tag = "backups", params(("id" = Uuid, Path, description = "The backup's id")),
+#[utoipa::path(delete, path = "/backup/{id}/pin", tag = "backups", params(("id" = BackupId, Path, description = "The backup's id")),
     responses(
         (status = 200, body = Pinned),
         (status = 403, response = problems::Forbidden),
@@ -146,7 +151,7 @@ async fn pin(
 async fn unpin(
     State(state): State<AppState>,
     caller: Caller,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<BackupId>,
 ) -> Result<Json<Pinned>> {
     set_pin(state, caller, id, false).await
 }

@@ -10,6 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::ids::ScheduleId;
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::schedules::timing::parse_time_of_day;
 use orgbackup_service::schedules::{
@@ -18,7 +19,6 @@ use orgbackup_service::schedules::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -192,7 +192,7 @@ async fn create(
 }
 
 /// Show a schedule with its next runs. Needs `backup.schedule`.
-#[utoipa::path(get, path = "/schedules/{id}", tag = "schedules", params(("id" = Uuid, Path, description = "The schedule's id")),
+#[utoipa::path(get, path = "/schedules/{id}", tag = "schedules", params(("id" = ScheduleId, Path, description = "The schedule's id")),
     responses(
         (status = 200, body = ScheduleView),
         (status = 403, response = problems::Forbidden),
@@ -201,7 +201,7 @@ async fn create(
 async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<ScheduleId>,
 ) -> Result<Json<ScheduleView>> {
     caller
         .require(&state, Permission::Schedule, "schedule.show")
@@ -211,7 +211,7 @@ async fn show(
 }
 
 /// Change a schedule: absent fields keep their value. Needs `backup.schedule`.
-#[utoipa::path(put, path = "/schedules/{id}", tag = "schedules", params(("id" = Uuid, Path, description = "The schedule's id")),
+#[utoipa::path(put, path = "/schedules/{id}", tag = "schedules", params(("id" = ScheduleId, Path, description = "The schedule's id")),
     request_body = ScheduleBody,
     responses(
         (status = 200, body = ScheduleView),
@@ -223,7 +223,7 @@ async fn show(
 async fn update(
     State(state): State<AppState>,
     caller: Caller,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<ScheduleId>,
     body: Body<ScheduleBody>,
 ) -> Result<Json<ScheduleView>> {
     caller
@@ -250,13 +250,13 @@ async fn update(
 /// A schedule, deleted.
 #[derive(Serialize, ToSchema)]
 struct ScheduleDeleted {
-    schedule_id: Uuid,
+    schedule_id: ScheduleId,
     /// `true`.
     deleted: bool,
 }
 
 /// Delete a schedule (its backups stay). Needs `backup.schedule`.
-#[utoipa::path(delete, path = "/schedules/{id}", tag = "schedules", params(("id" = Uuid, Path, description = "The schedule's id")),
+#[utoipa::path(delete, path = "/schedules/{id}", tag = "schedules", params(("id" = ScheduleId, Path, description = "The schedule's id")),
     responses(
         (status = 200, body = ScheduleDeleted),
         (status = 403, response = problems::Forbidden),
@@ -265,7 +265,7 @@ struct ScheduleDeleted {
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<ScheduleId>,
 ) -> Result<Json<ScheduleDeleted>> {
     caller
         .require(&state, Permission::Schedule, "schedule.delete")

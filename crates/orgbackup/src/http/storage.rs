@@ -12,13 +12,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::ids::ConnectionId;
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::storage::connections::{Connection, OAuthBinding};
 use orgbackup_service::storage::{S3Credentials, S3Settings, StorageError, connections};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -169,7 +169,7 @@ async fn add(
 /// A storage connection, removed or tested.
 #[derive(Serialize, ToSchema)]
 struct ConnectionDone {
-    connection_id: Uuid,
+    connection_id: ConnectionId,
     /// `deleted` (removed) or `ok` (tested).
     #[schema(value_type = String)]
     status: &'static str,

@@ -17,6 +17,7 @@ use orgbackup_engine::BackupMetadata;
 use orgbackup_service::audit::{self, Entry, Outcome};
 use orgbackup_service::backups::records;
 use orgbackup_service::config::Settings;
+use orgbackup_service::ids::{BackupId, OrgId};
 use orgbackup_service::keys::KeyRing;
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::storage::LocalStorage;
@@ -25,7 +26,6 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(upload))
@@ -34,7 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// An uploaded backup, checked and recorded.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct UploadedBackup {
-    pub backup_id: Uuid,
+    pub backup_id: BackupId,
     /// Bytes.
     pub size: u64,
     /// The file's SHA-256, hex.
@@ -79,7 +79,7 @@ async fn upload(
 /// The keys an upload may be sealed with: the master key, and the caller's own org's custom key
 /// (an org re-uploading its own Enterprise-key backup). A file naming another org's key is that
 /// org's backup: refused without loading the key.
-async fn key_ring(state: &AppState, org: Uuid, path: &std::path::Path) -> Result<KeyRing> {
+async fn key_ring(state: &AppState, org: OrgId, path: &std::path::Path) -> Result<KeyRing> {
     let internal = |e: anyhow::Error| AppError::Internal(e);
     let mut ring = KeyRing::new(&state.settings, None).map_err(|e| internal(e.into()))?;
     let envelope = std::fs::File::open(path)
@@ -199,7 +199,7 @@ where
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
     let limit = usage.storage_left().min(state.settings.upload.max_bytes);
-    let backup_id = Uuid::new_v4();
+    let backup_id = BackupId::random();
     let storage = LocalStorage::new(&state.settings.storage.local_root);
     let relative = format!("{org}/{backup_id}.uploaded");
     let (partial, mut writer) = storage
@@ -265,7 +265,7 @@ where
             return Err(error);
         }
     };
-    if metadata.org.id != org.to_string() {
+    if metadata.org.id != orgbackup_engine::OrgId::from(org) {
         return Err(rejected(
             "foreign_backup",
             format!(

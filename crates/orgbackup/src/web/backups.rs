@@ -11,10 +11,10 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use orgbackup_service::backups::records::LastWholeBackup;
 use orgbackup_service::backups::{self, Backup, BackupAsked, BackupStatus};
+use orgbackup_service::ids::{BackupId, OrgId};
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::states::ConnectionStatus;
 use std::collections::BTreeMap;
-use uuid::Uuid;
 
 /// A category offered by the create form, with what the last whole backup found in it.
 pub struct CategoryChoice {
@@ -38,7 +38,7 @@ struct BackupsPage {
     destinations: Vec<orgbackup_service::storage::connections::Connection>,
 }
 
-async fn category_choices(state: &AppState, org: Uuid) -> WebResult<Vec<CategoryChoice>> {
+async fn category_choices(state: &AppState, org: OrgId) -> WebResult<Vec<CategoryChoice>> {
     let schema = {
         let mut conn = state.pool.acquire().await?;
         orgbackup_engine::discover(&mut conn, &state.settings.tenancy)
@@ -147,7 +147,7 @@ struct BackupPage {
 pub async fn show(
     State(state): State<AppState>,
     user: WebUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<BackupId>,
 ) -> WebResult<Response> {
     let backup = backups::records::find(&state.pool, user.org_id(), id)
         .await?
@@ -194,7 +194,7 @@ struct ProgressFragment {
 pub async fn progress(
     State(state): State<AppState>,
     user: WebUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<BackupId>,
 ) -> WebResult<Response> {
     let org = user.org_id();
     let backups::records::BackupProgress {
@@ -235,7 +235,7 @@ pub async fn progress(
 pub async fn download(
     State(state): State<AppState>,
     user: WebUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<BackupId>,
 ) -> WebResult<Response> {
     let download = backups::download(&state.pool, &state.settings, &user.caller, id)
         .await

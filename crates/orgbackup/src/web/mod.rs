@@ -22,6 +22,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 pub use i18n::Tr;
+use orgbackup_service::ids::OrgId;
 use orgbackup_service::permissions::Permission;
 use session::WebUser;
 
@@ -217,7 +218,7 @@ pub fn render(template: &impl Template) -> Response {
 pub struct Layout {
     pub email: String,
     pub csrf: String,
-    pub org_id: uuid::Uuid,
+    pub org_id: OrgId,
     pub orgs: Vec<orgbackup_service::orgs::Org>,
     pub can_view_logs: bool,
     pub can_restore: bool,

@@ -14,8 +14,8 @@ use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use orgbackup_service::backups::{self, Backup};
 use orgbackup_service::i18n::Locale;
+use orgbackup_service::ids::OrgId;
 use serde::Deserialize;
-use uuid::Uuid;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -146,7 +146,7 @@ pub async fn logout(
 pub struct OrgForm {
     #[serde(rename = "_csrf")]
     csrf: Option<String>,
-    org_id: Uuid,
+    org_id: OrgId,
 }
 
 pub async fn switch_org(

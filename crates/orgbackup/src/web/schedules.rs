@@ -11,9 +11,9 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use orgbackup_service::audit::{self, Entry, Outcome};
+use orgbackup_service::ids::ScheduleId;
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::schedules::{self, Frequency, ScheduleInput, ScheduleView, SchedulesError};
-use uuid::Uuid;
 
 #[derive(Template)]
 #[template(path = "schedules.html")]
@@ -197,7 +197,7 @@ pub async fn create(
 pub async fn change(
     State(state): State<AppState>,
     user: WebUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<ScheduleId>,
     body: axum::body::Bytes,
 ) -> WebResult<Response> {
     let fields = form::pairs(&body);

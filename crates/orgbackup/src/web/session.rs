@@ -18,6 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use orgbackup_service::accounts::Principal;
 use orgbackup_service::audit::Requester;
 use orgbackup_service::i18n::Locale;
+use orgbackup_service::ids::OrgId;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -77,7 +78,7 @@ pub struct WebUser {
 }
 
 impl WebUser {
-    pub fn org_id(&self) -> Uuid {
+    pub fn org_id(&self) -> OrgId {
         self.caller.principal.org_id
     }
 
@@ -113,7 +114,7 @@ impl WebUser {
         Ok(())
     }
 
-    pub async fn switch_org(&self, pool: &PgPool, org_id: Uuid) -> WebResult<()> {
+    pub async fn switch_org(&self, pool: &PgPool, org_id: OrgId) -> WebResult<()> {
         let user_id = self.caller.principal.user_id.expect("web users are users");
         if orgbackup_service::accounts::member_permissions(pool, org_id, user_id)
             .await?
@@ -144,7 +145,7 @@ impl WebUser {
 struct SessionRow {
     user_id: Uuid,
     email: String,
-    org_id: Uuid,
+    org_id: OrgId,
     csrf_token: String,
     locale: String,
 }
@@ -198,7 +199,7 @@ pub async fn user_orgs(
     user_id: Uuid,
 ) -> WebResult<Vec<orgbackup_service::orgs::Org>> {
     let mut tx = orgbackup_service::db::system_transaction(&state.pool).await?;
-    let member_of: Vec<Uuid> =
+    let member_of: Vec<OrgId> =
         sqlx::query_scalar("SELECT org_id FROM memberships WHERE user_id = $1")
             .bind(user_id)
             .fetch_all(&mut *tx)

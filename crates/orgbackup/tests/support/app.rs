@@ -6,6 +6,7 @@
 use orgbackup::http::AppState;
 use orgbackup_service::accounts;
 use orgbackup_service::config::Settings;
+use orgbackup_service::ids::OrgId;
 use orgbackup_service::permissions::{self, Permission};
 use orgbackup_service::worker::{self, ExecutionOutcome};
 use reqwest::StatusCode;
@@ -83,7 +84,7 @@ impl App {
             .unwrap();
     }
 
-    pub async fn org_id(&self, name: &str) -> Uuid {
+    pub async fn org_id(&self, name: &str) -> OrgId {
         orgbackup_service::orgs::resolve(&self.pool, &self.settings.tenancy, name)
             .await
             .unwrap()

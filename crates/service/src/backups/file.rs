@@ -6,25 +6,25 @@ use super::BackupStatus;
 use super::records::{self, Backup};
 use crate::audit::{self, Denied, Entry, Outcome, Requester};
 use crate::config::Settings;
+use crate::ids::{BackupId, OrgId};
 use crate::permissions::Permission;
 use crate::storage::{self, ByteStream, StorageError};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
     #[error(transparent)]
     Denied(#[from] Denied),
     #[error("backup {0} does not exist for this organization")]
-    NotFound(Uuid),
+    NotFound(BackupId),
     #[error("backup {backup_id} is {status} and has no file to download")]
     NoFile {
-        backup_id: Uuid,
+        backup_id: BackupId,
         status: BackupStatus,
     },
     #[error("backup {backup_id} is {status}; wait for it to finish")]
     InProgress {
-        backup_id: Uuid,
+        backup_id: BackupId,
         status: BackupStatus,
     },
     #[error(transparent)]
@@ -47,7 +47,7 @@ pub async fn download(
     pool: &PgPool,
     settings: &Settings,
     requester: &Requester,
-    backup_id: Uuid,
+    backup_id: BackupId,
 ) -> Result<Download, FileError> {
     audit::require(pool, requester, Permission::Download, "backup.download").await?;
     let org_id = requester.principal.org_id;
@@ -83,7 +83,7 @@ pub async fn delete(
     pool: &PgPool,
     settings: &Settings,
     requester: &Requester,
-    backup_id: Uuid,
+    backup_id: BackupId,
 ) -> Result<(), FileError> {
     audit::require(pool, requester, Permission::Create, "backup.delete").await?;
     let org_id = requester.principal.org_id;
@@ -119,8 +119,8 @@ pub async fn delete(
 pub async fn locate_completed(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
-    backup_id: Uuid,
+    org_id: OrgId,
+    backup_id: BackupId,
 ) -> Result<Option<(storage::Destination, String)>, StorageError> {
     if !records::is_completed(pool, org_id, backup_id).await? {
         return Ok(None);

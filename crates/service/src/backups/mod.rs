@@ -4,6 +4,7 @@
 
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::{BackupId, ConnectionId, OrgId, ScheduleId};
 use crate::jobs::Retry;
 use crate::keys::{self, KeyError};
 use crate::storage::{self, Destination, StorageError};
@@ -56,9 +57,9 @@ impl BackupError {
 }
 
 /// What the user asked for.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CreateBackup {
-    pub org_id: Uuid,
+    pub org_id: OrgId,
     pub name: Option<String>,
     pub categories: Vec<String>,
     pub encrypt: bool,
@@ -67,17 +68,35 @@ pub struct CreateBackup {
     pub max_archive_bytes: Option<u64>,
     /// The storage connection to write to ([`storage::connections::resolve`]); `None`: the
     /// connection recorded on a queued row, else the local disk.
-    pub destination: Option<Uuid>,
+    pub destination: Option<ConnectionId>,
     /// The schedule that made this backup: queued as `scheduled` instead of `manual`.
-    pub schedule_id: Option<Uuid>,
+    pub schedule_id: Option<ScheduleId>,
     /// The job queue runs this backup again after a transient failure: the row then waits as
     /// `pending` (with the reason) instead of `failed`.
     pub retry_on_transient: bool,
 }
 
+impl CreateBackup {
+    /// A whole, unencrypted backup of the org to its default destination, with no limit: the
+    /// base the callers set their fields over.
+    pub fn new(org_id: OrgId) -> Self {
+        Self {
+            org_id,
+            name: None,
+            categories: Vec::new(),
+            encrypt: false,
+            created_by: None,
+            max_archive_bytes: None,
+            destination: None,
+            schedule_id: None,
+            retry_on_transient: false,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct CreatedBackup {
-    pub backup_id: Uuid,
+    pub backup_id: BackupId,
     /// Where the archive is: a local path, or a URL such as `s3://bucket/key`.
     pub path: PathBuf,
     pub size: u64,
@@ -91,7 +110,7 @@ pub struct CreatedBackup {
 /// One line of an org's backup list.
 #[derive(Debug, sqlx::FromRow)]
 pub struct BackupListItem {
-    pub backup_id: Uuid,
+    pub backup_id: BackupId,
     pub name: String,
     pub status: BackupStatus,
     pub file_size: Option<i64>,
@@ -99,7 +118,10 @@ pub struct BackupListItem {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn list_backups(pool: &PgPool, org_id: Uuid) -> Result<Vec<BackupListItem>, sqlx::Error> {
+pub async fn list_backups(
+    pool: &PgPool,
+    org_id: OrgId,
+) -> Result<Vec<BackupListItem>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let backups = sqlx::query_as(
         "SELECT backup_id, name, status, file_size, total_rows, created_at
@@ -119,14 +141,14 @@ pub async fn create_backup(
     request: &CreateBackup,
     progress: Arc<dyn Progress>,
 ) -> Result<CreatedBackup, BackupError> {
-    run_backup_row(pool, settings, request, Uuid::new_v4(), progress).await
+    run_backup_row(pool, settings, request, BackupId::random(), progress).await
 }
 
 /// Records a backup to be made by a worker (`pending`), in the caller's transaction.
 pub async fn queue_backup(
     tx: &mut sqlx::PgConnection,
     request: &CreateBackup,
-    backup_id: Uuid,
+    backup_id: BackupId,
 ) -> Result<(), sqlx::Error> {
     let name = request
         .name
@@ -164,7 +186,7 @@ pub async fn run_backup_row(
     pool: &PgPool,
     settings: &Settings,
     request: &CreateBackup,
-    backup_id: Uuid,
+    backup_id: BackupId,
     progress: Arc<dyn Progress>,
 ) -> Result<CreatedBackup, BackupError> {
     let encryption = if request.encrypt {
@@ -262,10 +284,10 @@ pub async fn run_backup_row(
 fn engine_request(
     settings: &Settings,
     request: &CreateBackup,
-    backup_id: Uuid,
+    backup_id: BackupId,
     encryption: Option<orgbackup_archive::EncryptionSetup>,
 ) -> BackupRequest {
-    let mut engine_request = BackupRequest::new(backup_id.to_string(), request.org_id.to_string());
+    let mut engine_request = BackupRequest::new(backup_id.to_string(), request.org_id);
     engine_request.categories = request.categories.clone();
     engine_request.files_root = settings.backup.files_root.clone();
     engine_request.chunk_size = settings.backup.chunk_size_mib.max(1) << 20;
@@ -278,8 +300,8 @@ fn engine_request(
 /// Records a finished backup on its row: size, checksum, counts per table, and `completed`.
 async fn mark_completed(
     pool: &PgPool,
-    org_id: Uuid,
-    backup_id: Uuid,
+    org_id: OrgId,
+    backup_id: BackupId,
     summary: &ArchiveSummary,
     metadata: &BackupMetadata,
     finished_at: DateTime<Utc>,
@@ -317,13 +339,13 @@ async fn open_destination(
     pool: &PgPool,
     settings: &Settings,
     request: &CreateBackup,
-    backup_id: Uuid,
+    backup_id: BackupId,
 ) -> Result<Destination, BackupError> {
     let connection_id = match request.destination {
         Some(id) => Some(id),
         None => {
             let mut tx = org_transaction(pool, request.org_id).await?;
-            let queued: Option<Option<Uuid>> = sqlx::query_scalar(
+            let queued: Option<Option<ConnectionId>> = sqlx::query_scalar(
                 "SELECT storage_connection_id FROM organization_backups WHERE backup_id = $1",
             )
             .bind(backup_id)
@@ -341,7 +363,7 @@ async fn open_destination(
 async fn mark_failed(
     pool: &PgPool,
     request: &CreateBackup,
-    backup_id: Uuid,
+    backup_id: BackupId,
     error: &BackupError,
 ) -> Result<(), sqlx::Error> {
     let (status, message) = if request.retry_on_transient && error.is_retryable() {

@@ -4,15 +4,15 @@
 
 use super::BackupStatus;
 use crate::db::org_transaction;
+use crate::ids::{BackupId, ConnectionId, OrgId};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 /// A backup of the token's organization.
 #[derive(Debug, serde::Serialize, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Backup {
-    pub backup_id: Uuid,
+    pub backup_id: BackupId,
     pub name: String,
     pub backup_type: super::BackupOrigin,
     pub status: BackupStatus,
@@ -36,7 +36,7 @@ const COLUMNS: &str = "backup_id, name, backup_type, status, whole, categories, 
 /// `limit` backups from `offset`, newest first, and how many there are in all.
 pub async fn page(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Backup>, i64), sqlx::Error> {
@@ -64,8 +64,8 @@ pub async fn page(
 
 pub async fn find(
     pool: &PgPool,
-    org_id: Uuid,
-    backup_id: Uuid,
+    org_id: OrgId,
+    backup_id: BackupId,
 ) -> Result<Option<Backup>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let backup = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -90,8 +90,8 @@ pub struct BackupProgress {
 
 pub async fn progress(
     pool: &PgPool,
-    org_id: Uuid,
-    backup_id: Uuid,
+    org_id: OrgId,
+    backup_id: BackupId,
 ) -> Result<Option<BackupProgress>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let row: Option<(BackupStatus, Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
@@ -120,7 +120,7 @@ pub struct LastWholeBackup {
 
 pub async fn last_whole(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
 ) -> Result<Option<LastWholeBackup>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let row: Option<(serde_json::Value, Option<i64>, Option<i64>)> = sqlx::query_as(
@@ -143,8 +143,8 @@ pub async fn last_whole(
 
 pub(super) async fn is_completed(
     pool: &PgPool,
-    org_id: Uuid,
-    backup_id: Uuid,
+    org_id: OrgId,
+    backup_id: BackupId,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let completed = sqlx::query_scalar(
@@ -162,8 +162,8 @@ pub(super) async fn is_completed(
 /// Marks the backup deleted and forgets where its file was.
 pub(super) async fn mark_deleted(
     pool: &PgPool,
-    org_id: Uuid,
-    backup_id: Uuid,
+    org_id: OrgId,
+    backup_id: BackupId,
 ) -> Result<(), sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     sqlx::query(
@@ -181,7 +181,7 @@ pub(super) async fn mark_deleted(
 /// The org's `limit` newest backups that failed in the last 30 days.
 pub async fn recent_failures(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     limit: i64,
 ) -> Result<Vec<Backup>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -202,7 +202,7 @@ pub async fn recent_failures(
 /// The org's `limit` newest completed backups (the ones a restore can start from).
 pub async fn completed(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     limit: i64,
 ) -> Result<Vec<Backup>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -221,14 +221,14 @@ pub async fn completed(
 
 /// A verified uploaded archive, kept on the local disk at `storage_path`.
 pub struct UploadedBackup<'a> {
-    pub backup_id: Uuid,
-    pub org_id: Uuid,
+    pub backup_id: BackupId,
+    pub org_id: OrgId,
     pub storage_path: &'a str,
     pub metadata: &'a orgbackup_engine::BackupMetadata,
     pub encrypted: bool,
     pub size: u64,
     pub sha256: &'a str,
-    pub uploaded_by: Option<Uuid>,
+    pub uploaded_by: Option<uuid::Uuid>,
 }
 
 /// Records an uploaded archive as a completed backup of the org (`uploaded`).
@@ -271,10 +271,10 @@ pub async fn insert_uploaded(
 /// (`None`: the local disk) and its path there. For the operator, who names a backup by id alone.
 pub async fn find_completed_anywhere(
     pool: &PgPool,
-    backup_id: Uuid,
-) -> Result<Option<(Uuid, Option<Uuid>, String)>, sqlx::Error> {
+    backup_id: BackupId,
+) -> Result<Option<(OrgId, Option<ConnectionId>, String)>, sqlx::Error> {
     let mut tx = crate::db::system_transaction(pool).await?;
-    let stored: Option<(Uuid, Option<Uuid>, Option<String>)> = sqlx::query_as(
+    let stored: Option<(OrgId, Option<ConnectionId>, Option<String>)> = sqlx::query_as(
         "SELECT org_id, storage_connection_id, storage_path FROM organization_backups
           WHERE backup_id = $1 AND status = $2",
     )

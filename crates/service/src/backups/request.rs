@@ -10,6 +10,7 @@ use super::CreateBackup;
 use crate::audit::{self, Denied, Entry, Outcome, Requester};
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::{BackupId, ConnectionId};
 use crate::jobs::{self, JobPayload};
 use crate::permissions::Permission;
 use crate::plans::{self, LimitError};
@@ -32,7 +33,7 @@ pub struct BackupAsked {
 /// A backup, queued: a worker makes it.
 #[derive(Debug, Clone, Copy)]
 pub struct QueuedBackup {
-    pub backup_id: Uuid,
+    pub backup_id: BackupId,
     pub job_id: Uuid,
 }
 
@@ -63,7 +64,7 @@ pub enum RequestError {
 #[derive(Debug)]
 pub struct CheckedBackup {
     asked: BackupAsked,
-    destination: Option<Uuid>,
+    destination: Option<ConnectionId>,
 }
 
 /// Refuses, before anything is recorded, a requester without `backup.create`, a category the
@@ -117,13 +118,12 @@ pub async fn queue(
     usage.check_new_backup().map_err(RequestError::Limit)?;
     let CheckedBackup { asked, destination } = checked;
     let request = CreateBackup {
-        org_id,
         name: asked.name,
         categories: asked.categories,
         encrypt: asked.encrypt,
         created_by: requester.principal.user_id,
         destination,
-        ..CreateBackup::default()
+        ..CreateBackup::new(org_id)
     };
     Ok(enqueue(tx, &request).await?)
 }
@@ -134,7 +134,7 @@ pub async fn enqueue(
     tx: &mut PgConnection,
     request: &CreateBackup,
 ) -> Result<QueuedBackup, sqlx::Error> {
-    let backup_id = Uuid::new_v4();
+    let backup_id = BackupId::random();
     super::queue_backup(tx, request, backup_id).await?;
     let payload = JobPayload::ProcessBackup {
         backup_id,

@@ -8,6 +8,7 @@ use super::webhook::{self, Delivery};
 use super::{NotifyError, SendError, settings};
 use crate::config::{NotificationSettings, Settings};
 use crate::db::{org_transaction, system_transaction};
+use crate::ids::OrgId;
 use crate::states::DeliveryStatus;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -20,7 +21,7 @@ const BATCH: i64 = 50;
 #[derive(sqlx::FromRow)]
 struct Claimed {
     delivery_id: Uuid,
-    org_id: Uuid,
+    org_id: OrgId,
     event: String,
     channel: String,
     target: String,
@@ -85,7 +86,7 @@ async fn claim(pool: &PgPool, config: &NotificationSettings) -> Result<Vec<Claim
 async fn webhook_endpoint(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
 ) -> Result<(String, String), SendError> {
     let mut tx = org_transaction(pool, org_id)
         .await

@@ -4,6 +4,7 @@ use super::event::Event;
 use super::messages::{Message, render};
 use super::settings;
 use crate::db::org_transaction;
+use crate::ids::OrgId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -35,7 +36,7 @@ type Row = (Uuid, String, Value, Option<DateTime<Utc>>, DateTime<Utc>);
 
 pub async fn list(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     page: u32,
     per_page: u32,
     unread_only: bool,
@@ -88,7 +89,7 @@ pub async fn list(
 }
 
 /// Marks one of the org's notifications read; `false` when the org has no such notification.
-pub async fn mark_read(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn mark_read(pool: &PgPool, org_id: OrgId, id: Uuid) -> Result<bool, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let found = sqlx::query(
         "UPDATE notifications SET read_at = coalesce(read_at, now())

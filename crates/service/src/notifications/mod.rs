@@ -21,11 +21,11 @@ pub use settings::{OrgSettings, SettingsChange, get as get_settings, update as u
 
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::OrgId;
 use chrono::Utc;
 use messages::render;
 use serde_json::{Value, json};
 use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -90,7 +90,7 @@ impl SendError {
 /// missing keys are left out of the texts.
 pub async fn notify(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     event: Event,
     data: serde_json::Value,
 ) -> Result<(), NotifyError> {
@@ -104,7 +104,7 @@ pub async fn notify(
 #[tracing::instrument(skip(conn, data), fields(%org_id, %event))]
 pub async fn notify_in(
     conn: &mut PgConnection,
-    org_id: Uuid,
+    org_id: OrgId,
     event: Event,
     data: &Value,
 ) -> Result<(), NotifyError> {
@@ -166,7 +166,7 @@ fn quota_level(percent: f64) -> i16 {
 pub async fn check_storage_quota(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
 ) -> Result<(), NotifyError> {
     let usage = crate::plans::usage(pool, &settings.plans, org_id).await?;
     let quota = usage.limits.storage_bytes;

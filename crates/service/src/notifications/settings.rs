@@ -6,10 +6,10 @@ use super::event::{self, Event};
 use crate::config::Settings;
 use crate::db::org_transaction;
 use crate::i18n::Locale;
+use crate::ids::OrgId;
 use orgbackup_archive::KeyEncryptionKey;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
 
 const MAX_RECIPIENTS: usize = 50;
 const MAX_NOTICE_DAYS: u32 = 365;
@@ -58,7 +58,7 @@ type Row = (
 );
 
 /// The org's settings, read in the caller's org transaction.
-pub async fn load(conn: &mut PgConnection, org_id: Uuid) -> Result<OrgSettings, sqlx::Error> {
+pub async fn load(conn: &mut PgConnection, org_id: OrgId) -> Result<OrgSettings, sqlx::Error> {
     let row: Option<Row> = sqlx::query_as(
         "SELECT notify_events, email_recipients, webhook_url, webhook_secret_encrypted IS NOT NULL,
                 in_app, locale, expiring_notice_days
@@ -83,7 +83,7 @@ pub async fn load(conn: &mut PgConnection, org_id: Uuid) -> Result<OrgSettings, 
     })
 }
 
-pub async fn get(pool: &PgPool, org_id: Uuid) -> Result<OrgSettings, sqlx::Error> {
+pub async fn get(pool: &PgPool, org_id: OrgId) -> Result<OrgSettings, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let settings = load(&mut tx, org_id).await?;
     tx.commit().await?;
@@ -155,17 +155,17 @@ pub fn parse_webhook_url(url: &str) -> Result<String, NotifyError> {
 }
 
 /// What the sealed webhook secret is bound to: it opens only as this org's webhook secret.
-fn secret_context(org_id: Uuid) -> Vec<u8> {
+fn secret_context(org_id: OrgId) -> Vec<u8> {
     format!("orgbackup webhook secret v1\0{org_id}").into_bytes()
 }
 
-pub fn seal_secret(key: &KeyEncryptionKey, org_id: Uuid, secret: &str) -> Vec<u8> {
+pub fn seal_secret(key: &KeyEncryptionKey, org_id: OrgId, secret: &str) -> Vec<u8> {
     key.seal(secret.as_bytes(), &secret_context(org_id))
 }
 
 pub fn open_secret(
     key: &KeyEncryptionKey,
-    org_id: Uuid,
+    org_id: OrgId,
     sealed: &[u8],
 ) -> Result<String, NotifyError> {
     let bytes = key
@@ -182,7 +182,7 @@ fn new_secret() -> String {
 pub async fn update(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     change: SettingsChange,
 ) -> Result<Updated, NotifyError> {
     let events = change.events.as_deref().map(parse_events).transpose()?;
@@ -306,7 +306,7 @@ mod tests {
     #[test]
     fn a_sealed_secret_opens_only_for_its_org() {
         let key = KeyEncryptionKey::generate();
-        let (org, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let (org, other) = (OrgId::random(), OrgId::random());
         let sealed = seal_secret(&key, org, "whsec_abc");
         assert_eq!(open_secret(&key, org, &sealed).unwrap(), "whsec_abc");
         assert!(open_secret(&key, other, &sealed).is_err());

@@ -4,6 +4,7 @@
 use crate::archives::FileArchive;
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::{OrgId, RestoreId};
 use crate::jobs::Retry;
 use crate::keys::{self, KeyError};
 use crate::storage::{LocalStorage, StorageError};
@@ -32,9 +33,12 @@ pub enum RestoreError {
     #[error("database error: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("restore {0} does not exist for this organization")]
-    NotFound(Uuid),
+    NotFound(RestoreId),
     #[error("restore {restore_id} cannot be rolled back: {reason}")]
-    NotRollbackable { restore_id: Uuid, reason: String },
+    NotRollbackable {
+        restore_id: RestoreId,
+        reason: String,
+    },
     #[error(
         "{changes} rows of the restored tables were inserted or changed after the restore; rolling back discards them. Pass --force to roll back anyway"
     )]
@@ -54,7 +58,7 @@ impl RestoreError {
 }
 
 pub struct AppliedRestore {
-    pub restore_id: Uuid,
+    pub restore_id: RestoreId,
     pub plan: RestorePlan,
     pub committed: bool,
     pub rollback_expires_at: Option<DateTime<Utc>>,
@@ -76,7 +80,7 @@ pub async fn apply_restore(
     settings: &Settings,
     archive: &mut FileArchive,
     source: &Path,
-    org_id: Uuid,
+    org_id: OrgId,
     request: &RestoreRequest,
     progress: Arc<dyn Progress>,
 ) -> Result<AppliedRestore, RestoreError> {
@@ -87,7 +91,7 @@ pub async fn apply_restore(
         source,
         org_id,
         request,
-        Uuid::new_v4(),
+        RestoreId::random(),
         progress,
     )
     .await
@@ -100,9 +104,9 @@ pub async fn apply_restore_as(
     settings: &Settings,
     archive: &mut FileArchive,
     source: &Path,
-    org_id: Uuid,
+    org_id: OrgId,
     request: &RestoreRequest,
-    restore_id: Uuid,
+    restore_id: RestoreId,
     progress: Arc<dyn Progress>,
 ) -> Result<AppliedRestore, RestoreError> {
     cleanup_expired_rollbacks(pool, settings).await?;
@@ -117,7 +121,7 @@ pub async fn apply_restore_as(
         )
         .await?;
         return Ok(AppliedRestore {
-            restore_id: Uuid::nil(),
+            restore_id: RestoreId::from(Uuid::nil()),
             plan: outcome.plan,
             committed: false,
             rollback_expires_at: None,
@@ -137,7 +141,7 @@ pub async fn apply_restore_as(
     );
     let outcome = async {
         let mut request = request.clone();
-        request.target_org_id = Some(org_id.to_string());
+        request.target_org_id = Some(org_id.into());
         request.rollback_encryption = encryption;
         // A new rollback file for each attempt (a restore that lost a race is tried again);
         // the half-written one of a failed attempt is removed before the next is created.
@@ -187,8 +191,8 @@ pub async fn apply_restore_as(
 /// Records the restore as running (a new row, or the queued one).
 async fn mark_running(
     pool: &PgPool,
-    org_id: Uuid,
-    restore_id: Uuid,
+    org_id: OrgId,
+    restore_id: RestoreId,
     request: &RestoreRequest,
     source: &Path,
 ) -> Result<(), sqlx::Error> {
@@ -217,8 +221,8 @@ async fn mark_running(
 /// later tells which rows changed since).
 async fn mark_completed(
     pool: &PgPool,
-    org_id: Uuid,
-    restore_id: Uuid,
+    org_id: OrgId,
+    restore_id: RestoreId,
     plan: &RestorePlan,
     rollback_path: &str,
     rollback_expires_at: DateTime<Utc>,
@@ -239,7 +243,7 @@ async fn mark_completed(
     .bind(rollback_path)
     .bind(rollback_expires_at)
     .bind(xid)
-    .bind(&plan.source_org_id)
+    .bind(plan.source_org_id.as_str())
     .bind(warnings)
     .bind(RestoreStatus::Completed)
     .execute(&mut *tx)
@@ -249,8 +253,8 @@ async fn mark_completed(
 
 async fn mark_failed(
     pool: &PgPool,
-    org_id: Uuid,
-    restore_id: Uuid,
+    org_id: OrgId,
+    restore_id: RestoreId,
     error: &RestoreError,
 ) -> Result<(), sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -269,7 +273,7 @@ async fn mark_failed(
 /// One line of an org's restore list.
 #[derive(Debug, sqlx::FromRow)]
 pub struct RestoreListItem {
-    pub restore_id: Uuid,
+    pub restore_id: RestoreId,
     pub restore_type: String,
     pub status: RestoreStatus,
     pub created_at: DateTime<Utc>,
@@ -279,7 +283,7 @@ pub struct RestoreListItem {
 
 pub async fn list_restores(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
 ) -> Result<Vec<RestoreListItem>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let rows = sqlx::query_as(
@@ -316,8 +320,8 @@ impl RestoreState {
 /// One of the org's restores, `None` when the org has no such restore.
 pub async fn state(
     pool: &PgPool,
-    org_id: Uuid,
-    restore_id: Uuid,
+    org_id: OrgId,
+    restore_id: RestoreId,
 ) -> Result<Option<RestoreState>, sqlx::Error> {
     let mut tx = org_transaction(pool, org_id).await?;
     let row = sqlx::query_as(
@@ -353,8 +357,8 @@ struct RollbackReady {
 async fn prepare_rollback(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
-    restore_id: Uuid,
+    org_id: OrgId,
+    restore_id: RestoreId,
     force: bool,
     statuses: &[RestoreStatus],
 ) -> Result<RollbackReady, RestoreError> {
@@ -385,16 +389,7 @@ async fn prepare_rollback(
     let plan: RestorePlan = serde_json::from_value(row.plan.unwrap_or_default())
         .map_err(|e| refuse(format!("its plan cannot be read ({e})")))?;
     let changes = match &row.transaction_xid {
-        Some(xid) => {
-            changes_since(
-                pool,
-                &settings.tenancy,
-                &org_id.to_string(),
-                &plan.categories,
-                xid,
-            )
-            .await?
-        }
+        Some(xid) => changes_since(pool, &settings.tenancy, org_id, &plan.categories, xid).await?,
         None => 0,
     };
     if changes > 0 && !force {
@@ -412,8 +407,8 @@ async fn prepare_rollback(
 pub async fn check_rollback(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
-    restore_id: Uuid,
+    org_id: OrgId,
+    restore_id: RestoreId,
     force: bool,
 ) -> Result<(), RestoreError> {
     prepare_rollback(
@@ -432,8 +427,8 @@ pub async fn check_rollback(
 /// another request got there first.
 pub async fn queue_rollback(
     pool: &PgPool,
-    org_id: Uuid,
-    restore_id: Uuid,
+    org_id: OrgId,
+    restore_id: RestoreId,
     force: bool,
 ) -> Result<Uuid, RestoreError> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -467,8 +462,8 @@ pub async fn queue_rollback(
 /// A queued rollback that failed: the restore stands (completed), with the reason.
 pub async fn rollback_failed(
     pool: &PgPool,
-    org_id: Uuid,
-    restore_id: Uuid,
+    org_id: OrgId,
+    restore_id: RestoreId,
     reason: &str,
 ) -> Result<(), RestoreError> {
     let mut tx = org_transaction(pool, org_id).await?;
@@ -492,8 +487,8 @@ pub async fn rollback_failed(
 pub async fn rollback(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
-    restore_id: Uuid,
+    org_id: OrgId,
+    restore_id: RestoreId,
     force: bool,
     progress: Arc<dyn Progress>,
 ) -> Result<(u64, RestorePlan), RestoreError> {
@@ -522,7 +517,7 @@ pub async fn rollback(
             ))
         })?;
     let request = RestoreRequest {
-        target_org_id: Some(org_id.to_string()),
+        target_org_id: Some(org_id.into()),
         categories: plan.categories.clone(),
         mode: RestoreMode::Exact,
         confirm_full: true,
@@ -568,7 +563,7 @@ pub async fn cleanup_expired_rollbacks(
     settings: &Settings,
 ) -> Result<u64, RestoreError> {
     let mut tx = crate::db::system_transaction(pool).await?;
-    let expired: Vec<(Uuid, String)> = sqlx::query_as(
+    let expired: Vec<(RestoreId, String)> = sqlx::query_as(
         "WITH expired AS (
              SELECT restore_id, rollback_path FROM backup_restores
               WHERE rollback_path IS NOT NULL AND rollback_expires_at < now() FOR UPDATE)

@@ -10,6 +10,7 @@ use crate::audit::{self, Denied, Entry, Outcome, Requester};
 use crate::backups;
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::{BackupId, RestoreId};
 use crate::jobs::{self, JobPayload, RestoreOptions};
 use crate::permissions::Permission;
 use crate::storage::StorageError;
@@ -21,14 +22,14 @@ use uuid::Uuid;
 /// What the requester asks for: a completed backup of the org, restored how.
 #[derive(Debug, Clone)]
 pub struct RestoreAsked {
-    pub backup_id: Uuid,
+    pub backup_id: BackupId,
     pub options: RestoreOptions,
 }
 
 /// A restore (or its rollback), queued: a worker runs it.
 #[derive(Debug, Clone, Copy)]
 pub struct QueuedRestore {
-    pub restore_id: Uuid,
+    pub restore_id: RestoreId,
     pub job_id: Uuid,
 }
 
@@ -37,7 +38,7 @@ pub enum QueueError {
     #[error(transparent)]
     Denied(#[from] Denied),
     #[error("backup {0} is not a completed backup of this organization")]
-    BackupNotFound(Uuid),
+    BackupNotFound(BackupId),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("database error: {0}")]
@@ -80,7 +81,7 @@ pub async fn queue(
         true => jobs::conflict_name(options.conflicts),
         false => "per_record",
     };
-    let restore_id = Uuid::new_v4();
+    let restore_id = RestoreId::random();
     sqlx::query(
         "INSERT INTO backup_restores (restore_id, org_id, backup_id, restore_type, conflict_resolution, selected_categories,
                                       status, decisions, created_by)
@@ -137,7 +138,7 @@ pub async fn request_rollback(
     pool: &PgPool,
     settings: &Settings,
     requester: &Requester,
-    restore_id: Uuid,
+    restore_id: RestoreId,
     force: bool,
 ) -> Result<QueuedRestore, RollbackRefused> {
     audit::require(pool, requester, Permission::Restore, "restore.rollback").await?;

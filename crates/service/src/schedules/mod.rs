@@ -14,6 +14,7 @@ pub use timing::{Frequency, ScheduleError, ScheduleSpec};
 
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::{BackupId, ConnectionId, OrgId, ScheduleId};
 use crate::plans::LimitError;
 use crate::storage::StorageError;
 use chrono::{DateTime, NaiveTime, Utc};
@@ -44,7 +45,7 @@ pub enum SchedulesError {
     #[error("a schedule named `{0}` already exists in this organization; choose another name")]
     DuplicateName(String),
     #[error("schedule {0} not found")]
-    NotFound(Uuid),
+    NotFound(ScheduleId),
     #[error(transparent)]
     Plan(#[from] LimitError),
     #[error(transparent)]
@@ -59,8 +60,8 @@ pub enum SchedulesError {
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Schedule {
-    pub schedule_id: Uuid,
-    pub org_id: Uuid,
+    pub schedule_id: ScheduleId,
+    pub org_id: OrgId,
     pub name: String,
     #[cfg_attr(feature = "openapi", schema(value_type = crate::config::plans::Frequency))]
     pub frequency: String,
@@ -72,12 +73,12 @@ pub struct Schedule {
     pub day_of_month: Option<i16>,
     pub timezone: String,
     pub categories: Vec<String>,
-    pub storage_connection_id: Option<Uuid>,
+    pub storage_connection_id: Option<ConnectionId>,
     pub encrypt: bool,
     pub is_active: bool,
     pub last_run_at: Option<DateTime<Utc>>,
     pub next_run_at: Option<DateTime<Utc>>,
-    pub last_backup_id: Option<Uuid>,
+    pub last_backup_id: Option<BackupId>,
     pub last_error: Option<String>,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -136,7 +137,7 @@ struct Checked {
     name: String,
     spec: ScheduleSpec,
     categories: Vec<String>,
-    storage_connection_id: Option<Uuid>,
+    storage_connection_id: Option<ConnectionId>,
     encrypt: bool,
     is_active: bool,
     next_run_at: DateTime<Utc>,
@@ -150,7 +151,7 @@ fn small(value: i64, out_of_range: fn(i64) -> ScheduleError) -> Result<i16, Sche
 async fn check(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     current: Option<&Schedule>,
     input: ScheduleInput,
 ) -> Result<Checked, SchedulesError> {
@@ -282,7 +283,7 @@ fn duplicate_name(error: sqlx::Error, name: &str) -> SchedulesError {
 pub async fn create(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     input: ScheduleInput,
     created_by: Option<Uuid>,
 ) -> Result<Schedule, SchedulesError> {
@@ -318,7 +319,7 @@ pub async fn create(
 }
 
 #[tracing::instrument(skip(pool))]
-pub async fn list(pool: &PgPool, org_id: Uuid) -> Result<Vec<Schedule>, SchedulesError> {
+pub async fn list(pool: &PgPool, org_id: OrgId) -> Result<Vec<Schedule>, SchedulesError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let schedules = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM backup_schedules WHERE org_id = $1 ORDER BY name"
@@ -333,7 +334,7 @@ pub async fn list(pool: &PgPool, org_id: Uuid) -> Result<Vec<Schedule>, Schedule
 /// The org's next scheduled run: the schedule's name and when.
 pub async fn next_run(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
 ) -> Result<Option<(String, chrono::DateTime<chrono::Utc>)>, SchedulesError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let next = sqlx::query_as(
@@ -348,7 +349,7 @@ pub async fn next_run(
 }
 
 #[tracing::instrument(skip(pool))]
-pub async fn get(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<Schedule, SchedulesError> {
+pub async fn get(pool: &PgPool, org_id: OrgId, id: ScheduleId) -> Result<Schedule, SchedulesError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let schedule: Option<Schedule> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM backup_schedules WHERE org_id = $1 AND schedule_id = $2"
@@ -366,8 +367,8 @@ pub async fn get(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<Schedule, Sche
 pub async fn update(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
-    id: Uuid,
+    org_id: OrgId,
+    id: ScheduleId,
     input: ScheduleInput,
 ) -> Result<Schedule, SchedulesError> {
     let current = get(pool, org_id, id).await?;
@@ -405,7 +406,7 @@ pub async fn update(
 
 /// Deletes a schedule; its backups stay (their `schedule_id` becomes NULL).
 #[tracing::instrument(skip(pool))]
-pub async fn delete(pool: &PgPool, org_id: Uuid, id: Uuid) -> Result<(), SchedulesError> {
+pub async fn delete(pool: &PgPool, org_id: OrgId, id: ScheduleId) -> Result<(), SchedulesError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let deleted =
         sqlx::query("DELETE FROM backup_schedules WHERE org_id = $1 AND schedule_id = $2")

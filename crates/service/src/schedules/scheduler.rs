@@ -12,6 +12,7 @@ use super::{COLUMNS, Schedule, timing};
 use crate::audit::{self, Entry, Outcome};
 use crate::backups::{self, CreateBackup, QueuedBackup};
 use crate::config::Settings;
+use crate::ids::{BackupId, OrgId, ScheduleId};
 use crate::plans::LimitError;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -25,8 +26,8 @@ pub const BATCH: i64 = 100;
 /// What one due schedule did in a pass.
 #[derive(Debug)]
 pub struct ScheduleRun {
-    pub schedule_id: Uuid,
-    pub org_id: Uuid,
+    pub schedule_id: ScheduleId,
+    pub org_id: OrgId,
     pub name: String,
     pub outcome: RunOutcome,
     /// `None` when the schedule was paused because it can no longer be computed.
@@ -36,7 +37,7 @@ pub struct ScheduleRun {
 #[derive(Debug)]
 pub enum RunOutcome {
     Queued {
-        backup_id: Uuid,
+        backup_id: BackupId,
         job_id: Uuid,
     },
     /// The plan refused this run; the schedule runs again at its next time.
@@ -70,14 +71,14 @@ pub async fn run_due(
     // The quota locks of the orgs of this pass, held until it commits: an API request for one of
     // them waits, so a plan's count and the backup queued after it cannot race with one queued
     // through the API. Taken in one order (by org id), so two passes cannot deadlock.
-    let mut orgs: Vec<Uuid> = due.iter().map(|s| s.org_id).collect();
+    let mut orgs: Vec<OrgId> = due.iter().map(|s| s.org_id).collect();
     orgs.sort();
     orgs.dedup();
     for org in orgs {
         crate::plans::lock_backup_quota(&mut tx, org).await?;
     }
     // Backups this pass queued, which `plans::usage` (another connection) cannot see yet.
-    let mut queued: HashMap<Uuid, i64> = HashMap::new();
+    let mut queued: HashMap<OrgId, i64> = HashMap::new();
     let mut runs = Vec::with_capacity(due.len());
     for schedule in due {
         let run = run_one(&mut tx, pool, settings, &schedule, now, &mut queued).await?;
@@ -123,7 +124,7 @@ async fn run_one(
     settings: &Settings,
     schedule: &Schedule,
     now: DateTime<Utc>,
-    queued: &mut HashMap<Uuid, i64>,
+    queued: &mut HashMap<OrgId, i64>,
 ) -> Result<ScheduleRun, sqlx::Error> {
     let run = |outcome, next_run_at| ScheduleRun {
         schedule_id: schedule.schedule_id,
@@ -181,7 +182,6 @@ async fn run_one(
             }),
     };
     let request = CreateBackup {
-        org_id: schedule.org_id,
         name: Some(format!(
             "{} {}",
             schedule.name,
@@ -192,7 +192,7 @@ async fn run_one(
         created_by: schedule.created_by,
         destination,
         schedule_id: Some(schedule.schedule_id),
-        ..CreateBackup::default()
+        ..CreateBackup::new(schedule.org_id)
     };
     let QueuedBackup { backup_id, job_id } = backups::request::enqueue(tx, &request).await?;
     *queued.entry(schedule.org_id).or_default() += 1;
@@ -217,7 +217,7 @@ async fn refusal(
     settings: &Settings,
     schedule: &Schedule,
     frequency: timing::Frequency,
-    queued: &HashMap<Uuid, i64>,
+    queued: &HashMap<OrgId, i64>,
 ) -> Result<Option<String>, sqlx::Error> {
     let mut usage = match crate::plans::usage(pool, &settings.plans, schedule.org_id).await {
         Ok(usage) => usage,

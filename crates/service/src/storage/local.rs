@@ -3,10 +3,10 @@
 //! like a finished backup. Next to each archive, `<name>.sha256` is written in `sha256sum` format.
 
 use super::StorageError;
+use crate::ids::{BackupId, OrgId};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use uuid::Uuid;
 
 pub(super) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
     move |source| StorageError::Io {
@@ -40,7 +40,7 @@ impl LocalStorage {
     }
 
     /// The storage path (relative to the root) of a backup's archive.
-    pub fn backup_path(org_id: Uuid, backup_id: Uuid, encrypted: bool) -> String {
+    pub fn backup_path(org_id: OrgId, backup_id: BackupId, encrypted: bool) -> String {
         let extension = if encrypted { "tar.zst.enc" } else { "tar.zst" };
         format!("{org_id}/{backup_id}.{extension}")
     }

@@ -30,6 +30,7 @@ pub use local::{LocalStorage, PartialFile};
 pub use s3::{S3Credentials, S3Settings};
 pub use writer::{ArchiveSink, Upload};
 
+use crate::ids::{BackupId, ConnectionId, OrgId};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -146,7 +147,7 @@ impl Destination {
     }
 
     /// The storage connection, `None` for the service's local disk.
-    pub fn connection_id(&self) -> Option<Uuid> {
+    pub fn connection_id(&self) -> Option<ConnectionId> {
         match self {
             Destination::Local(_) => None,
             Destination::S3(s3) => Some(s3.connection_id),
@@ -285,8 +286,8 @@ impl Destination {
 pub async fn open(
     pool: &sqlx::PgPool,
     settings: &crate::config::Settings,
-    org_id: Uuid,
-    connection_id: Option<Uuid>,
+    org_id: OrgId,
+    connection_id: Option<ConnectionId>,
 ) -> Result<Destination, StorageError> {
     match connection_id {
         None => Ok(Destination::local(settings)),
@@ -298,11 +299,11 @@ pub async fn open(
 pub async fn locate(
     pool: &sqlx::PgPool,
     settings: &crate::config::Settings,
-    org_id: Uuid,
-    backup_id: Uuid,
+    org_id: OrgId,
+    backup_id: BackupId,
 ) -> Result<Option<(Destination, String)>, StorageError> {
     let mut tx = crate::db::org_transaction(pool, org_id).await?;
-    let row: Option<(Option<Uuid>, Option<String>)> = sqlx::query_as(
+    let row: Option<(Option<ConnectionId>, Option<String>)> = sqlx::query_as(
         "SELECT storage_connection_id, storage_path FROM organization_backups
           WHERE org_id = $1 AND backup_id = $2",
     )

@@ -14,13 +14,13 @@
 //! for offline access, token lifetimes, how a rate limit is told.
 
 use super::StorageError;
+use crate::ids::{ConnectionId, OrgId};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
-use uuid::Uuid;
 
 /// Attempts of one request (network errors, 5xx, rate limits) before the destination is
 /// unavailable.
@@ -45,8 +45,8 @@ impl std::fmt::Debug for OAuthTokens {
 #[derive(Clone)]
 pub(super) struct TokenStore {
     pub pool: PgPool,
-    pub org_id: Uuid,
-    pub connection_id: Uuid,
+    pub org_id: OrgId,
+    pub connection_id: ConnectionId,
     pub key: orgbackup_archive::KeyEncryptionKey,
 }
 

@@ -17,6 +17,7 @@ use super::oauth::{
 };
 use super::{ByteStream, StorageError};
 use crate::config::storage::OneDriveSettings;
+use crate::ids::ConnectionId;
 use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
@@ -25,7 +26,6 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use uuid::Uuid;
 
 /// Chunk size: 32 × 320 KiB.
 const PART: usize = 10 << 20;
@@ -62,7 +62,7 @@ pub(super) fn oauth_app(app: &OneDriveSettings) -> OAuthApp {
 
 #[derive(Clone)]
 pub struct OneDriveStorage {
-    pub(super) connection_id: Uuid,
+    pub(super) connection_id: ConnectionId,
     /// Where archives are spooled before they are uploaded (`<local_root>/.spool`).
     pub(super) spool: super::LocalStorage,
     folder: String,
@@ -82,7 +82,7 @@ impl std::fmt::Debug for OneDriveStorage {
 
 impl OneDriveStorage {
     pub(super) fn new(
-        connection_id: Uuid,
+        connection_id: ConnectionId,
         name: &str,
         folder: OneDriveFolder,
         app: OneDriveSettings,

@@ -4,6 +4,7 @@
 
 use super::writer::{Chunk, digest, next_chunk};
 use super::{ByteStream, Destination, StorageError};
+use crate::ids::ConnectionId;
 use crate::outbound::NetworkSettings;
 use futures::StreamExt;
 use opendal::Operator;
@@ -11,7 +12,6 @@ use opendal_http_transport_reqwest::ReqwestTransport;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use uuid::Uuid;
 
 /// Size of the parts of a multipart upload (S3 wants at least 5 MiB but for the last).
 const PART: usize = 8 << 20;
@@ -110,7 +110,7 @@ impl std::fmt::Debug for S3Credentials {
 
 #[derive(Clone)]
 pub struct S3Storage {
-    pub(super) connection_id: Uuid,
+    pub(super) connection_id: ConnectionId,
     name: String,
     settings: S3Settings,
     operator: Operator,
@@ -128,7 +128,7 @@ impl std::fmt::Debug for S3Storage {
 
 impl S3Storage {
     pub(super) fn new(
-        connection_id: Uuid,
+        connection_id: ConnectionId,
         name: &str,
         settings: S3Settings,
         credentials: &S3Credentials,

@@ -11,17 +11,17 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use orgbackup_engine::RestorePlan;
+use orgbackup_service::ids::BackupId;
 use orgbackup_service::jobs::RestoreOptions;
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::restores::{self, RestoreAsked};
-use uuid::Uuid;
 
 #[derive(Template)]
 #[template(path = "restore_confirm.html")]
 struct ConfirmPage {
     t: Tr,
     l: Layout,
-    backup_id: Uuid,
+    backup_id: BackupId,
     backup_name: String,
     choices: Choices,
     plan: RestorePlan,
@@ -44,7 +44,7 @@ impl ConfirmPage {
 async fn confirm_page(
     state: &AppState,
     user: &WebUser,
-    backup_id: Uuid,
+    backup_id: BackupId,
     choices: Choices,
     failed: bool,
 ) -> WebResult<Response> {
@@ -67,7 +67,7 @@ async fn confirm_page(
 pub async fn confirm(
     State(state): State<AppState>,
     user: WebUser,
-    Path(backup_id): Path<Uuid>,
+    Path(backup_id): Path<BackupId>,
     body: axum::body::Bytes,
 ) -> WebResult<Response> {
     let fields = pairs(&body);
@@ -85,7 +85,7 @@ pub async fn confirm(
 pub async fn start(
     State(state): State<AppState>,
     user: WebUser,
-    Path(backup_id): Path<Uuid>,
+    Path(backup_id): Path<BackupId>,
     body: axum::body::Bytes,
 ) -> WebResult<Response> {
     let fields = pairs(&body);

@@ -22,9 +22,9 @@ use super::{WebError, WebResult};
 use crate::http::AppState;
 use crate::http::error::AppError;
 use orgbackup_engine::{ConflictAction, ConflictRecord, RecordDecision, RestoreMode};
+use orgbackup_service::ids::{BackupId, OrgId};
 use orgbackup_service::permissions::Permission;
 use std::collections::BTreeMap;
-use uuid::Uuid;
 
 /// Conflicting rows shown per table on the plan page.
 const CONFLICTS_SHOWN: usize = 50;
@@ -155,8 +155,8 @@ async fn require_full(state: &AppState, user: &WebUser, choices: &Choices) -> We
 /// Opens one of the org's backups (fetched to a local copy when it lives remotely).
 async fn open_backup(
     state: &AppState,
-    org: Uuid,
-    backup_id: Uuid,
+    org: OrgId,
+    backup_id: BackupId,
 ) -> WebResult<(
     orgbackup_service::storage::LocalCopy,
     orgbackup_service::archives::FileArchive,

@@ -12,17 +12,17 @@ use axum::response::Response;
 use orgbackup_engine::{
     BackupMetadata, CompatibilityReport, ConflictRecord, RestorePlan, RestoreRequest,
 };
+use orgbackup_service::ids::{BackupId, OrgId};
 use orgbackup_service::permissions::Permission;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use uuid::Uuid;
 
 #[derive(Template)]
 #[template(path = "restore_analyze.html")]
 struct AnalyzePage {
     t: Tr,
     l: Layout,
-    backup_id: Uuid,
+    backup_id: BackupId,
     backup_name: String,
     report: CompatibilityReport,
     can_full: bool,
@@ -31,7 +31,7 @@ struct AnalyzePage {
 pub async fn analyze(
     State(state): State<AppState>,
     user: WebUser,
-    Path(backup_id): Path<Uuid>,
+    Path(backup_id): Path<BackupId>,
 ) -> WebResult<Response> {
     user.caller
         .require(&state, Permission::Restore, "restore.analyze")
@@ -69,7 +69,7 @@ pub struct TableConflicts {
 struct PlanPage {
     t: Tr,
     l: Layout,
-    backup_id: Uuid,
+    backup_id: BackupId,
     backup_name: String,
     choices: Choices,
     plan: RestorePlan,
@@ -97,14 +97,14 @@ impl PlanPage {
 
 pub(super) async fn compute_plan(
     state: &AppState,
-    org: Uuid,
-    backup_id: Uuid,
+    org: OrgId,
+    backup_id: BackupId,
     choices: &Choices,
     samples: usize,
 ) -> WebResult<RestorePlan> {
     let (_copy, mut archive) = open_backup(state, org, backup_id).await?;
     let request = RestoreRequest {
-        target_org_id: Some(org.to_string()),
+        target_org_id: Some(org.into()),
         categories: choices.categories.clone(),
         mode: choices.mode(),
         confirm_full: true,
@@ -132,7 +132,7 @@ pub(super) async fn compute_plan(
 pub async fn plan(
     State(state): State<AppState>,
     user: WebUser,
-    Path(backup_id): Path<Uuid>,
+    Path(backup_id): Path<BackupId>,
     RawQuery(query): RawQuery,
 ) -> WebResult<Response> {
     user.caller

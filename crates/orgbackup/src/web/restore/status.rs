@@ -9,9 +9,9 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
+use orgbackup_service::ids::RestoreId;
 use orgbackup_service::permissions::Permission;
 use orgbackup_service::restores::{self, RestoreState, RestoreStatus};
-use uuid::Uuid;
 
 /// One table's counts from a stored plan.
 pub struct PlanRow {
@@ -28,7 +28,7 @@ pub struct PlanRow {
 struct StatusPage {
     t: Tr,
     l: Layout,
-    restore_id: Uuid,
+    restore_id: RestoreId,
     status: RestoreStatus,
     error: String,
     rows: Vec<PlanRow>,
@@ -36,7 +36,7 @@ struct StatusPage {
     running: bool,
 }
 
-async fn restore_state(state: &AppState, user: &WebUser, id: Uuid) -> WebResult<RestoreState> {
+async fn restore_state(state: &AppState, user: &WebUser, id: RestoreId) -> WebResult<RestoreState> {
     user.caller
         .require(state, Permission::Restore, "restore.status")
         .await?;
@@ -48,7 +48,7 @@ async fn restore_state(state: &AppState, user: &WebUser, id: Uuid) -> WebResult<
 pub async fn status(
     State(state): State<AppState>,
     user: WebUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<RestoreId>,
 ) -> WebResult<Response> {
     let restore = restore_state(&state, &user, id).await?;
     let plan = restore.plan.clone().unwrap_or_default();
@@ -102,7 +102,7 @@ struct ProgressFragment {
 pub async fn progress(
     State(state): State<AppState>,
     user: WebUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<RestoreId>,
 ) -> WebResult<Response> {
     let restore = restore_state(&state, &user, id).await?;
     let progress = restore.progress.unwrap_or_default();
@@ -132,7 +132,7 @@ pub async fn progress(
 pub async fn rollback(
     State(state): State<AppState>,
     user: WebUser,
-    Path(id): Path<Uuid>,
+    Path(id): Path<RestoreId>,
     body: axum::body::Bytes,
 ) -> WebResult<Response> {
     let fields = pairs(&body);

@@ -6,6 +6,7 @@ use super::credentials::{master_key, seal_context};
 use super::{Connection, Provider, find};
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::{ConnectionId, OrgId};
 use crate::storage::StorageError;
 use crate::storage::dropbox::{self, DropboxFolder};
 use crate::storage::gdrive::{self, DriveFolder};
@@ -33,7 +34,7 @@ fn oauth_app(settings: &Settings, provider: Provider) -> Result<OAuthApp, Storag
 /// `oauth_states` row that binds it to whoever started the flow and makes it single-use.
 #[derive(Serialize, Deserialize)]
 struct OAuthState {
-    org_id: Uuid,
+    org_id: OrgId,
     name: String,
     provider: Provider,
     folder: String,
@@ -80,7 +81,7 @@ pub async fn authorize_url(
     pool: &PgPool,
     settings: &Settings,
     provider: Provider,
-    org_id: Uuid,
+    org_id: OrgId,
     name: &str,
     folder: &str,
     started_by: &OAuthBinding,
@@ -161,7 +162,7 @@ pub async fn complete_oauth(
     settings: &Settings,
     state: &str,
     code: &str,
-    org_id: Option<Uuid>,
+    org_id: Option<OrgId>,
     finisher: Option<&OAuthBinding>,
 ) -> Result<Connection, StorageError> {
     let state = open_state(settings, state)?;
@@ -203,7 +204,7 @@ pub async fn complete_oauth(
     let tokens = oauth_app(settings, state.provider)?
         .exchange_code(code.trim())
         .await?;
-    let connection_id = Uuid::new_v4();
+    let connection_id = ConnectionId::random();
     let sealed = master_key(settings)?.seal(
         &serde_json::to_vec(&tokens).expect("tokens serialize"),
         &seal_context(connection_id),

@@ -4,6 +4,7 @@
 
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::{ConnectionId, OrgId};
 use crate::states::ConnectionStatus;
 use crate::storage::dropbox::DropboxStorage;
 use crate::storage::gdrive::DriveStorage;
@@ -13,10 +14,9 @@ use crate::storage::s3::{S3Credentials, S3Settings, S3Storage};
 use crate::storage::{Destination, LocalStorage, StorageError};
 use serde::de::DeserializeOwned;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 /// What sealed credentials are bound to: a sealed blob moved to another row does not open.
-pub(super) fn seal_context(connection_id: Uuid) -> Vec<u8> {
+pub(super) fn seal_context(connection_id: ConnectionId) -> Vec<u8> {
     format!("orgbackup storage connection {connection_id}").into_bytes()
 }
 
@@ -53,8 +53,8 @@ impl SealedRow {
 pub async fn open(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
-    connection_id: Uuid,
+    org_id: OrgId,
+    connection_id: ConnectionId,
 ) -> Result<Destination, StorageError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let row: Option<SealedRow> = sqlx::query_as(

@@ -16,12 +16,12 @@ use super::s3::{S3Credentials, S3Settings, S3Storage};
 use super::{Destination, StorageError};
 use crate::config::Settings;
 use crate::db::org_transaction;
+use crate::ids::{ConnectionId, OrgId};
 use crate::states::{BackupStatus, ConnectionStatus};
 use chrono::{DateTime, Utc};
 use credentials::{master_key, seal_context};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 /// Where a connection's archives go (the `provider` column).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +59,7 @@ impl std::fmt::Display for Provider {
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Connection {
-    pub connection_id: Uuid,
+    pub connection_id: ConnectionId,
     /// A [`Provider`]'s word.
     #[cfg_attr(feature = "openapi", schema(value_type = Provider))]
     pub provider: String,
@@ -84,7 +84,7 @@ const FROM: &str = "storage_connections c LEFT JOIN backup_settings s ON s.org_i
 pub async fn add_s3(
     pool: &PgPool,
     settings: &Settings,
-    org_id: Uuid,
+    org_id: OrgId,
     name: &str,
     s3: S3Settings,
     credentials: &S3Credentials,
@@ -103,7 +103,7 @@ pub async fn add_s3(
     }
     let s3 = s3.checked(&settings.network).await?;
     let key = master_key(settings)?;
-    let connection_id = Uuid::new_v4();
+    let connection_id = ConnectionId::random();
     if test {
         Destination::from(S3Storage::new(
             connection_id,
@@ -141,7 +141,7 @@ pub async fn add_s3(
     find(pool, org_id, &connection_id.to_string()).await
 }
 
-pub async fn list(pool: &PgPool, org_id: Uuid) -> Result<Vec<Connection>, StorageError> {
+pub async fn list(pool: &PgPool, org_id: OrgId) -> Result<Vec<Connection>, StorageError> {
     let mut tx = org_transaction(pool, org_id).await?;
     let connections = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM {FROM} WHERE c.org_id = $1 ORDER BY c.name"
@@ -156,10 +156,10 @@ pub async fn list(pool: &PgPool, org_id: Uuid) -> Result<Vec<Connection>, Storag
 /// One of the org's connections, by id or by name.
 pub async fn find(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     id_or_name: &str,
 ) -> Result<Connection, StorageError> {
-    let id = Uuid::parse_str(id_or_name).ok();
+    let id = id_or_name.parse::<ConnectionId>().ok();
     let mut tx = org_transaction(pool, org_id).await?;
     let connection = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM {FROM} WHERE c.org_id = $1 AND (c.connection_id = $2 OR c.name = $3)"
@@ -177,7 +177,7 @@ pub async fn find(
 #[tracing::instrument(skip(pool), fields(%org_id))]
 pub async fn remove(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     id_or_name: &str,
 ) -> Result<Connection, StorageError> {
     let connection = find(pool, org_id, id_or_name).await?;
@@ -215,7 +215,7 @@ pub async fn remove(
 /// Makes a connection the org's default destination; `None` (or `local`) makes it the local disk.
 pub async fn set_default(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     id_or_name: Option<&str>,
 ) -> Result<Option<Connection>, StorageError> {
     let connection = match id_or_name.filter(|n| *n != "local") {
@@ -240,15 +240,15 @@ pub async fn set_default(
 /// org's default, else the local disk (`None`).
 pub async fn resolve(
     pool: &PgPool,
-    org_id: Uuid,
+    org_id: OrgId,
     requested: Option<&str>,
-) -> Result<Option<Uuid>, StorageError> {
+) -> Result<Option<ConnectionId>, StorageError> {
     match requested.map(str::trim) {
         Some("local") => Ok(None),
         Some(name) => Ok(Some(find(pool, org_id, name).await?.connection_id)),
         None => {
             let mut tx = org_transaction(pool, org_id).await?;
-            let default: Option<Option<Uuid>> = sqlx::query_scalar(
+            let default: Option<Option<ConnectionId>> = sqlx::query_scalar(
                 "SELECT default_storage_connection_id FROM backup_settings WHERE org_id = $1",
             )
             .bind(org_id)

@@ -18,11 +18,11 @@ mod upload;
 use super::oauth::{self, Mode, OAuthApp, OAuthClient, OAuthTokens, TokenStore, unavailable};
 use super::{ByteStream, StorageError};
 use crate::config::storage::DropboxSettings;
+use crate::ids::ConnectionId;
 use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 /// Size of the parts of an upload session (Dropbox wants multiples of 4 MiB but for the last).
 const PART: usize = 8 << 20;
@@ -57,7 +57,7 @@ pub(super) fn oauth_app(app: &DropboxSettings) -> OAuthApp {
 
 #[derive(Clone)]
 pub struct DropboxStorage {
-    pub(super) connection_id: Uuid,
+    pub(super) connection_id: ConnectionId,
     folder: String,
     app: DropboxSettings,
     oauth: OAuthClient,
@@ -83,7 +83,7 @@ enum Call<'a> {
 
 impl DropboxStorage {
     pub(super) fn new(
-        connection_id: Uuid,
+        connection_id: ConnectionId,
         name: &str,
         folder: DropboxFolder,
         app: DropboxSettings,

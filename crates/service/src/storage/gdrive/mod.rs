@@ -17,6 +17,7 @@ mod upload;
 use super::oauth::{self, Mode, OAuthApp, OAuthClient, OAuthTokens, TokenStore, unavailable};
 use super::{ByteStream, StorageError};
 use crate::config::storage::GoogleDriveSettings;
+use crate::ids::ConnectionId;
 use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
@@ -64,7 +65,7 @@ pub(super) fn oauth_app(app: &GoogleDriveSettings) -> OAuthApp {
 
 #[derive(Clone)]
 pub struct DriveStorage {
-    pub(super) connection_id: Uuid,
+    pub(super) connection_id: ConnectionId,
     folder_name: String,
     folder_id: Arc<OnceCell<String>>,
     app: GoogleDriveSettings,
@@ -118,7 +119,7 @@ impl Call {
 
 impl DriveStorage {
     pub(super) fn new(
-        connection_id: Uuid,
+        connection_id: ConnectionId,
         name: &str,
         folder: DriveFolder,
         app: GoogleDriveSettings,
