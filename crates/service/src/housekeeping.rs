@@ -54,7 +54,7 @@ async fn run_once(pool: &PgPool, settings: &Settings) {
         }
         Err(error) => tracing::error!(%error, "retention could not list organizations"),
     }
-    if let Err(error) = crate::restores::cleanup_expired_rollbacks(pool, settings).await {
+    if let Err(error) = crate::restores::cleanup_expired_rollbacks(pool, &settings.storage).await {
         tracing::error!(%error, "could not clean up expired rollback archives");
     }
 }

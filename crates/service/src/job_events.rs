@@ -19,8 +19,12 @@ pub enum JobEnd<'a> {
 }
 
 /// The org's display name for notification texts; a texts-only nicety, so failures give `None`.
-pub async fn org_name(pool: &PgPool, settings: &Settings, org_id: OrgId) -> Option<String> {
-    crate::orgs::resolve(pool, &settings.tenancy, &org_id.to_string())
+pub async fn org_name(
+    pool: &PgPool,
+    tenancy: &orgbackup_engine::TenancyConfig,
+    org_id: OrgId,
+) -> Option<String> {
+    crate::orgs::resolve(pool, tenancy, &org_id.to_string())
         .await
         .ok()
         .map(|org| org.name)
@@ -57,7 +61,7 @@ pub async fn notify(
     event: Event,
     mut data: Value,
 ) {
-    if let Some(name) = org_name(pool, settings, org_id).await {
+    if let Some(name) = org_name(pool, &settings.tenancy, org_id).await {
         data["org_name"] = name.into();
     }
     if let Err(error) = notifications::notify(pool, org_id, event, data).await {

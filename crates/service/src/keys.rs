@@ -46,9 +46,10 @@ pub enum KeyError {
     Sql(#[from] sqlx::Error),
 }
 
-pub fn master_key(settings: &Settings) -> Result<Option<KeyEncryptionKey>, KeyError> {
-    settings
-        .encryption
+pub fn master_key(
+    encryption: &crate::config::EncryptionSettings,
+) -> Result<Option<KeyEncryptionKey>, KeyError> {
+    encryption
         .master_key
         .as_ref()
         .map(|k| {
@@ -57,8 +58,10 @@ pub fn master_key(settings: &Settings) -> Result<Option<KeyEncryptionKey>, KeyEr
         .transpose()
 }
 
-fn required_master_key(settings: &Settings) -> Result<KeyEncryptionKey, KeyError> {
-    master_key(settings)?.ok_or(KeyError::NoMasterKey)
+fn required_master_key(
+    encryption: &crate::config::EncryptionSettings,
+) -> Result<KeyEncryptionKey, KeyError> {
+    master_key(encryption)?.ok_or(KeyError::NoMasterKey)
 }
 
 pub fn master_key_id(key: &KeyEncryptionKey) -> String {
@@ -105,7 +108,7 @@ pub async fn create_org_key(
     if !usage.limits.custom_keys {
         return Err(KeyError::NotOnPlan { plan: usage.plan });
     }
-    let master = required_master_key(settings)?;
+    let master = required_master_key(&settings.encryption)?;
     let key = KeyEncryptionKey::generate();
     let key_uuid = Uuid::new_v4();
     let wrapped = BASE64
@@ -231,7 +234,7 @@ async fn load_org_key(
     let Some(wrapped) = wrapped else {
         return Ok(None);
     };
-    let master = required_master_key(settings)?;
+    let master = required_master_key(&settings.encryption)?;
     let key_id = org_key_id(org_id, key_uuid);
     master
         .unwrap_key(&BASE64.encode(&wrapped), &key_id)
@@ -246,7 +249,7 @@ pub async fn encryption_setup(
     settings: &Settings,
     org_id: OrgId,
 ) -> Result<EncryptionSetup, KeyError> {
-    let master = required_master_key(settings)?;
+    let master = required_master_key(&settings.encryption)?;
     let mut tx = org_transaction(pool, org_id).await?;
     let active: Option<Uuid> = sqlx::query_scalar(
         "SELECT key_id FROM backup_encryption_keys WHERE org_id = $1 AND status = $2",
@@ -279,7 +282,7 @@ pub struct KeyRing {
 impl KeyRing {
     pub fn new(settings: &Settings, extra: Option<KeyEncryptionKey>) -> Result<Self, KeyError> {
         let mut keys = Vec::new();
-        if let Some(master) = master_key(settings)? {
+        if let Some(master) = master_key(&settings.encryption)? {
             keys.push((master_key_id(&master), master));
         }
         if let Some(extra) = extra {

@@ -79,7 +79,7 @@ pub async fn try_execute_one(
             ExecutionOutcome::Succeeded(job.job_id)
         }
         Err(error) if will_retry(&error) => {
-            let retry_in = Some(retry_delay(settings, &job, error.retry).num_seconds());
+            let retry_in = Some(retry_delay(&settings.jobs, &job, error.retry).num_seconds());
             end_attempt(
                 pool,
                 &job,
@@ -116,11 +116,11 @@ pub async fn try_execute_one(
 
 /// How long a failed job waits before its next attempt: nothing after a lost race, else the
 /// queue's backoff, doubling with each attempt.
-fn retry_delay(settings: &Settings, job: &Job, retry: Retry) -> Duration {
+fn retry_delay(jobs: &crate::config::JobSettings, job: &Job, retry: Retry) -> Duration {
     match retry {
         Retry::Now => Duration::zero(),
         Retry::Later | Retry::Never => {
-            let base = i64::from(settings.jobs.retry_base_seconds);
+            let base = i64::from(jobs.retry_base_seconds);
             Duration::seconds(base * 2i64.pow(job.attempts.clamp(1, 10) as u32 - 1))
         }
     }
@@ -196,7 +196,7 @@ async fn execute_restore(
         .ok_or_else(|| fail(format!("backup {backup_id} has no file")))?;
     // The archive reader seeks: a remote archive is fetched to a temporary file first.
     let copy = destination
-        .fetch(settings, &path)
+        .fetch(&settings.storage, &path)
         .await
         .map_err(storage_failure)?;
     let mut archive = crate::archives::open(settings, copy.path(), None)

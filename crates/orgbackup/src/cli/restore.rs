@@ -115,7 +115,7 @@ pub async fn run(settings: &Settings, command: RestoreCommand) -> anyhow::Result
         }
         RestoreCommand::List { org } => list(&pool, settings, &org).await?,
         RestoreCommand::Cleanup => {
-            let removed = restores::cleanup_expired_rollbacks(&pool, settings).await?;
+            let removed = restores::cleanup_expired_rollbacks(&pool, &settings.storage).await?;
             println!("{removed} expired rollback archives removed");
         }
     }
@@ -148,7 +148,7 @@ async fn source_path(
     };
     let destination =
         orgbackup_service::storage::open(pool, settings, org_id, connection_id).await?;
-    let copy = destination.fetch(settings, &relative).await?;
+    let copy = destination.fetch(&settings.storage, &relative).await?;
     Ok((PathBuf::from(destination.location(&relative)), copy))
 }
 

@@ -119,7 +119,8 @@ pub async fn run(settings: &Settings, command: RetentionCommand) -> anyhow::Resu
                 );
             }
             let rollbacks =
-                orgbackup_service::restores::cleanup_expired_rollbacks(&pool, settings).await?;
+                orgbackup_service::restores::cleanup_expired_rollbacks(&pool, &settings.storage)
+                    .await?;
             println!("{rollbacks} expired rollback archives removed");
         }
         RetentionCommand::Set {

@@ -76,7 +76,7 @@ async fn analyze(
     let (destination, path) =
         stored_backup(&state, caller.principal.org_id, body.backup_id).await?;
     // The manifest is read with seeks: a remote archive is fetched to a temporary file first.
-    let copy = destination.fetch(&state.settings, &path).await?;
+    let copy = destination.fetch(&state.settings.storage, &path).await?;
     let archive = orgbackup_service::archives::open(&state.settings, copy.path(), None)
         .await
         .map_err(AppError::Internal)?;

@@ -239,11 +239,11 @@ pub async fn run_backup_row(
     .await?;
     tx.commit().await?;
 
-    let engine_request = engine_request(settings, request, backup_id, encryption);
+    let engine_request = engine_request(&settings.backup, request, backup_id, encryption);
 
     let outcome = write_archive(
         pool,
-        settings,
+        &settings.tenancy,
         &destination,
         &relative,
         &engine_request,
@@ -282,16 +282,16 @@ pub async fn run_backup_row(
 
 /// What the engine is asked to back up, with the service's settings.
 fn engine_request(
-    settings: &Settings,
+    backup: &crate::config::BackupSettings,
     request: &CreateBackup,
     backup_id: BackupId,
     encryption: Option<orgbackup_archive::EncryptionSetup>,
 ) -> BackupRequest {
     let mut engine_request = BackupRequest::new(backup_id.to_string(), request.org_id);
     engine_request.categories = request.categories.clone();
-    engine_request.files_root = settings.backup.files_root.clone();
-    engine_request.chunk_size = settings.backup.chunk_size_mib.max(1) << 20;
-    engine_request.compression_level = settings.backup.compression_level;
+    engine_request.files_root = backup.files_root.clone();
+    engine_request.chunk_size = backup.chunk_size_mib.max(1) << 20;
+    engine_request.compression_level = backup.compression_level;
     engine_request.encryption = encryption;
     engine_request.max_archive_bytes = request.max_archive_bytes;
     engine_request
@@ -395,14 +395,14 @@ async fn mark_failed(
 /// close.
 async fn write_archive(
     pool: &PgPool,
-    settings: &Settings,
+    tenancy: &orgbackup_engine::TenancyConfig,
     destination: &Destination,
     relative: &str,
     request: &BackupRequest,
     progress: Arc<dyn Progress>,
 ) -> Result<(PathBuf, ArchiveSummary, BackupMetadata), BackupError> {
     let (upload, sink) = destination.create(relative).await?;
-    match orgbackup_engine::run_backup(pool, &settings.tenancy, request, sink, progress).await {
+    match orgbackup_engine::run_backup(pool, tenancy, request, sink, progress).await {
         Ok(BackupOutcome {
             output,
             summary,

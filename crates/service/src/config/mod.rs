@@ -1,6 +1,12 @@
 //! Settings, in layers: built-in defaults, then a TOML file (`--config`, or `orgbackup.toml` in the
 //! working directory when present), then `ORGBACKUP__SECTION__KEY` environment variables.
 //! Secrets are `SecretString`: they never reach `Debug` output or logs.
+//!
+//! One section per feature (`[storage]`, `[backup]`, `[encryption]`, `[jobs]`, ...). A function of
+//! one feature takes its section (`keys::master_key(&EncryptionSettings)`,
+//! `Destination::fetch(&StorageSettings, ..)`, `schedules`' category check `&TenancyConfig`); a
+//! use case that spans features (making a backup reads the tenancy, the backup, the encryption and
+//! the storage sections) takes the whole `Settings` and hands each feature its part.
 
 pub mod network;
 pub mod plans;

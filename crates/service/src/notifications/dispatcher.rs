@@ -102,7 +102,7 @@ async fn webhook_endpoint(
     let Some((Some(url), Some(sealed))) = row else {
         return Err(SendError::WebhookRemoved);
     };
-    let key = crate::keys::master_key(settings)
+    let key = crate::keys::master_key(&settings.encryption)
         .map_err(NotifyError::from)?
         .ok_or(NotifyError::NoMasterKey)?;
     Ok((url, settings::open_secret(&key, org_id, &sealed)?))

@@ -216,7 +216,8 @@ pub async fn update(
                     .check_url(&parsed)
                     .await
                     .map_err(|refused| invalid(format!("webhook URL refused: {refused}")))?;
-                let key = crate::keys::master_key(settings)?.ok_or(NotifyError::NoMasterKey)?;
+                let key = crate::keys::master_key(&settings.encryption)?
+                    .ok_or(NotifyError::NoMasterKey)?;
                 let secret = new_secret();
                 let sealed = seal_secret(&key, org_id, &secret);
                 Some(Some((url, secret, sealed)))

@@ -109,7 +109,7 @@ pub async fn apply_restore_as(
     restore_id: RestoreId,
     progress: Arc<dyn Progress>,
 ) -> Result<AppliedRestore, RestoreError> {
-    cleanup_expired_rollbacks(pool, settings).await?;
+    cleanup_expired_rollbacks(pool, &settings.storage).await?;
     if request.dry_run {
         let outcome = apply_retrying::<_, std::io::Sink, _>(
             pool,
@@ -131,7 +131,7 @@ pub async fn apply_restore_as(
     mark_running(pool, org_id, restore_id, request, source).await?;
 
     let storage = LocalStorage::new(&settings.storage.local_root);
-    let encryption = match keys::master_key(settings)? {
+    let encryption = match keys::master_key(&settings.encryption)? {
         Some(_) => Some(keys::encryption_setup(pool, settings, org_id).await?),
         None => None,
     };
@@ -362,7 +362,7 @@ async fn prepare_rollback(
     force: bool,
     statuses: &[RestoreStatus],
 ) -> Result<RollbackReady, RestoreError> {
-    cleanup_expired_rollbacks(pool, settings).await?;
+    cleanup_expired_rollbacks(pool, &settings.storage).await?;
     let mut tx = org_transaction(pool, org_id).await?;
     let row: Option<RestoreRow> = sqlx::query_as(
         "SELECT status, rollback_path, rollback_expires_at, transaction_xid, plan FROM backup_restores
@@ -560,7 +560,7 @@ pub async fn rollback(
 /// Deletes rollback archives past their window (every org: runs with the RLS bypass).
 pub async fn cleanup_expired_rollbacks(
     pool: &PgPool,
-    settings: &Settings,
+    storage: &crate::config::StorageSettings,
 ) -> Result<u64, RestoreError> {
     let mut tx = crate::db::system_transaction(pool).await?;
     let expired: Vec<(RestoreId, String)> = sqlx::query_as(
@@ -573,7 +573,7 @@ pub async fn cleanup_expired_rollbacks(
     )
     .fetch_all(&mut *tx)
     .await?;
-    let storage = LocalStorage::new(&settings.storage.local_root);
+    let storage = LocalStorage::new(&storage.local_root);
     for (restore_id, path) in &expired {
         if let Err(error) = storage.remove(path) {
             tracing::warn!(%restore_id, error = %error, "could not remove an expired rollback archive");

@@ -216,7 +216,7 @@ async fn check(
     }
     let categories = match input.categories {
         Some(categories) => {
-            check_categories(pool, settings, &categories).await?;
+            check_categories(pool, &settings.tenancy, &categories).await?;
             categories
         }
         None => current.map(|c| c.categories.clone()).unwrap_or_default(),
@@ -248,7 +248,7 @@ async fn check(
 
 async fn check_categories(
     pool: &PgPool,
-    settings: &Settings,
+    tenancy: &orgbackup_engine::TenancyConfig,
     categories: &[String],
 ) -> Result<(), SchedulesError> {
     if categories.is_empty() {
@@ -256,7 +256,7 @@ async fn check_categories(
     }
     let known = {
         let mut conn = pool.acquire().await?;
-        orgbackup_engine::discover(&mut conn, &settings.tenancy)
+        orgbackup_engine::discover(&mut conn, tenancy)
             .await?
             .categories()
     };

@@ -156,7 +156,7 @@ async fn run_one(
             return Ok(run(RunOutcome::Paused(reason), None));
         }
     };
-    if let Some(reason) = refusal(pool, settings, schedule, spec.frequency, queued).await? {
+    if let Some(reason) = refusal(pool, &settings.plans, schedule, spec.frequency, queued).await? {
         sqlx::query(
             "UPDATE backup_schedules
                 SET last_run_at = $2, next_run_at = $3, last_backup_id = NULL, last_error = $4,
@@ -214,12 +214,12 @@ async fn run_one(
 /// Why the org's plan refuses this run now, if it does.
 async fn refusal(
     pool: &PgPool,
-    settings: &Settings,
+    plans: &std::collections::BTreeMap<String, crate::plans::PlanLimits>,
     schedule: &Schedule,
     frequency: timing::Frequency,
     queued: &HashMap<OrgId, i64>,
 ) -> Result<Option<String>, sqlx::Error> {
-    let mut usage = match crate::plans::usage(pool, &settings.plans, schedule.org_id).await {
+    let mut usage = match crate::plans::usage(pool, plans, schedule.org_id).await {
         Ok(usage) => usage,
         Err(LimitError::Sql(error)) => return Err(error),
         Err(other) => return Ok(Some(other.to_string())),

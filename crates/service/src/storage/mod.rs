@@ -131,8 +131,8 @@ pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
 
 impl Destination {
     /// The service's local disk (`storage.local_root`).
-    pub fn local(settings: &crate::config::Settings) -> Self {
-        Destination::Local(LocalStorage::new(&settings.storage.local_root))
+    pub fn local(storage: &crate::config::StorageSettings) -> Self {
+        Destination::Local(LocalStorage::new(&storage.local_root))
     }
 
     /// The `storage_disk` recorded on a backup: the provider's name.
@@ -215,13 +215,13 @@ impl Destination {
     /// file itself on the local disk, else a temporary copy streamed into `<local_root>/.fetch/`.
     pub async fn fetch(
         &self,
-        settings: &crate::config::Settings,
+        storage: &crate::config::StorageSettings,
         path: &str,
     ) -> Result<LocalCopy, StorageError> {
         if let Destination::Local(local) = self {
             return Ok(LocalCopy::InPlace(local.absolute(path)));
         }
-        let directory = settings.storage.local_root.join(".fetch");
+        let directory = storage.local_root.join(".fetch");
         tokio::fs::create_dir_all(&directory)
             .await
             .map_err(local::io_error(&directory))?;
@@ -290,7 +290,7 @@ pub async fn open(
     connection_id: Option<ConnectionId>,
 ) -> Result<Destination, StorageError> {
     match connection_id {
-        None => Ok(Destination::local(settings)),
+        None => Ok(Destination::local(&settings.storage)),
         Some(id) => connections::open(pool, settings, org_id, id).await,
     }
 }

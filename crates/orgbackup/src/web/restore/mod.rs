@@ -167,7 +167,7 @@ async fn open_backup(
             .map_err(AppError::from)?
             .ok_or(WebError::NotFound)?;
     let copy = destination
-        .fetch(&state.settings, &path)
+        .fetch(&state.settings.storage, &path)
         .await
         .map_err(|e| WebError::Internal(e.into()))?;
     let archive = orgbackup_service::archives::open(&state.settings, copy.path(), None)

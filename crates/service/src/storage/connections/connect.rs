@@ -18,11 +18,14 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 /// The OAuth2 app of this service for `provider`.
-fn oauth_app(settings: &Settings, provider: Provider) -> Result<OAuthApp, StorageError> {
+fn oauth_app(
+    storage: &crate::config::StorageSettings,
+    provider: Provider,
+) -> Result<OAuthApp, StorageError> {
     match provider {
-        Provider::Dropbox => Ok(dropbox::oauth_app(&settings.storage.dropbox)),
-        Provider::GoogleDrive => Ok(gdrive::oauth_app(&settings.storage.google_drive)),
-        Provider::OneDrive => Ok(onedrive::oauth_app(&settings.storage.onedrive)),
+        Provider::Dropbox => Ok(dropbox::oauth_app(&storage.dropbox)),
+        Provider::GoogleDrive => Ok(gdrive::oauth_app(&storage.google_drive)),
+        Provider::OneDrive => Ok(onedrive::oauth_app(&storage.onedrive)),
         other => Err(StorageError::Invalid(format!(
             "{other} cannot be connected with OAuth2 (yet)"
         ))),
@@ -103,12 +106,12 @@ pub async fn authorize_url(
         nonce: nonce.clone(),
         api: matches!(started_by, OAuthBinding::Token(_)),
     };
-    let sealed = master_key(settings)?.seal(
+    let sealed = master_key(&settings.encryption)?.seal(
         &serde_json::to_vec(&state).expect("state serializes"),
         STATE_CONTEXT,
     );
     let state = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sealed);
-    let url = oauth_app(settings, provider)?.authorize_url(&state)?;
+    let url = oauth_app(&settings.storage, provider)?.authorize_url(&state)?;
     let mut tx = org_transaction(pool, org_id).await?;
     sqlx::query("DELETE FROM oauth_states WHERE org_id = $1 AND expires_at < now()")
         .bind(org_id)
@@ -138,7 +141,7 @@ fn open_state(settings: &Settings, state: &str) -> Result<OAuthState, StorageErr
     let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(state.trim())
         .map_err(|_| invalid_state())?;
-    let opened = master_key(settings)?
+    let opened = master_key(&settings.encryption)?
         .open(&sealed, STATE_CONTEXT)
         .map_err(|_| invalid_state())?;
     let state: OAuthState = serde_json::from_slice(&opened).map_err(|_| invalid_state())?;
@@ -201,11 +204,11 @@ pub async fn complete_oauth(
             folder: state.folder.clone(),
         }),
     };
-    let tokens = oauth_app(settings, state.provider)?
+    let tokens = oauth_app(&settings.storage, state.provider)?
         .exchange_code(code.trim())
         .await?;
     let connection_id = ConnectionId::random();
-    let sealed = master_key(settings)?.seal(
+    let sealed = master_key(&settings.encryption)?.seal(
         &serde_json::to_vec(&tokens).expect("tokens serialize"),
         &seal_context(connection_id),
     );

@@ -21,9 +21,9 @@ pub(super) fn seal_context(connection_id: ConnectionId) -> Vec<u8> {
 }
 
 pub(super) fn master_key(
-    settings: &Settings,
+    encryption: &crate::config::EncryptionSettings,
 ) -> Result<orgbackup_archive::KeyEncryptionKey, StorageError> {
-    crate::keys::master_key(settings)?.ok_or(StorageError::NoMasterKey)
+    crate::keys::master_key(encryption)?.ok_or(StorageError::NoMasterKey)
 }
 
 #[derive(sqlx::FromRow)]
@@ -74,11 +74,11 @@ pub async fn open(
         });
     }
     if row.provider == "local" {
-        return Ok(Destination::local(settings));
+        return Ok(Destination::local(&settings.storage));
     }
     let (key, credentials) = match &row.encrypted_credentials {
         Some(sealed) => {
-            let key = master_key(settings)?;
+            let key = master_key(&settings.encryption)?;
             let opened = key
                 .open(sealed, &seal_context(connection_id))
                 .map_err(|_| StorageError::Credentials(row.name.clone()))?;

@@ -102,7 +102,7 @@ pub async fn add_s3(
         ));
     }
     let s3 = s3.checked(&settings.network).await?;
-    let key = master_key(settings)?;
+    let key = master_key(&settings.encryption)?;
     let connection_id = ConnectionId::random();
     if test {
         Destination::from(S3Storage::new(
