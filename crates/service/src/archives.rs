@@ -28,7 +28,7 @@ pub async fn open(
         }
         None => None,
     };
-    let mut ring = KeyRing::new(settings, extra)?;
+    let mut ring = KeyRing::new(&settings.encryption, extra)?;
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     if let Ok(Envelope::Encrypted { key_id }) = read_envelope(&mut file)
         && key_id.starts_with("org:")

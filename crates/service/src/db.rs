@@ -90,7 +90,7 @@ async fn ensure_database(options: &PgConnectOptions) -> Result<(), sqlx::Error> 
 /// upgraded binary never meets an older schema.
 pub async fn connect_migrated(settings: &Settings) -> Result<PgPool, DbError> {
     let pool = connect(settings, false).await?;
-    migrate(&pool, settings).await?;
+    migrate(&pool, &settings.app_schema).await?;
     Ok(pool)
 }
 
@@ -106,8 +106,8 @@ pub async fn pending_migrations(pool: &PgPool) -> Result<usize, DbError> {
         .count())
 }
 
-pub async fn migrate(pool: &PgPool, settings: &Settings) -> Result<(), DbError> {
-    let quoted = orgbackup_engine::quote_ident(&settings.app_schema);
+pub async fn migrate(pool: &PgPool, app_schema: &str) -> Result<(), DbError> {
+    let quoted = orgbackup_engine::quote_ident(app_schema);
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE SCHEMA IF NOT EXISTS {quoted}"
     )))

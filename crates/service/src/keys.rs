@@ -217,7 +217,7 @@ pub async fn list_org_keys(pool: &PgPool, org_id: OrgId) -> Result<Vec<OrgKeyInf
 /// Loads and unwraps one of an org's keys; `None` when it does not exist or was revoked.
 async fn load_org_key(
     pool: &PgPool,
-    settings: &Settings,
+    encryption: &crate::config::EncryptionSettings,
     org_id: OrgId,
     key_uuid: Uuid,
 ) -> Result<Option<KeyEncryptionKey>, KeyError> {
@@ -234,7 +234,7 @@ async fn load_org_key(
     let Some(wrapped) = wrapped else {
         return Ok(None);
     };
-    let master = required_master_key(&settings.encryption)?;
+    let master = required_master_key(encryption)?;
     let key_id = org_key_id(org_id, key_uuid);
     master
         .unwrap_key(&BASE64.encode(&wrapped), &key_id)
@@ -260,7 +260,7 @@ pub async fn encryption_setup(
     .await?;
     tx.commit().await?;
     if let Some(key_uuid) = active
-        && let Some(key) = load_org_key(pool, settings, org_id, key_uuid).await?
+        && let Some(key) = load_org_key(pool, &settings.encryption, org_id, key_uuid).await?
     {
         return Ok(EncryptionSetup {
             key_id: org_key_id(org_id, key_uuid),
@@ -280,9 +280,12 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    pub fn new(settings: &Settings, extra: Option<KeyEncryptionKey>) -> Result<Self, KeyError> {
+    pub fn new(
+        encryption: &crate::config::EncryptionSettings,
+        extra: Option<KeyEncryptionKey>,
+    ) -> Result<Self, KeyError> {
         let mut keys = Vec::new();
-        if let Some(master) = master_key(&settings.encryption)? {
+        if let Some(master) = master_key(encryption)? {
             keys.push((master_key_id(&master), master));
         }
         if let Some(extra) = extra {
@@ -306,7 +309,7 @@ impl KeyRing {
         let (Ok(org_id), Ok(key_uuid)) = (org.parse::<OrgId>(), Uuid::parse_str(key)) else {
             return Ok(());
         };
-        if let Some(key) = load_org_key(pool, settings, org_id, key_uuid).await? {
+        if let Some(key) = load_org_key(pool, &settings.encryption, org_id, key_uuid).await? {
             self.keys.insert(0, (key_id.to_string(), key));
         }
         Ok(())

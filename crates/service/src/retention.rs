@@ -96,10 +96,10 @@ struct OrgRetention {
 
 async fn org_retention(
     pool: &PgPool,
-    settings: &Settings,
+    plans: &std::collections::BTreeMap<String, crate::plans::PlanLimits>,
     org_id: OrgId,
 ) -> Result<OrgRetention, RetentionError> {
-    let usage = crate::plans::usage(pool, &settings.plans, org_id).await?;
+    let usage = crate::plans::usage(pool, plans, org_id).await?;
     let mut tx = org_transaction(pool, org_id).await?;
     let row: Option<(Option<i32>, i32)> = sqlx::query_as(
         "SELECT retention_days, expiring_notice_days FROM backup_settings WHERE org_id = $1",
@@ -176,7 +176,7 @@ pub async fn plan(
     settings: &Settings,
     org_id: OrgId,
 ) -> Result<RetentionPlan, RetentionError> {
-    let retention = org_retention(pool, settings, org_id).await?;
+    let retention = org_retention(pool, &settings.plans, org_id).await?;
     let mut tx = org_transaction(pool, org_id).await?;
     let backups: Vec<RetainedBackup> = sqlx::query_as(
         "SELECT backup_id, name, completed_at, file_size, pinned, expiry_notice_sent_at
@@ -297,7 +297,7 @@ pub async fn set_org_retention(
     org_id: OrgId,
     days: Option<u32>,
 ) -> Result<(), RetentionError> {
-    let retention = org_retention(pool, settings, org_id).await?;
+    let retention = org_retention(pool, &settings.plans, org_id).await?;
     match days {
         Some(0) => return Err(RetentionError::Zero),
         Some(requested) if requested > retention.plan_days => {

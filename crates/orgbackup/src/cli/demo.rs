@@ -17,7 +17,7 @@ pub(super) struct DemoArgs {
 
 pub(super) async fn run_demo(settings: &Settings, args: DemoArgs) -> anyhow::Result<()> {
     let pool = db::connect(settings, true).await?;
-    db::migrate(&pool, settings).await?;
+    db::migrate(&pool, &settings.app_schema).await?;
     let files_root = settings
         .backup
         .files_root

@@ -118,7 +118,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Migrate => {
             let pool = db::connect(&settings, true).await?;
-            db::migrate(&pool, &settings).await?;
+            db::migrate(&pool, &settings.app_schema).await?;
             println!("migrations applied to schema {}", settings.app_schema);
         }
         Command::Demo(args) => run_demo(&settings, args).await?,

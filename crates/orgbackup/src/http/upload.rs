@@ -81,7 +81,8 @@ async fn upload(
 /// org's backup: refused without loading the key.
 async fn key_ring(state: &AppState, org: OrgId, path: &std::path::Path) -> Result<KeyRing> {
     let internal = |e: anyhow::Error| AppError::Internal(e);
-    let mut ring = KeyRing::new(&state.settings, None).map_err(|e| internal(e.into()))?;
+    let mut ring =
+        KeyRing::new(&state.settings.encryption, None).map_err(|e| internal(e.into()))?;
     let envelope = std::fs::File::open(path)
         .map_err(|e| internal(e.into()))
         .map(|mut file| orgbackup_archive::read_envelope(&mut file))?;

@@ -45,7 +45,7 @@ impl App {
         let pool = orgbackup_service::db::connect(&settings, true)
             .await
             .unwrap();
-        orgbackup_service::db::migrate(&pool, &settings)
+        orgbackup_service::db::migrate(&pool, &settings.app_schema)
             .await
             .unwrap();
         let settings = Arc::new(settings);

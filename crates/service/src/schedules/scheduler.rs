@@ -81,7 +81,7 @@ pub async fn run_due(
     let mut queued: HashMap<OrgId, i64> = HashMap::new();
     let mut runs = Vec::with_capacity(due.len());
     for schedule in due {
-        let run = run_one(&mut tx, pool, settings, &schedule, now, &mut queued).await?;
+        let run = run_one(&mut tx, pool, &settings.plans, &schedule, now, &mut queued).await?;
         runs.push(run);
     }
     tx.commit().await?;
@@ -121,7 +121,7 @@ fn audit_entry(run: &ScheduleRun) -> Entry<'static> {
 async fn run_one(
     tx: &mut PgConnection,
     pool: &PgPool,
-    settings: &Settings,
+    plans: &std::collections::BTreeMap<String, crate::plans::PlanLimits>,
     schedule: &Schedule,
     now: DateTime<Utc>,
     queued: &mut HashMap<OrgId, i64>,
@@ -156,7 +156,7 @@ async fn run_one(
             return Ok(run(RunOutcome::Paused(reason), None));
         }
     };
-    if let Some(reason) = refusal(pool, &settings.plans, schedule, spec.frequency, queued).await? {
+    if let Some(reason) = refusal(pool, plans, schedule, spec.frequency, queued).await? {
         sqlx::query(
             "UPDATE backup_schedules
                 SET last_run_at = $2, next_run_at = $3, last_backup_id = NULL, last_error = $4,

@@ -136,12 +136,15 @@ fn invalid_state() -> StorageError {
     )
 }
 
-fn open_state(settings: &Settings, state: &str) -> Result<OAuthState, StorageError> {
+fn open_state(
+    encryption: &crate::config::EncryptionSettings,
+    state: &str,
+) -> Result<OAuthState, StorageError> {
     use base64::Engine;
     let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(state.trim())
         .map_err(|_| invalid_state())?;
-    let opened = master_key(&settings.encryption)?
+    let opened = master_key(encryption)?
         .open(&sealed, STATE_CONTEXT)
         .map_err(|_| invalid_state())?;
     let state: OAuthState = serde_json::from_slice(&opened).map_err(|_| invalid_state())?;
@@ -154,7 +157,7 @@ fn open_state(settings: &Settings, state: &str) -> Result<OAuthState, StorageErr
 /// Whether `state` (valid and unexpired) was started through the API: its browser callback
 /// cannot finish it, and shows the code for the API client instead.
 pub fn started_through_api(settings: &Settings, state: &str) -> Result<bool, StorageError> {
-    open_state(settings, state).map(|s| s.api)
+    open_state(&settings.encryption, state).map(|s| s.api)
 }
 
 /// Finishes connecting: checks the `state` and consumes it (once, and only for `finisher`, the
@@ -168,7 +171,7 @@ pub async fn complete_oauth(
     org_id: Option<OrgId>,
     finisher: Option<&OAuthBinding>,
 ) -> Result<Connection, StorageError> {
-    let state = open_state(settings, state)?;
+    let state = open_state(&settings.encryption, state)?;
     if org_id.is_some_and(|o| o != state.org_id) {
         return Err(invalid_state());
     }
