@@ -372,6 +372,33 @@ impl JobError {
 }
 
 #[cfg(test)]
+mod payload_tests {
+    use super::JobPayload;
+    use serde_json::json;
+
+    /// The payloads in the jobs table were written when the ids were plain UUIDs: they read the
+    /// same, and a payload writes the same JSON.
+    #[test]
+    fn stored_payloads_read_and_write_the_same_json() {
+        let stored = [
+            json!({"kind": "process_backup", "backup_id": "6f1c1b9e-8f0a-4a57-9d0b-3d7f1e2a4b5c",
+                   "categories": ["crm"], "encrypt": true,
+                   "created_by": "0b7d2f4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"}),
+            json!({"kind": "process_restore", "restore_id": "1d2e3f40-5a6b-4c7d-8e9f-a0b1c2d3e4f5",
+                   "backup_id": "6f1c1b9e-8f0a-4a57-9d0b-3d7f1e2a4b5c",
+                   "options": {"mode": "full", "categories": [], "conflicts": "replace",
+                               "decisions": []}}),
+            json!({"kind": "rollback_restore", "restore_id": "1d2e3f40-5a6b-4c7d-8e9f-a0b1c2d3e4f5",
+                   "force": false}),
+        ];
+        for value in stored {
+            let payload: JobPayload = serde_json::from_value(value.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&payload).unwrap(), value);
+        }
+    }
+}
+
+#[cfg(test)]
 mod retry_tests {
     use super::Retry;
     use std::borrow::Cow;
