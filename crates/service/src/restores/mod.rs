@@ -65,8 +65,9 @@ pub struct AppliedRestore {
     pub files_written: u64,
 }
 
-fn restore_type(request: &RestoreRequest) -> &'static str {
-    match (request.mode, request.categories.is_empty()) {
+/// The `restore_type` recorded on a restore's row.
+fn restore_type(mode: RestoreMode, categories: &[String]) -> &'static str {
+    match (mode, categories.is_empty()) {
         (RestoreMode::Full | RestoreMode::Exact, _) => "full",
         (RestoreMode::Merge, false) => "selective",
         (RestoreMode::Merge, true) => "merge",
@@ -205,7 +206,7 @@ async fn mark_running(
     )
     .bind(restore_id)
     .bind(org_id)
-    .bind(restore_type(request))
+    .bind(restore_type(request.mode, &request.categories))
     .bind(if request.decisions.is_empty() { crate::jobs::conflict_name(request.conflicts) } else { "per_record" })
     .bind(&request.categories)
     .bind(json!(request.decisions))

@@ -72,11 +72,7 @@ pub async fn queue(
 ) -> Result<QueuedRestore, sqlx::Error> {
     let org_id = requester.principal.org_id;
     let options = asked.options;
-    let restore_type = match (options.mode, options.categories.is_empty()) {
-        (RestoreMode::Merge, true) => "merge",
-        (RestoreMode::Merge, false) => "selective",
-        _ => "full",
-    };
+    let restore_type = super::restore_type(options.mode, &options.categories);
     let conflict_resolution = match options.decisions.is_empty() {
         true => jobs::conflict_name(options.conflicts),
         false => "per_record",
